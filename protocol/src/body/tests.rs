@@ -1,0 +1,147 @@
+//! Body readers against the reference's executed examples (fastjson output of the Java classes).
+
+use super::*;
+
+#[test]
+fn cluster_info_with_bare_numeric_keys() {
+    let body = br#"{"brokerAddrTable":{"broker-a":{"brokerAddrs":{0:"10.0.0.1:10911",1:"10.0.0.2:10911"},"brokerName":"broker-a","cluster":"DefaultCluster"}},"clusterAddrTable":{"DefaultCluster":["broker-a"]}}"#;
+    let ci = ClusterInfo::decode(body).unwrap();
+    let b = &ci.broker_addr_table["broker-a"];
+    assert_eq!(b.master_addr(), Some("10.0.0.1:10911"));
+    assert_eq!(b.broker_addrs[&1], "10.0.0.2:10911");
+    assert_eq!(b.cluster, "DefaultCluster");
+    assert_eq!(
+        ci.cluster_addr_table["DefaultCluster"],
+        vec!["broker-a".to_owned()]
+    );
+}
+
+#[test]
+fn route_data_standard_and_default_forms_agree() {
+    let standard = br#"{"brokerDatas":[{"brokerAddrs":{"0":"10.0.0.1:10911","1":"10.0.0.2:10911"},"brokerName":"broker-a","cluster":"DefaultCluster"}],"filterServerTable":{},"queueDatas":[{"brokerName":"broker-a","perm":6,"readQueueNums":4,"topicSysFlag":0,"writeQueueNums":4}]}"#;
+    let default = br#"{"brokerDatas":[{"brokerAddrs":{0:"10.0.0.1:10911",1:"10.0.0.2:10911"},"brokerName":"broker-a","cluster":"DefaultCluster"}],"filterServerTable":{},"queueDatas":[{"brokerName":"broker-a","perm":6,"readQueueNums":4,"topicSysFlag":0,"writeQueueNums":4}]}"#;
+    let a = TopicRouteData::decode(standard).unwrap();
+    assert_eq!(a, TopicRouteData::decode(default).unwrap());
+    assert_eq!(a.queue_datas[0].write_queue_nums, 4);
+    assert_eq!(a.broker_datas[0].master_addr(), Some("10.0.0.1:10911"));
+}
+
+#[test]
+fn topic_config_wrapper() {
+    let body = br#"{"dataVersion":{"counter":0,"timestamp":1795264854737},"topicConfigTable":{"T1":{"order":false,"perm":6,"readQueueNums":4,"topicFilterType":"SINGLE_TAG","topicName":"T1","topicSysFlag":0,"writeQueueNums":4}}}"#;
+    let w = TopicConfigWrapper::decode(body).unwrap();
+    let t = &w.topic_config_table["T1"];
+    assert_eq!((t.read_queue_nums, t.write_queue_nums, t.perm), (4, 4, 6));
+    assert_eq!(t.topic_filter_type, "SINGLE_TAG");
+    assert_eq!(w.data_version_timestamp, 1_795_264_854_737);
+}
+
+#[test]
+fn topic_stats_with_object_keys() {
+    let body = br#"{"offsetTable":{{"brokerName":"broker-a","queueId":1,"topic":"T1"}:{"lastUpdateTimestamp":1700000000001,"maxOffset":101,"minOffset":0},{"brokerName":"broker-a","queueId":0,"topic":"T1"}:{"lastUpdateTimestamp":1700000000000,"maxOffset":100,"minOffset":0}}}"#;
+    let s = TopicStatsTable::decode(body).unwrap();
+    let offsets: Vec<_> = s
+        .offset_table
+        .iter()
+        .map(|(q, o)| (q.queue_id, o.max_offset))
+        .collect();
+    assert_eq!(offsets, vec![(0, 100), (1, 101)]);
+    assert_eq!(s.topic_put_tps, None);
+}
+
+#[test]
+fn consume_stats_and_diff() {
+    let body = br#"{"consumeTps":1.5,"offsetTable":{{"brokerName":"broker-a","queueId":1,"topic":"T1"}:{"brokerOffset":101,"consumerOffset":91,"lastTimestamp":1700000000001},{"brokerName":"broker-a","queueId":0,"topic":"T1"}:{"brokerOffset":100,"consumerOffset":90,"lastTimestamp":1700000000000}}}"#;
+    let s = ConsumeStats::decode(body).unwrap();
+    assert_eq!(s.total_diff(), 20);
+    assert_eq!(s.consume_tps, Some(1.5));
+    let nan = ConsumeStats::decode(br#"{"consumeTps":null,"offsetTable":{}}"#).unwrap();
+    assert_eq!(nan.consume_tps, None);
+}
+
+#[test]
+fn broker_consume_stats_list() {
+    let body = br#"{"brokerAddr":"10.0.0.1:10911","consumeStatsList":[{"G1":[{"consumeTps":1.5,"offsetTable":{{"brokerName":"broker-a","queueId":1,"topic":"T1"}:{"brokerOffset":101,"consumerOffset":91,"lastTimestamp":1700000000001}}}]},{"G2":[]}],"totalDiff":20}"#;
+    let l = ConsumeStatsList::decode(body).unwrap();
+    assert_eq!(l.broker_addr, "10.0.0.1:10911");
+    assert_eq!(l.total_diff, 20);
+    assert_eq!(l.groups["G1"][0].total_diff(), 10);
+    assert!(l.groups["G2"].is_empty());
+}
+
+#[test]
+fn subscription_groups() {
+    let body = br#"{"dataVersion":{"counter":0,"timestamp":1},"subscriptionGroupTable":{"G1":{"brokerId":0,"consumeBroadcastEnable":true,"consumeEnable":true,"consumeFromMinEnable":true,"groupName":"G1","notifyConsumerIdsChangedEnable":true,"retryMaxTimes":16,"retryQueueNums":1,"whichBrokerWhenConsumeSlowly":1}},"forbiddenTable":{}}"#;
+    let w = SubscriptionGroupWrapper::decode(body).unwrap();
+    let g = &w.subscription_group_table["G1"];
+    assert_eq!((g.retry_max_times, g.retry_queue_nums), (16, 1));
+    assert!(g.consume_enable);
+}
+
+#[test]
+fn consumer_connection() {
+    let body = br#"{"connectionSet":[{"clientAddr":"10.0.0.9:53210","clientId":"10.0.0.9@12345","language":"JAVA","version":407}],"consumeFromWhere":"CONSUME_FROM_LAST_OFFSET","consumeType":"CONSUME_PASSIVELY","messageModel":"CLUSTERING","subscriptionTable":{"T1":{"classFilterMode":false,"codeSet":[2598919,2598920],"expressionType":"TAG","subString":"TagA || TagB","subVersion":1700000000123,"tagsSet":["TagA","TagB"],"topic":"T1"}}}"#;
+    let c = ConsumerConnection::decode(body).unwrap();
+    assert_eq!(c.connection_set[0].client_addr, "10.0.0.9:53210");
+    assert_eq!(
+        c.connection_set[0].language,
+        Some(crate::codes::LanguageCode::JAVA)
+    );
+    assert_eq!(c.connection_set[0].version, 407);
+    assert_eq!(c.subscription_table["T1"].sub_string, "TagA || TagB");
+    assert_eq!(c.message_model, "CLUSTERING");
+    let p =
+        ProducerConnection::decode(br#"{"connectionSet":[{"clientId":"x","version":1}]}"#).unwrap();
+    assert_eq!(p.connection_set.len(), 1);
+    assert_eq!(p.connection_set[0].language, None);
+}
+
+#[test]
+fn broker_stats_data_with_refs_and_nan() {
+    let body = br#"{"statsDay":{"avgpt":2.0,"sum":10,"tps":null},"statsHour":{"$ref":"$.statsDay"},"statsMinute":{"avgpt":1.0,"sum":3,"tps":0.05}}"#;
+    let s = BrokerStatsData::decode(body).unwrap();
+    assert_eq!(s.stats_minute.sum, 3);
+    assert_eq!(s.stats_minute.tps, Some(0.05));
+    assert_eq!(s.stats_day.tps, None);
+    assert_eq!(s.stats_hour, s.stats_day);
+}
+
+#[test]
+fn runtime_info_table() {
+    let body = br#"{"table":{"brokerVersionDesc":"V4_9_7","putTps":"5.0 4.0 3.0","msgPutTotalTodayNow":"42","putMessageDistributeTime":"null"}}"#;
+    let r = BrokerRuntimeInfo::decode(body).unwrap();
+    assert_eq!(r.get("brokerVersionDesc"), Some("V4_9_7"));
+    assert_eq!(r.i64("msgPutTotalTodayNow"), Some(42));
+    assert_eq!(r.put_distribution(), Some(PutDistribution::NotYetAvailable));
+    assert!(BrokerRuntimeInfo::decode(b"[1]").is_err());
+    assert!(BrokerRuntimeInfo::decode(br#"{"table":[1]}"#).is_err());
+}
+
+#[test]
+fn ha_runtime_info() {
+    let body = br#"{"haClientRuntimeInfo":null,"haConnectionInfo":[{"addr":"127.0.0.1:50000","diff":0,"inSync":true,"slaveAckOffset":1024,"transferFromWhere":1024,"transferredByteInSecond":0}],"inSyncSlaveNums":1,"master":true,"masterCommitLogMaxOffset":1024}"#;
+    let h = HaRuntimeInfo::decode(body).unwrap();
+    assert!(h.master);
+    assert_eq!(h.ha_connection_info[0].slave_ack_offset, 1024);
+    assert!(h.ha_connection_info[0].in_sync);
+    assert!(h.ha_client_runtime_info.is_none());
+}
+
+#[test]
+fn topic_list() {
+    let l = TopicList::decode(br#"{"topicList":["TBW102","T1"]}"#).unwrap();
+    assert_eq!(l.topic_list, vec!["TBW102", "T1"]);
+    assert_eq!(l.broker_addr, None);
+}
+
+#[test]
+fn wrong_top_level_shape_is_an_error() {
+    assert_eq!(
+        TopicList::decode(b"\"x\""),
+        Err(crate::error::BodyError::Shape("TopicList"))
+    );
+    assert!(matches!(
+        ConsumeStats::decode(b"{"),
+        Err(crate::error::BodyError::Json(_))
+    ));
+}

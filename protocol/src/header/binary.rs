@@ -1,0 +1,147 @@
+//! ROCKETMQ binary header (serialize type 1), as `RocketMQSerializable` writes and reads it.
+//!
+//! ```text
+//! i16 code | u8 language | i16 version | i32 opaque | i32 flag
+//! i32 remark_len | remark | i32 ext_len | { i16 key_len | key | i32 val_len | val }*
+//! ```
+//! Every length is checked against the bytes that remain before anything is read. A
+//! zero-length string is Java's null: a zero-length remark decodes as `None`, a
+//! zero-length key or value as `""`.
+
+use bytes::{BufMut, BytesMut};
+
+use super::{ExtFields, Header};
+use crate::codes::LanguageCode;
+use crate::error::{DecodeError, EncodeError};
+
+/// Size of the fixed part before the remark.
+pub(super) const FIXED_LEN: usize = 17;
+
+/// A bounds-checked big-endian reader over a byte slice.
+struct Cursor<'a> {
+    s: &'a [u8],
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
+        if self.s.len() < n {
+            return Err(DecodeError::Truncated(what));
+        }
+        let (head, tail) = self.s.split_at(n);
+        self.s = tail;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], DecodeError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N, what)?);
+        Ok(out)
+    }
+
+    fn i16(&mut self, what: &'static str) -> Result<i16, DecodeError> {
+        self.array(what).map(i16::from_be_bytes)
+    }
+
+    fn i32(&mut self, what: &'static str) -> Result<i32, DecodeError> {
+        self.array(what).map(i32::from_be_bytes)
+    }
+
+    fn len32(&mut self, what: &'static str) -> Result<usize, DecodeError> {
+        let n = self.i32(what)?;
+        usize::try_from(n).map_err(|_| DecodeError::NegativeLength(what))
+    }
+
+    fn text(&mut self, n: usize, what: &'static str) -> Result<String, DecodeError> {
+        let raw = self.take(n, what)?;
+        std::str::from_utf8(raw)
+            .map(str::to_owned)
+            .map_err(|_| DecodeError::InvalidUtf8(what))
+    }
+}
+
+pub(super) fn decode(bytes: &[u8]) -> Result<Header, DecodeError> {
+    let mut c = Cursor { s: bytes };
+    let code = i32::from(c.i16("code")?);
+    let language = LanguageCode(c.array::<1>("language")?[0]);
+    let version = i32::from(c.i16("version")?);
+    let opaque = c.i32("opaque")?;
+    let flag = c.i32("flag")?;
+    let remark_len = c.len32("remark length")?;
+    let remark = match remark_len {
+        0 => None,
+        n => Some(c.text(n, "remark")?),
+    };
+    let ext_len = c.len32("ext length")?;
+    let ext_fields = match ext_len {
+        0 => None,
+        n => {
+            let mut area = Cursor {
+                s: c.take(n, "ext fields")?,
+            };
+            let mut map = ExtFields::with_capacity(8);
+            while !area.s.is_empty() {
+                let klen = area.i16("ext key length")?;
+                let klen =
+                    usize::try_from(klen).map_err(|_| DecodeError::NegativeLength("ext key"))?;
+                let key = area.text(klen, "ext key")?;
+                let vlen = area.len32("ext value length")?;
+                let value = area.text(vlen, "ext value")?;
+                map.insert(key, value);
+            }
+            Some(map)
+        }
+    };
+    if !c.s.is_empty() {
+        return Err(DecodeError::TrailingBytes(c.s.len()));
+    }
+    Ok(Header {
+        code,
+        language,
+        version,
+        opaque,
+        flag,
+        remark,
+        ext_fields,
+    })
+}
+
+pub(super) fn encode(h: &Header, dst: &mut BytesMut) -> Result<(), EncodeError> {
+    let code = i16::try_from(h.code).map_err(|_| EncodeError::CodeOutOfRange(h.code))?;
+    let version =
+        i16::try_from(h.version).map_err(|_| EncodeError::VersionOutOfRange(h.version))?;
+    let remark = h.remark.as_deref().unwrap_or("");
+    let remark_len =
+        i32::try_from(remark.len()).map_err(|_| EncodeError::FieldTooLong("remark"))?;
+    let mut ext_len = 0usize;
+    if let Some(ext) = &h.ext_fields {
+        for (k, v) in ext.iter() {
+            if i16::try_from(k.len()).is_err() {
+                return Err(EncodeError::FieldTooLong("ext key"));
+            }
+            ext_len += 2 + k.len() + 4 + v.len();
+        }
+    }
+    let ext_len32 = i32::try_from(ext_len).map_err(|_| EncodeError::FieldTooLong("ext fields"))?;
+    dst.reserve(FIXED_LEN + remark.len() + 4 + ext_len);
+    dst.put_i16(code);
+    dst.put_u8(h.language.get());
+    dst.put_i16(version);
+    dst.put_i32(h.opaque);
+    dst.put_i32(h.flag);
+    dst.put_i32(remark_len);
+    dst.put_slice(remark.as_bytes());
+    dst.put_i32(ext_len32);
+    if let Some(ext) = &h.ext_fields {
+        for (k, v) in ext.iter() {
+            // Lengths were checked above; the value's fits because the area's total does.
+            #[allow(clippy::cast_possible_truncation)]
+            {
+                dst.put_i16(k.len() as i16);
+                dst.put_slice(k.as_bytes());
+                dst.put_i32(v.len() as i32);
+                dst.put_slice(v.as_bytes());
+            }
+        }
+    }
+    Ok(())
+}

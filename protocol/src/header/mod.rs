@@ -1,0 +1,159 @@
+//! The remoting header: the fields both serialize types carry, and their two encodings.
+//!
+//! | field | JSON (type 0) | ROCKETMQ binary (type 1) |
+//! |---|---|---|
+//! | `code` | number | i16, sign-extended on read |
+//! | `language` | enum name | u8 |
+//! | `version` | number | i16 |
+//! | `opaque` | number | i32 |
+//! | `flag` | number (bit 0 response, bit 1 oneway) | i32 |
+//! | `remark` | string, omitted when absent | i32 length + UTF-8, 0 = absent |
+//! | `extFields` | object string→string, omitted when absent | i32 area length + entries |
+//!
+//! Decoding tolerates what Java accepts and sends: missing fields take Java's defaults,
+//! unknown JSON keys are skipped, `"code":"28"` is a number, extField values that are JSON
+//! numbers or booleans keep their text. Encoding is byte-exact with Java's output.
+
+mod binary;
+mod ext_fields;
+mod json;
+
+pub use ext_fields::ExtFields;
+
+use bytes::BytesMut;
+
+use crate::codes::{LanguageCode, RequestCode, ResponseCode, SerializeType};
+use crate::error::{DecodeError, EncodeError};
+
+/// Flag bit 0: set on responses.
+pub const FLAG_RESPONSE: i32 = 0x1;
+/// Flag bit 1: set on oneway requests (no response expected).
+pub const FLAG_ONEWAY: i32 = 0x2;
+
+/// A decoded remoting header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// Request code or response code, depending on [`Header::is_response`].
+    pub code: i32,
+    /// The sender's language.
+    pub language: LanguageCode,
+    /// The sender's `MQVersion` ordinal.
+    pub version: i32,
+    /// Request id; a response carries its request's opaque.
+    pub opaque: i32,
+    /// Bit field: [`FLAG_RESPONSE`], [`FLAG_ONEWAY`].
+    pub flag: i32,
+    /// Free text; responses use it for error messages.
+    pub remark: Option<String>,
+    /// The custom-header fields.
+    pub ext_fields: Option<ExtFields>,
+}
+
+impl Default for Header {
+    /// Java's defaults for missing fields: code 0, JAVA, version 0, opaque 0, flag 0.
+    fn default() -> Self {
+        Self {
+            code: 0,
+            language: LanguageCode::JAVA,
+            version: 0,
+            opaque: 0,
+            flag: 0,
+            remark: None,
+            ext_fields: None,
+        }
+    }
+}
+
+impl Header {
+    /// A request header with `code` and `opaque`, sent as a Rust client of `version`.
+    pub fn request(code: RequestCode, opaque: i32) -> Self {
+        Self {
+            code: code.get(),
+            opaque,
+            language: LanguageCode::RUST,
+            ..Self::default()
+        }
+    }
+
+    /// Whether the response bit is set.
+    pub const fn is_response(&self) -> bool {
+        self.flag & FLAG_RESPONSE != 0
+    }
+
+    /// Whether this is a oneway request.
+    pub const fn is_oneway(&self) -> bool {
+        !self.is_response() && self.flag & FLAG_ONEWAY != 0
+    }
+
+    /// The code read as a request code.
+    pub const fn request_code(&self) -> RequestCode {
+        RequestCode(self.code)
+    }
+
+    /// The code read as a response code.
+    pub const fn response_code(&self) -> ResponseCode {
+        ResponseCode(self.code)
+    }
+
+    /// An extField value.
+    pub fn ext(&self, key: &str) -> Option<&str> {
+        self.ext_fields.as_ref()?.get(key)
+    }
+
+    /// Sets an extField, creating the map if needed.
+    pub fn set_ext(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.ext_fields
+            .get_or_insert_with(ExtFields::new)
+            .insert(key, value);
+    }
+
+    /// The header of a response to this request: same opaque, response bit set, `code`
+    /// and `remark` as given. Used for error replies a proxy makes on the server's behalf.
+    pub fn response_to(&self, code: ResponseCode, remark: Option<String>) -> Header {
+        Header {
+            code: code.get(),
+            language: LanguageCode::JAVA,
+            version: self.version,
+            opaque: self.opaque,
+            flag: FLAG_RESPONSE,
+            remark,
+            ext_fields: None,
+        }
+    }
+
+    /// Decodes a header of serialize type `ty` from exactly `bytes`.
+    pub fn decode(ty: SerializeType, bytes: &[u8]) -> Result<Header, DecodeError> {
+        match ty {
+            SerializeType::JSON => json::decode(bytes),
+            SerializeType::ROCKETMQ => binary::decode(bytes),
+            other => Err(DecodeError::UnknownSerializeType(other.get())),
+        }
+    }
+
+    /// Appends the encoded header (without the frame's length words) to `dst`.
+    pub fn encode(&self, ty: SerializeType, dst: &mut BytesMut) -> Result<(), EncodeError> {
+        match ty {
+            SerializeType::JSON => {
+                json::encode(self, dst);
+                Ok(())
+            }
+            SerializeType::ROCKETMQ => binary::encode(self, dst),
+            other => Err(EncodeError::UnknownSerializeType(other.get())),
+        }
+    }
+
+    /// Reads only the code of an encoded header, without decoding the rest when the header
+    /// is binary (the proxy's fast path). JSON headers are decoded in full.
+    pub fn peek_code(ty: SerializeType, bytes: &[u8]) -> Result<i32, DecodeError> {
+        match ty {
+            SerializeType::ROCKETMQ => bytes
+                .get(..2)
+                .map(|b| i32::from(i16::from_be_bytes([b[0], b[1]])))
+                .ok_or(DecodeError::Truncated("code")),
+            _ => Self::decode(ty, bytes).map(|h| h.code),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
