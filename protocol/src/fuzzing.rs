@@ -13,18 +13,13 @@ use crate::sign::{SigningKey, acl_v1, ha_v1, hmac_v1};
 /// Frames out of a byte stream: never panics, never reads past a frame, bodies are slices.
 pub fn decode_frame(data: &[u8]) {
     let mut buf = BytesMut::from(data);
-    loop {
-        match RawFrame::split_from(&mut buf) {
-            Ok(Some(f)) => {
-                assert_eq!(
-                    f.as_bytes().len(),
-                    8 + f.header_bytes().len() + f.body().len()
-                );
-                let _ = f.header();
-                let _ = f.peek_code();
-            }
-            Ok(None) | Err(_) => break,
-        }
+    while let Ok(Some(f)) = RawFrame::split_from(&mut buf) {
+        assert_eq!(
+            f.as_bytes().len(),
+            8 + f.header_bytes().len() + f.body().len()
+        );
+        let _ = f.header();
+        let _ = f.peek_code();
     }
 }
 

@@ -50,6 +50,20 @@ fn topic_stats_with_object_keys() {
 }
 
 #[test]
+fn topic_stats_with_string_encoded_object_keys() {
+    // RocketMQ-Rust 1.0.0's broker, captured: the MessageQueue key is a JSON string.
+    let body = br#"{"topicPutTps":0.0,"offsetTable":{"{\"topic\":\"PYT\",\"brokerName\":\"broker-a\",\"queueId\":0}":{"minOffset":0,"maxOffset":3,"lastUpdateTimestamp":0},"{\"topic\":\"PYT\",\"brokerName\":\"broker-a\",\"queueId\":1}":{"minOffset":0,"maxOffset":0,"lastUpdateTimestamp":0}}}"#;
+    let s = TopicStatsTable::decode(body).unwrap();
+    let offsets: Vec<_> = s
+        .offset_table
+        .iter()
+        .map(|(q, o)| (q.topic.as_str(), q.queue_id, o.max_offset))
+        .collect();
+    assert_eq!(offsets, vec![("PYT", 0, 3), ("PYT", 1, 0)]);
+    assert_eq!(s.topic_put_tps, Some(0.0));
+}
+
+#[test]
 fn consume_stats_and_diff() {
     let body = br#"{"consumeTps":1.5,"offsetTable":{{"brokerName":"broker-a","queueId":1,"topic":"T1"}:{"brokerOffset":101,"consumerOffset":91,"lastTimestamp":1700000000001},{"brokerName":"broker-a","queueId":0,"topic":"T1"}:{"brokerOffset":100,"consumerOffset":90,"lastTimestamp":1700000000000}}}"#;
     let s = ConsumeStats::decode(body).unwrap();

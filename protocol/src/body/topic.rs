@@ -18,8 +18,20 @@ pub struct MessageQueue {
 }
 
 impl MessageQueue {
-    /// Reads a queue from its object form; `None` if it is not one.
+    /// Reads a queue used as a map key: Java's fastjson writes the object itself as the key
+    /// (`{{"brokerName":…}:…}`); RocketMQ-Rust writes it as a string holding that object's
+    /// JSON (`{"{\"topic\":…}":…}`). Both read the same; anything else is `None`.
     pub fn from_value(v: &Value) -> Option<Self> {
+        match v {
+            Value::Object(_) => Self::from_object(v),
+            Value::Str(s) if s.trim_start().starts_with('{') => {
+                Self::from_object(&crate::fastjson::parse(s.as_bytes()).ok()?)
+            }
+            _ => None,
+        }
+    }
+
+    fn from_object(v: &Value) -> Option<Self> {
         if !matches!(v, Value::Object(_)) {
             return None;
         }

@@ -1,0 +1,312 @@
+//! The connection, the request path, and the reader task.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use rmq_protocol::body::FromBody;
+use rmq_protocol::frame::{self, RawFrame};
+use rmq_protocol::request::CommandHeader;
+use rmq_protocol::sign::{SigningKey, acl_v1};
+use rmq_protocol::{ExtFields, Header, RequestCode, ResponseCode, SerializeType};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::{Mutex, oneshot};
+use tracing::{debug, warn};
+
+use super::ClientError;
+
+/// ACL 1.0 credentials for brokers that have ACL enabled.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The account (`AccessKey`).
+    pub access_key: String,
+    /// Its secret.
+    pub secret: SigningKey,
+}
+
+/// How to reach the server.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// `host:port`.
+    pub addr: String,
+    /// Header encoding for requests.
+    pub serialize_type: SerializeType,
+    /// TCP connect timeout.
+    pub connect_timeout: Duration,
+    /// Default per-request timeout.
+    pub request_timeout: Duration,
+    /// Sign every request with ACL 1.0.
+    pub credentials: Option<Credentials>,
+}
+
+impl ClientConfig {
+    /// JSON headers, 3 s connect and 10 s request timeouts, no ACL.
+    pub fn new(addr: impl Into<String>) -> Self {
+        Self {
+            addr: addr.into(),
+            serialize_type: SerializeType::JSON,
+            connect_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(10),
+            credentials: None,
+        }
+    }
+}
+
+/// A response: its header, the serialize type it came in, and its body (a slice of the
+/// frame, not a copy).
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// The decoded header.
+    pub header: Header,
+    /// How the server encoded it (5.x servers answer JSON whatever the request used).
+    pub serialize_type: SerializeType,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl Response {
+    /// The response code.
+    pub fn code(&self) -> ResponseCode {
+        self.header.response_code()
+    }
+}
+
+type Pending = Arc<StdMutex<HashMap<i32, oneshot::Sender<Response>>>>;
+
+#[derive(Debug)]
+struct Connection {
+    writer: Mutex<OwnedWriteHalf>,
+    pending: Pending,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Connection {
+    fn is_open(&self) -> bool {
+        !self.reader.is_finished()
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+/// A remoting client. Cheap to clone; clones share the connection.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: ClientConfig,
+    conn: Mutex<Option<Arc<Connection>>>,
+    next_opaque: AtomicI32,
+}
+
+impl Client {
+    /// A client for `config`; the connection is made on first use and remade after it drops.
+    pub fn new(config: ClientConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                conn: Mutex::new(None),
+                next_opaque: AtomicI32::new(1),
+            }),
+        }
+    }
+
+    /// The server address.
+    pub fn addr(&self) -> &str {
+        &self.inner.config.addr
+    }
+
+    async fn connection(&self) -> Result<Arc<Connection>, ClientError> {
+        let mut slot = self.inner.conn.lock().await;
+        if let Some(c) = slot.as_ref().filter(|c| c.is_open()) {
+            return Ok(Arc::clone(c));
+        }
+        let cfg = &self.inner.config;
+        let stream = tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(&cfg.addr))
+            .await
+            .map_err(|_| ClientError::Connect {
+                addr: cfg.addr.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
+            })?
+            .map_err(|source| ClientError::Connect {
+                addr: cfg.addr.clone(),
+                source,
+            })?;
+        stream.set_nodelay(true).map_err(|source| ClientError::Io {
+            addr: cfg.addr.clone(),
+            source,
+        })?;
+        let (read, write) = stream.into_split();
+        let pending: Pending = Arc::default();
+        let reader = tokio::spawn(read_loop(read, Arc::clone(&pending), cfg.addr.clone()));
+        let conn = Arc::new(Connection {
+            writer: Mutex::new(write),
+            pending,
+            reader,
+        });
+        debug!(addr = %cfg.addr, "connected");
+        *slot = Some(Arc::clone(&conn));
+        Ok(conn)
+    }
+
+    /// Sends a request with `code`, `ext` and `body` and waits for its response, whatever its
+    /// response code. `timeout` overrides the configured one.
+    pub async fn request(
+        &self,
+        code: RequestCode,
+        ext: Option<ExtFields>,
+        body: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<Response, ClientError> {
+        let cfg = &self.inner.config;
+        let opaque = self.inner.next_opaque.fetch_add(1, Ordering::Relaxed);
+        let mut header = Header::request(code, opaque);
+        header.ext_fields = ext;
+        if let Some(c) = &cfg.credentials {
+            let ext = header.ext_fields.get_or_insert_with(ExtFields::new);
+            acl_v1::sign(ext, body, &c.access_key, &c.secret, None);
+        }
+        let wire = frame::encode_to_bytes(&header, cfg.serialize_type, body)?;
+        let conn = self.connection().await?;
+        let (tx, rx) = oneshot::channel();
+        lock(&conn.pending).insert(opaque, tx);
+        let written = {
+            let mut w = conn.writer.lock().await;
+            w.write_all(&wire).await
+        };
+        if let Err(source) = written {
+            lock(&conn.pending).remove(&opaque);
+            conn.reader.abort();
+            return Err(ClientError::Io {
+                addr: cfg.addr.clone(),
+                source,
+            });
+        }
+        let after = timeout.unwrap_or(cfg.request_timeout);
+        match tokio::time::timeout(after, rx).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(_)) => Err(ClientError::Disconnected {
+                code,
+                addr: cfg.addr.clone(),
+            }),
+            Err(_) => {
+                lock(&conn.pending).remove(&opaque);
+                Err(ClientError::Timeout {
+                    code,
+                    addr: cfg.addr.clone(),
+                    after,
+                })
+            }
+        }
+    }
+
+    /// Sends a typed request header and returns the response if its code is SUCCESS.
+    pub async fn call<H: CommandHeader>(
+        &self,
+        header: &H,
+        body: &[u8],
+    ) -> Result<Response, ClientError> {
+        let resp = self
+            .request(H::CODE, Some(header.to_ext_fields()), body, None)
+            .await?;
+        success(H::CODE, resp)
+    }
+
+    /// Sends `code` with `ext` and decodes a successful response's body as `B`.
+    pub async fn fetch<B: FromBody>(
+        &self,
+        code: RequestCode,
+        ext: Option<ExtFields>,
+    ) -> Result<B, ClientError> {
+        let resp = success(code, self.request(code, ext, &[], None).await?)?;
+        B::decode(&resp.body).map_err(|source| ClientError::Body {
+            request: code,
+            source,
+        })
+    }
+}
+
+/// The response if it is SUCCESS, else a `Server` error carrying the remark.
+pub(crate) fn success(request: RequestCode, resp: Response) -> Result<Response, ClientError> {
+    if resp.code() == ResponseCode::SUCCESS {
+        Ok(resp)
+    } else {
+        Err(ClientError::Server {
+            request,
+            code: resp.code(),
+            remark: resp.header.remark.clone().unwrap_or_default(),
+        })
+    }
+}
+
+fn lock<T>(m: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding this lock cannot leave the map inconsistent; keep going.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+async fn read_loop(mut read: tokio::net::tcp::OwnedReadHalf, pending: Pending, addr: String) {
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    loop {
+        loop {
+            match RawFrame::split_from(&mut buf) {
+                Ok(Some(f)) => dispatch(f, &pending, &addr),
+                Ok(None) => break,
+                Err(e) => {
+                    warn!(%addr, error = %e, "invalid frame from server; dropping the connection");
+                    lock(&pending).clear();
+                    return;
+                }
+            }
+        }
+        match read.read_buf(&mut buf).await {
+            Ok(0) => {
+                debug!(%addr, "server closed the connection");
+                break;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                warn!(%addr, error = %e, "read failed; dropping the connection");
+                break;
+            }
+        }
+    }
+    // Dropping the senders wakes every waiter with "disconnected".
+    lock(&pending).clear();
+}
+
+fn dispatch(f: RawFrame, pending: &Pending, addr: &str) {
+    let header = match f.header() {
+        Ok(h) => h,
+        Err(e) => {
+            warn!(%addr, error = %e, "undecodable header from server; frame skipped");
+            return;
+        }
+    };
+    if !header.is_response() {
+        // Server-to-client requests (CHECK_TRANSACTION_STATE, …) are for producers and
+        // consumers; the agent is neither.
+        debug!(%addr, code = %header.request_code(), "ignoring request from server");
+        return;
+    }
+    let waiter = lock(pending).remove(&header.opaque);
+    match waiter {
+        Some(tx) => {
+            let _ = tx.send(Response {
+                serialize_type: f.serialize_type(),
+                body: f.body(),
+                header,
+            });
+        }
+        None => debug!(%addr, opaque = header.opaque, "response for an abandoned request"),
+    }
+}

@@ -1,0 +1,8 @@
+//! The agent's RocketMQ remoting client: one TCP connection to the local broker (or name
+//! server), shared by every request, responses matched to requests by opaque.
+
+mod client;
+mod error;
+
+pub use client::{Client, ClientConfig, Credentials, Response};
+pub use error::ClientError;

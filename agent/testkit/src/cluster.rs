@@ -1,0 +1,321 @@
+//! A name server and broker on loopback.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use rmq_protocol::body::{ClusterInfo, FromBody as _};
+use rmq_protocol::{Header, RequestCode, ResponseCode, SerializeType};
+use tempfile::TempDir;
+
+use crate::bins::RocketmqBins;
+use crate::ports::{free_port, free_port_run};
+use crate::process::{Janitor, ManagedProcess};
+use crate::wire;
+
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+static OPAQUE: AtomicI32 = AtomicI32::new(1_000_000);
+
+fn probe(addr: SocketAddr, code: RequestCode) -> anyhow::Result<(Header, bytes::Bytes)> {
+    let h = Header::request(code, OPAQUE.fetch_add(1, Ordering::Relaxed));
+    wire::call(addr, &h, SerializeType::JSON, &[], PROBE_TIMEOUT)
+}
+
+fn ensure_running(p: &mut ManagedProcess) -> anyhow::Result<()> {
+    if !p.is_running() {
+        bail!(
+            "{} exited during startup; log {}:\n{}",
+            p.name(),
+            p.log_path().display(),
+            p.log_tail(30)
+        );
+    }
+    Ok(())
+}
+
+/// A running name server.
+#[derive(Debug)]
+pub struct Namesrv {
+    process: ManagedProcess,
+    addr: SocketAddr,
+    dir: TempDir,
+}
+
+impl Namesrv {
+    /// Starts a name server on a free loopback port and waits until it answers.
+    pub fn start(bins: &RocketmqBins) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("rmq-namesrv-").tempdir()?;
+        let port = free_port()?;
+        let args = vec![
+            "--listenPort".into(),
+            port.to_string(),
+            "--bindAddress".into(),
+            "127.0.0.1".into(),
+        ];
+        let home = dir.path();
+        let mut process = ManagedProcess::spawn(
+            "rocketmq-namesrv",
+            &bins.namesrv,
+            &args,
+            home,
+            &[("ROCKETMQ_HOME", home), ("HOME", home)],
+            home.join("namesrv.log"),
+        )?;
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        wire::wait_for("name server", READY_TIMEOUT, || {
+            ensure_running(&mut process)?;
+            Ok(probe(addr, RequestCode::GET_BROKER_CLUSTER_INFO)
+                .ok()
+                .map(|_| ()))
+        })?;
+        Ok(Self { process, addr, dir })
+    }
+
+    /// Its address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its cluster view.
+    pub fn cluster_info(&self) -> anyhow::Result<ClusterInfo> {
+        let (h, body) = probe(self.addr, RequestCode::GET_BROKER_CLUSTER_INFO)?;
+        if h.response_code() != ResponseCode::SUCCESS {
+            bail!(
+                "GET_BROKER_CLUSTER_INFO answered {}: {:?}",
+                h.response_code(),
+                h.remark
+            );
+        }
+        Ok(ClusterInfo::decode(&body)?)
+    }
+
+    /// Stops it.
+    pub fn stop(&mut self) {
+        self.process.stop();
+    }
+}
+
+/// Broker settings a test may choose.
+#[derive(Debug, Clone)]
+pub struct BrokerOptions {
+    /// Cluster name.
+    pub cluster: String,
+    /// Broker name.
+    pub broker_name: String,
+    /// Extra `[broker]` TOML lines.
+    pub extra_broker_toml: String,
+    /// Extra `[store]` TOML lines.
+    pub extra_store_toml: String,
+}
+
+impl Default for BrokerOptions {
+    fn default() -> Self {
+        Self {
+            cluster: "TestCluster".into(),
+            broker_name: "broker-a".into(),
+            extra_broker_toml: String::new(),
+            extra_store_toml: String::new(),
+        }
+    }
+}
+
+/// A running broker (port, VIP port = port − 2, HA port = port + 1).
+#[derive(Debug)]
+pub struct Broker {
+    process: Option<ManagedProcess>,
+    port: u16,
+    dir: TempDir,
+    options: BrokerOptions,
+    namesrv: SocketAddr,
+    bins: RocketmqBins,
+}
+
+impl Broker {
+    /// Starts a broker registered with `namesrv` and waits until it answers and is listed.
+    pub fn start(
+        bins: &RocketmqBins,
+        namesrv: &Namesrv,
+        options: BrokerOptions,
+    ) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("rmq-broker-").tempdir()?;
+        let port = free_port_run(2, 1)?;
+        let mut b = Self {
+            process: None,
+            port,
+            dir,
+            options,
+            namesrv: namesrv.addr(),
+            bins: bins.clone(),
+        };
+        b.boot(namesrv)?;
+        Ok(b)
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("broker.toml")
+    }
+
+    fn write_config(&self) -> anyhow::Result<()> {
+        let store = self.dir.path().join("store");
+        let o = &self.options;
+        let toml = format!(
+            r#"[broker]
+listenPort = {port}
+brokerIp1 = "127.0.0.1"
+brokerIp2 = "127.0.0.1"
+storePathRootDir = "{store}"
+namesrvAddr = "{ns}"
+{extra_broker}
+
+[broker.brokerServerConfig]
+bindAddress = "127.0.0.1"
+
+[broker.brokerIdentity]
+brokerName = "{name}"
+brokerClusterName = "{cluster}"
+brokerId = 0
+
+[store]
+haListenAddress = "127.0.0.1"
+haListenPort = {ha}
+storePathRootDir = "{store}"
+mappedFileSizeCommitLog = 67108864
+{extra_store}
+"#,
+            port = self.port,
+            ha = self.port + 1,
+            store = store.display(),
+            ns = self.namesrv,
+            name = o.broker_name,
+            cluster = o.cluster,
+            extra_broker = o.extra_broker_toml,
+            extra_store = o.extra_store_toml,
+        );
+        std::fs::write(self.config_path(), toml).context("writing broker.toml")
+    }
+
+    fn boot(&mut self, namesrv: &Namesrv) -> anyhow::Result<()> {
+        self.write_config()?;
+        let home = self.dir.path();
+        let args = vec!["-c".into(), self.config_path().display().to_string()];
+        let mut process = ManagedProcess::spawn(
+            "rocketmq-broker",
+            &self.bins.broker,
+            &args,
+            home,
+            &[("ROCKETMQ_HOME", home), ("HOME", home)],
+            home.join("broker.log"),
+        )?;
+        let addr = self.addr();
+        wire::wait_for("broker", READY_TIMEOUT, || {
+            ensure_running(&mut process)?;
+            let Ok((h, _)) = probe(addr, RequestCode::GET_BROKER_RUNTIME_INFO) else {
+                return Ok(None);
+            };
+            if h.response_code() != ResponseCode::SUCCESS {
+                return Ok(None);
+            }
+            let info = namesrv.cluster_info()?;
+            let listed = info
+                .broker_addr_table
+                .get(&self.options.broker_name)
+                .is_some_and(|b| b.master_addr() == Some(&addr.to_string()));
+            Ok(listed.then_some(()))
+        })?;
+        self.process = Some(process);
+        Ok(())
+    }
+
+    /// The main remoting address (`listenPort`).
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    /// The VIP ("fast") remoting address (`listenPort − 2`).
+    pub fn vip_addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port - 2))
+    }
+
+    /// The HA listen address (`listenPort + 1`).
+    pub fn ha_addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port + 1))
+    }
+
+    /// The broker name.
+    pub fn name(&self) -> &str {
+        &self.options.broker_name
+    }
+
+    /// The cluster name.
+    pub fn cluster(&self) -> &str {
+        &self.options.cluster
+    }
+
+    /// The store directory.
+    pub fn store_dir(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    /// Stops the broker; its store is kept for [`Broker::restart`].
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.stop();
+        }
+    }
+
+    /// Starts a stopped broker again on the same ports and store.
+    pub fn restart(&mut self, namesrv: &Namesrv) -> anyhow::Result<()> {
+        self.stop();
+        self.boot(namesrv)
+    }
+
+    /// The broker log so far (for failure messages).
+    pub fn log_tail(&self, n: usize) -> String {
+        self.process
+            .as_ref()
+            .map(|p| p.log_tail(n))
+            .unwrap_or_default()
+    }
+}
+
+/// A name server with one broker.
+#[derive(Debug)]
+pub struct Cluster {
+    /// The broker (declared first so it stops before the name server).
+    pub broker: Broker,
+    /// The name server.
+    pub namesrv: Namesrv,
+}
+
+impl Cluster {
+    /// Starts a fresh name server and broker.
+    pub fn start(options: BrokerOptions) -> anyhow::Result<Self> {
+        let bins = RocketmqBins::locate()?;
+        let namesrv = Namesrv::start(&bins)?;
+        let broker = Broker::start(&bins, &namesrv, options)?;
+        Ok(Self { broker, namesrv })
+    }
+
+    /// One cluster shared by every test in this test binary, started on first use. Its
+    /// processes end with the test process (see [`ManagedProcess`]). Tests that stop or
+    /// reconfigure a broker must start their own with [`Cluster::start`].
+    pub fn shared() -> &'static Cluster {
+        static SHARED: OnceLock<(Cluster, Janitor)> = OnceLock::new();
+        let (cluster, _) = SHARED.get_or_init(|| {
+            let started = Cluster::start(BrokerOptions::default()).and_then(|c| {
+                let janitor = Janitor::spawn(&[c.broker.dir.path(), c.namesrv.dir.path()])?;
+                Ok((c, janitor))
+            });
+            match started {
+                Ok(pair) => pair,
+                Err(e) => panic!("cannot start the shared test cluster: {e:#}"),
+            }
+        });
+        cluster
+    }
+}
