@@ -46,24 +46,14 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(EX_USAGE)
-            } else {
-                ExitCode::SUCCESS
-            };
+            return if e.use_stderr() { ExitCode::from(EX_USAGE) } else { ExitCode::SUCCESS };
         }
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RMQ_AGENT_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RMQ_AGENT_LOG").unwrap_or_else(|_| "info".into()))
         .init();
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             error!(error = %e, "cannot start the async runtime");
@@ -81,10 +71,7 @@ fn main() -> ExitCode {
 
 async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
-        Command::Probe {
-            broker_addr,
-            binary,
-        } => {
+        Command::Probe { broker_addr, binary } => {
             let mut cfg = ClientConfig::new(broker_addr);
             if binary {
                 cfg.serialize_type = SerializeType::ROCKETMQ;
@@ -100,14 +87,10 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run {
-            broker_addr,
-            interval,
-        } => {
+        Command::Run { broker_addr, interval } => {
             let client = Client::new(ClientConfig::new(broker_addr.clone()));
             let mut tick = tokio::time::interval(Duration::from_secs(interval.max(1)));
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
             info!(%broker_addr, interval, "rmq-agent running");
             loop {
                 tokio::select! {

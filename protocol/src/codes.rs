@@ -404,21 +404,12 @@ mod tests {
 
     #[test]
     fn display_prefers_name_and_keeps_unknown_numbers() {
-        assert_eq!(
-            RequestCode::GET_BROKER_RUNTIME_INFO.to_string(),
-            "GET_BROKER_RUNTIME_INFO"
-        );
+        assert_eq!(RequestCode::GET_BROKER_RUNTIME_INFO.to_string(), "GET_BROKER_RUNTIME_INFO");
         assert_eq!(RequestCode(28), RequestCode::GET_BROKER_RUNTIME_INFO);
         assert_eq!(RequestCode(9999).to_string(), "9999");
         assert_eq!(format!("{:?}", RequestCode(9999)), "RequestCode(9999)");
-        assert_eq!(
-            format!("{:?}", ResponseCode::NO_PERMISSION),
-            "NO_PERMISSION(16)"
-        );
-        assert_eq!(
-            ResponseCode::UPDATE_AND_CREATE_ACL_CONFIG_FAILED,
-            ResponseCode::POLLING_FULL
-        );
+        assert_eq!(format!("{:?}", ResponseCode::NO_PERMISSION), "NO_PERMISSION(16)");
+        assert_eq!(ResponseCode::UPDATE_AND_CREATE_ACL_CONFIG_FAILED, ResponseCode::POLLING_FULL);
         assert_eq!(LanguageCode(200).to_string(), "200");
         assert_eq!(SerializeType::ROCKETMQ.get(), 1);
     }

@@ -41,10 +41,9 @@ impl Value {
     /// The member `key` of an object whose key is the string `key`.
     pub fn get(&self, key: &str) -> Option<&Value> {
         match self {
-            Value::Object(members) => members
-                .iter()
-                .find(|(k, _)| matches!(k, Value::Str(s) if s == key))
-                .map(|(_, v)| v),
+            Value::Object(members) => {
+                members.iter().find(|(k, _)| matches!(k, Value::Str(s) if s == key)).map(|(_, v)| v)
+            }
             _ => None,
         }
     }
@@ -204,11 +203,7 @@ pub(crate) struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(s: &'a [u8]) -> Self {
-        Self {
-            s,
-            pos: 0,
-            depth: 0,
-        }
+        Self { s, pos: 0, depth: 0 }
     }
 
     fn err(&self, kind: &'static str) -> JsonError {
@@ -298,10 +293,7 @@ impl<'a> Reader<'a> {
                 self.pos += 1;
                 return std::str::from_utf8(raw)
                     .map(Cow::Borrowed)
-                    .map_err(|_| JsonError {
-                        kind: "string is not UTF-8",
-                        at: start,
-                    });
+                    .map_err(|_| JsonError { kind: "string is not UTF-8", at: start });
             }
             if b == b'\\' {
                 break;
@@ -342,19 +334,11 @@ impl<'a> Reader<'a> {
             let mut tmp = [0u8; 4];
             out.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
         }
-        String::from_utf8(out)
-            .map(Cow::Owned)
-            .map_err(|_| JsonError {
-                kind: "string is not UTF-8",
-                at: start,
-            })
+        String::from_utf8(out).map(Cow::Owned).map_err(|_| JsonError { kind: "string is not UTF-8", at: start })
     }
 
     fn hex4(&mut self) -> Result<u16, JsonError> {
-        let digits = self
-            .s
-            .get(self.pos..self.pos + 4)
-            .ok_or_else(|| self.err("truncated \\u escape"))?;
+        let digits = self.s.get(self.pos..self.pos + 4).ok_or_else(|| self.err("truncated \\u escape"))?;
         let text = std::str::from_utf8(digits).map_err(|_| self.err("invalid \\u escape"))?;
         let v = u16::from_str_radix(text, 16).map_err(|_| self.err("invalid \\u escape"))?;
         self.pos += 4;
@@ -405,6 +389,53 @@ impl<'a> Reader<'a> {
             }
             None => Err(self.err("expected a key")),
         }
+    }
+
+    /// A plain double-quoted string without escapes, as raw bytes (the common case for
+    /// header keys and short values); `None` (nothing consumed) otherwise.
+    pub(crate) fn plain_key(&mut self) -> Option<&'a [u8]> {
+        if self.peek() != Some(b'"') {
+            return None;
+        }
+        let start = self.pos + 1;
+        let len = self.s[start..].iter().position(|&b| b == b'"' || b == b'\\')?;
+        if self.s[start + len] != b'"' {
+            return None;
+        }
+        self.pos = start + len + 1;
+        Some(&self.s[start..start + len])
+    }
+
+    /// A plain decimal integer (`-?[0-9]{1,18}`) parsed straight from the bytes; `None`
+    /// (nothing consumed) for anything else, which the caller reads the lenient way.
+    pub(crate) fn plain_int(&mut self) -> Option<i64> {
+        self.ws();
+        let mut i = self.pos;
+        let neg = self.s.get(i) == Some(&b'-');
+        if neg {
+            i += 1;
+        }
+        let digits_start = i;
+        let mut v: i64 = 0;
+        while let Some(&b) = self.s.get(i) {
+            if !b.is_ascii_digit() {
+                break;
+            }
+            v = v * 10 + i64::from(b - b'0');
+            i += 1;
+            if i - digits_start > 18 {
+                return None;
+            }
+        }
+        if i == digits_start {
+            return None;
+        }
+        // The token must end here (not `1.5`, `1e3`, `12abc`).
+        if self.s.get(i).is_some_and(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'$' | b'+' | b'-')) {
+            return None;
+        }
+        self.pos = i;
+        Some(if neg { -v } else { v })
     }
 
     /// An object key that must be text; borrowed when possible (the header's fast path).
@@ -460,10 +491,50 @@ impl<'a> Reader<'a> {
                     "null" | "undefined" => Ok(Value::Null),
                     "true" => Ok(Value::Bool(true)),
                     "false" => Ok(Value::Bool(false)),
-                    _ => number(tok).ok_or(JsonError {
-                        kind: "invalid literal",
-                        at,
-                    }),
+                    _ => number(tok).ok_or(JsonError { kind: "invalid literal", at }),
+                }
+            }
+            None => Err(self.err("unexpected end of input")),
+        }
+    }
+
+    /// Skips one value without building it (strings without escapes are not copied).
+    pub(crate) fn skip(&mut self) -> Result<(), JsonError> {
+        match self.peek() {
+            Some(open @ (b'{' | b'[')) => {
+                self.pos += 1;
+                self.enter()?;
+                let close = if open == b'{' { b'}' } else { b']' };
+                if !self.eat(close) {
+                    loop {
+                        if open == b'{' {
+                            match self.peek() {
+                                Some(b'{' | b'[') => self.skip()?,
+                                Some(b'"' | b'\'') => {
+                                    self.string()?;
+                                }
+                                _ => {
+                                    self.bare()?;
+                                }
+                            }
+                            self.expect(b':', "expected ':'")?;
+                        }
+                        self.skip()?;
+                        if self.next_or_close(close)? {
+                            break;
+                        }
+                    }
+                }
+                self.depth -= 1;
+                Ok(())
+            }
+            Some(b'"' | b'\'') => self.string().map(drop),
+            Some(_) => {
+                let at = self.pos;
+                let tok = self.bare()?;
+                match tok {
+                    "null" | "undefined" | "true" | "false" => Ok(()),
+                    _ => number(tok).map(drop).ok_or(JsonError { kind: "invalid literal", at }),
                 }
             }
             None => Err(self.err("unexpected end of input")),
@@ -530,21 +601,14 @@ mod tests {
         let table = v.get("offsetTable").unwrap().members();
         assert_eq!(table.len(), 2);
         assert_eq!(table[0].0.get("queueId").and_then(Value::as_i64), Some(1));
-        assert_eq!(
-            table[1].1.get("consumerOffset").and_then(Value::as_i64),
-            Some(90)
-        );
+        assert_eq!(table[1].1.get("consumerOffset").and_then(Value::as_i64), Some(90));
         assert_eq!(v.get("consumeTps").and_then(Value::as_f64), Some(1.5));
     }
 
     #[test]
     fn null_for_nan_and_scientific_numbers() {
-        let v =
-            p(r#"{"statsMinute":{"avgpt":0.0,"sum":0,"tps":null},"a":1.0E-4,"b":1.23456789E7}"#);
-        assert_eq!(
-            v.get("statsMinute").unwrap().get("tps").unwrap().as_f64(),
-            None
-        );
+        let v = p(r#"{"statsMinute":{"avgpt":0.0,"sum":0,"tps":null},"a":1.0E-4,"b":1.23456789E7}"#);
+        assert_eq!(v.get("statsMinute").unwrap().get("tps").unwrap().as_f64(), None);
         assert_eq!(v.get("a").unwrap().as_f64(), Some(1.0e-4));
         assert_eq!(v.get("b").unwrap().as_f64(), Some(1.234_567_89e7));
     }
@@ -554,10 +618,7 @@ mod tests {
         let v = p(
             r#"{"statsDay":{"sum":5,"tps":1.0},"statsHour":{"$ref":"$.statsDay"},"statsMinute":{"$ref":"$.statsDay"}}"#,
         );
-        assert_eq!(
-            v.get("statsHour").unwrap().get("sum").unwrap().as_i64(),
-            Some(5)
-        );
+        assert_eq!(v.get("statsHour").unwrap().get("sum").unwrap().as_i64(), Some(5));
         assert_eq!(v.get("statsMinute"), v.get("statsDay"));
         // Relative and dangling references stay as they are.
         let v = p(r#"{"a":{"$ref":"@"},"b":{"$ref":"$.nope"}}"#);
@@ -569,10 +630,7 @@ mod tests {
         // Each level doubles the document through two references to the previous one.
         let mut s = String::from(r#"{"l0":[1,2,3,4,5,6,7,8]"#);
         for i in 1..40 {
-            s.push_str(&format!(
-                r#","l{i}":[{{"$ref":"$.l{p}"}},{{"$ref":"$.l{p}"}}]"#,
-                p = i - 1
-            ));
+            s.push_str(&format!(r#","l{i}":[{{"$ref":"$.l{p}"}},{{"$ref":"$.l{p}"}}]"#, p = i - 1));
         }
         s.push('}');
         // References are resolved against the original tree, so this is linear, not 2^40.
@@ -582,9 +640,7 @@ mod tests {
 
     #[test]
     fn lenient_syntax_fastjson_accepts() {
-        let v = p("{code:28, 'remark':'it''s', \"x\" : [ ] }"
-            .replace("''", "\\'")
-            .as_str());
+        let v = p("{code:28, 'remark':'it''s', \"x\" : [ ] }".replace("''", "\\'").as_str());
         assert_eq!(v.get("code").unwrap().as_i64(), Some(28));
         assert_eq!(v.get("remark").unwrap().as_str(), Some("it's"));
     }
@@ -597,21 +653,10 @@ mod tests {
 
     #[test]
     fn errors_are_positioned() {
-        for bad in [
-            "",
-            "{",
-            "{\"a\"}",
-            "[1,]x",
-            "{\"a\":tru}",
-            "\"\\q\"",
-            "[1] 2",
-            "{\"a\":\"\\u12\"}",
-        ] {
+        for bad in ["", "{", "{\"a\"}", "[1,]x", "{\"a\":tru}", "\"\\q\"", "[1] 2", "{\"a\":\"\\u12\"}"] {
             assert!(parse(bad.as_bytes()).is_err(), "{bad:?} should fail");
         }
         let deep = "[".repeat(200);
-        assert!(
-            matches!(parse(deep.as_bytes()), Err(BodyError::Json(e)) if e.kind == "nesting too deep")
-        );
+        assert!(matches!(parse(deep.as_bytes()), Err(BodyError::Json(e)) if e.kind == "nesting too deep"));
     }
 }

@@ -40,9 +40,7 @@ pub enum Check {
 /// Checks whether `buf` starts with a whole, well-formed frame prefix.
 pub fn check(buf: &[u8]) -> Result<Check, DecodeError> {
     let Some(len_bytes) = buf.first_chunk::<4>() else {
-        return Ok(Check::NeedMore {
-            needed: 4 - buf.len(),
-        });
+        return Ok(Check::NeedMore { needed: 4 - buf.len() });
     };
     let total = u32::from_be_bytes(*len_bytes);
     if total > MAX_FRAME_LEN {
@@ -57,18 +55,13 @@ pub fn check(buf: &[u8]) -> Result<Check, DecodeError> {
             return Err(DecodeError::UnknownSerializeType(ty.get()));
         }
         if header_len > total - 4 {
-            return Err(DecodeError::HeaderOverrun {
-                header_len,
-                total_len: total,
-            });
+            return Err(DecodeError::HeaderOverrun { header_len, total_len: total });
         }
     }
     // total <= MAX_FRAME_LEN, so this cannot overflow on any target with 32-bit usize.
     let frame_len = total as usize + 4;
     if buf.len() < frame_len {
-        return Ok(Check::NeedMore {
-            needed: frame_len - buf.len(),
-        });
+        return Ok(Check::NeedMore { needed: frame_len - buf.len() });
     }
     Ok(Check::Complete { frame_len })
 }
@@ -112,24 +105,15 @@ impl RawFrame {
     /// Wraps bytes that hold exactly one frame.
     pub fn parse(bytes: Bytes) -> Result<RawFrame, DecodeError> {
         match check(&bytes)? {
-            Check::Complete { frame_len } if frame_len == bytes.len() => {
-                Ok(Self::from_checked(bytes))
-            }
-            Check::Complete { frame_len } => {
-                Err(DecodeError::TrailingBytes(bytes.len() - frame_len))
-            }
+            Check::Complete { frame_len } if frame_len == bytes.len() => Ok(Self::from_checked(bytes)),
+            Check::Complete { frame_len } => Err(DecodeError::TrailingBytes(bytes.len() - frame_len)),
             Check::NeedMore { .. } => Err(DecodeError::Truncated("frame")),
         }
     }
 
     fn from_checked(bytes: Bytes) -> RawFrame {
-        let (serialize_type, header_len) =
-            split_header_word([bytes[4], bytes[5], bytes[6], bytes[7]]);
-        RawFrame {
-            bytes,
-            serialize_type,
-            header_len: header_len as usize,
-        }
+        let (serialize_type, header_len) = split_header_word([bytes[4], bytes[5], bytes[6], bytes[7]]);
+        RawFrame { bytes, serialize_type, header_len: header_len as usize }
     }
 
     /// The frame exactly as received, length prefix included.
@@ -169,12 +153,7 @@ impl RawFrame {
 }
 
 /// Appends a whole frame — prefix, header and body — to `dst`.
-pub fn encode(
-    header: &Header,
-    ty: SerializeType,
-    body: &[u8],
-    dst: &mut BytesMut,
-) -> Result<(), EncodeError> {
+pub fn encode(header: &Header, ty: SerializeType, body: &[u8], dst: &mut BytesMut) -> Result<(), EncodeError> {
     let start = dst.len();
     dst.reserve(PREFIX_LEN + 128 + body.len());
     dst.put_u64(0); // placeholder for the two length words
@@ -201,11 +180,7 @@ pub fn encode(
 }
 
 /// Encodes a whole frame into new bytes.
-pub fn encode_to_bytes(
-    header: &Header,
-    ty: SerializeType,
-    body: &[u8],
-) -> Result<Bytes, EncodeError> {
+pub fn encode_to_bytes(header: &Header, ty: SerializeType, body: &[u8]) -> Result<Bytes, EncodeError> {
     let mut dst = BytesMut::new();
     encode(header, ty, body, &mut dst)?;
     Ok(dst.freeze())

@@ -14,10 +14,7 @@ use crate::sign::{SigningKey, acl_v1, ha_v1, hmac_v1};
 pub fn decode_frame(data: &[u8]) {
     let mut buf = BytesMut::from(data);
     while let Ok(Some(f)) = RawFrame::split_from(&mut buf) {
-        assert_eq!(
-            f.as_bytes().len(),
-            8 + f.header_bytes().len() + f.body().len()
-        );
+        assert_eq!(f.as_bytes().len(), 8 + f.header_bytes().len() + f.body().len());
         let _ = f.header();
         let _ = f.peek_code();
     }
@@ -102,16 +99,10 @@ pub fn body(data: &[u8]) {
 /// what the key did not sign, always accepts what it did.
 pub fn sign_verify(data: &[u8]) {
     let key = SigningKey::new(b"fuzz-secret");
-    let (fields, body) = data.split_at(
-        data.len()
-            .min(usize::from(data.first().copied().unwrap_or(0))),
-    );
+    let (fields, body) = data.split_at(data.len().min(usize::from(data.first().copied().unwrap_or(0))));
     let text = String::from_utf8_lossy(fields);
-    let mut ext: ExtFields = text
-        .split('\n')
-        .filter_map(|line| line.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+    let mut ext: ExtFields =
+        text.split('\n').filter_map(|line| line.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
     let now = 1_700_000_000_000;
     // Whatever the attacker supplied does not verify unless it is a genuine signature.
     let _ = acl_v1::verify(&ext, body, |_| Some(&key));

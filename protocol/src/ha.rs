@@ -116,13 +116,7 @@ impl TransferHeader {
         if !(0..=MAX_TRANSFER_BODY).contains(&body_size) {
             return Err(HaFrameError::BodySize(body_size));
         }
-        Ok(Parsed::Complete(
-            TransferHeader {
-                phy_offset,
-                body_size,
-            },
-            Self::LEN,
-        ))
+        Ok(Parsed::Complete(TransferHeader { phy_offset, body_size }, Self::LEN))
     }
 
     /// Encodes the header.
@@ -206,16 +200,15 @@ pub mod auto_switch {
                 if let Some(n) = need(buf, 12) {
                     return Ok(Parsed::NeedMore(n));
                 }
-                let len = usize::try_from(i32_at(buf, 8))
-                    .map_err(|_| HaFrameError::Length("slave address"))?;
+                let len = usize::try_from(i32_at(buf, 8)).map_err(|_| HaFrameError::Length("slave address"))?;
                 if len > MAX_LEGACY_ADDRESS {
                     return Err(HaFrameError::Length("slave address"));
                 }
                 if let Some(n) = need(buf, 12 + len) {
                     return Ok(Parsed::NeedMore(n));
                 }
-                let address = std::str::from_utf8(&buf[12..12 + len])
-                    .map_err(|_| HaFrameError::Utf8("slave address"))?;
+                let address =
+                    std::str::from_utf8(&buf[12..12 + len]).map_err(|_| HaFrameError::Utf8("slave address"))?;
                 Ok(Parsed::Complete(
                     SlaveMessage::LegacyHandshake {
                         is_sync_from_last_file: i16_at(buf, 4) != 0,
@@ -288,11 +281,8 @@ pub mod auto_switch {
                 if let Some(n) = need(buf, 20) {
                     return Ok(Parsed::NeedMore(n));
                 }
-                let h = MasterHandshakeHeader {
-                    body_size,
-                    max_phy_offset: i64_at(buf, 8),
-                    last_epoch: i32_at(buf, 16),
-                };
+                let h =
+                    MasterHandshakeHeader { body_size, max_phy_offset: i64_at(buf, 8), last_epoch: i32_at(buf, 16) };
                 Ok(Parsed::Complete(MasterHeader::Handshake(h), 20))
             }
             state::TRANSFER => {
@@ -321,46 +311,23 @@ mod tests {
     #[test]
     fn classic_report() {
         assert_eq!(SlaveReport::parse(&[0; 7]), Ok(Parsed::NeedMore(1)));
-        let r = SlaveReport {
-            max_offset: 1 << 33,
-        };
+        let r = SlaveReport { max_offset: 1 << 33 };
         assert_eq!(SlaveReport::parse(&r.encode()), Ok(Parsed::Complete(r, 8)));
         // MQCloud's telnet incident: "99999999" read as a long is huge but positive; the
         // parser accepts it (range checks need the master's offset and live in the guard).
         assert!(matches!(
             SlaveReport::parse(b"99999999"),
-            Ok(Parsed::Complete(
-                SlaveReport {
-                    max_offset: 0x3939_3939_3939_3939
-                },
-                8
-            ))
+            Ok(Parsed::Complete(SlaveReport { max_offset: 0x3939_3939_3939_3939 }, 8))
         ));
-        assert_eq!(
-            SlaveReport::parse(&(-54465i64).to_be_bytes()),
-            Err(HaFrameError::NegativeOffset(-54465))
-        );
+        assert_eq!(SlaveReport::parse(&(-54465i64).to_be_bytes()), Err(HaFrameError::NegativeOffset(-54465)));
     }
 
     #[test]
     fn classic_transfer_header() {
-        let h = TransferHeader {
-            phy_offset: 1024,
-            body_size: 32768,
-        };
-        assert_eq!(
-            TransferHeader::parse(&h.encode()),
-            Ok(Parsed::Complete(h, 12))
-        );
-        assert_eq!(
-            TransferHeader::parse(&h.encode()[..5]),
-            Ok(Parsed::NeedMore(7))
-        );
-        let bad = TransferHeader {
-            phy_offset: 0,
-            body_size: -1,
-        }
-        .encode();
+        let h = TransferHeader { phy_offset: 1024, body_size: 32768 };
+        assert_eq!(TransferHeader::parse(&h.encode()), Ok(Parsed::Complete(h, 12)));
+        assert_eq!(TransferHeader::parse(&h.encode()[..5]), Ok(Parsed::NeedMore(7)));
+        let bad = TransferHeader { phy_offset: 0, body_size: -1 }.encode();
         assert_eq!(TransferHeader::parse(&bad), Err(HaFrameError::BodySize(-1)));
     }
 
@@ -371,11 +338,7 @@ mod tests {
         assert_eq!(
             auto_switch::parse_slave(&hs, false),
             Ok(Parsed::Complete(
-                SlaveMessage::Handshake {
-                    is_sync_from_last_file: true,
-                    is_async_learner: false,
-                    slave_broker_id: 7
-                },
+                SlaveMessage::Handshake { is_sync_from_last_file: true, is_async_learner: false, slave_broker_id: 7 },
                 16
             ))
         );
@@ -389,15 +352,9 @@ mod tests {
         tr.extend_from_slice(&99i64.to_be_bytes());
         assert_eq!(
             auto_switch::parse_slave(&tr, false),
-            Ok(Parsed::Complete(
-                SlaveMessage::Transfer { max_offset: 99 },
-                12
-            ))
+            Ok(Parsed::Complete(SlaveMessage::Transfer { max_offset: 99 }, 12))
         );
-        assert_eq!(
-            auto_switch::parse_slave(&[0, 0, 0, 9], false),
-            Err(HaFrameError::State(9))
-        );
+        assert_eq!(auto_switch::parse_slave(&[0, 0, 0, 9], false), Err(HaFrameError::State(9)));
         assert_eq!(
             auto_switch::parse_slave(&[0, 0, 0, 1, 0, 0, 0, 0, 0xff, 0, 0, 0], true),
             Err(HaFrameError::Length("slave address"))
@@ -414,13 +371,7 @@ mod tests {
         );
         let mut t = vec![0, 0, 0, 2, 0, 0, 0, 0];
         t.extend_from_slice(&[0u8; 28]);
-        assert!(matches!(
-            auto_switch::parse_master(&t),
-            Ok(Parsed::Complete(MasterHeader::Transfer(_), 36))
-        ));
-        assert_eq!(
-            auto_switch::parse_master(&t[..20]),
-            Ok(Parsed::NeedMore(16))
-        );
+        assert!(matches!(auto_switch::parse_master(&t), Ok(Parsed::Complete(MasterHeader::Transfer(_), 36))));
+        assert_eq!(auto_switch::parse_master(&t[..20]), Ok(Parsed::NeedMore(16)));
     }
 }

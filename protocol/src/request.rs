@@ -31,19 +31,11 @@ fn required<'e>(ext: &'e ExtFields, key: &'static str) -> Result<&'e str, BodyEr
 }
 
 fn parse<T: std::str::FromStr>(ext: &ExtFields, key: &'static str) -> Result<T, BodyError> {
-    required(ext, key)?
-        .trim()
-        .parse()
-        .map_err(|_| BodyError::Field(key))
+    required(ext, key)?.trim().parse().map_err(|_| BodyError::Field(key))
 }
 
-fn optional<T: std::str::FromStr>(
-    ext: &ExtFields,
-    key: &'static str,
-) -> Result<Option<T>, BodyError> {
-    ext.get(key)
-        .map(|v| v.trim().parse().map_err(|_| BodyError::Field(key)))
-        .transpose()
+fn optional<T: std::str::FromStr>(ext: &ExtFields, key: &'static str) -> Result<Option<T>, BodyError> {
+    ext.get(key).map(|v| v.trim().parse().map_err(|_| BodyError::Field(key))).transpose()
 }
 
 /// Java's `Boolean.parseBoolean`: only a case-insensitive "true" is true.
@@ -172,15 +164,11 @@ impl CommandHeader for GetConsumeStatsInBrokerHeader {
     const CODE: RequestCode = RequestCode::GET_BROKER_CONSUME_STATS;
 
     fn to_ext_fields(&self) -> ExtFields {
-        [("isOrder", if self.is_order { "true" } else { "false" })]
-            .into_iter()
-            .collect()
+        [("isOrder", if self.is_order { "true" } else { "false" })].into_iter().collect()
     }
 
     fn from_ext_fields(ext: &ExtFields) -> Result<Self, BodyError> {
-        Ok(Self {
-            is_order: java_bool(required(ext, "isOrder")?),
-        })
+        Ok(Self { is_order: java_bool(required(ext, "isOrder")?) })
     }
 }
 
@@ -228,7 +216,7 @@ impl CommandHeader for CreateTopicRequestHeader {
     const CODE: RequestCode = RequestCode::UPDATE_AND_CREATE_TOPIC;
 
     fn to_ext_fields(&self) -> ExtFields {
-        let mut e = ExtFields::with_capacity(9);
+        let mut e = ExtFields::with_capacity(9, 128);
         e.insert("topic", self.topic.clone());
         e.insert("defaultTopic", self.default_topic.clone());
         e.insert("readQueueNums", self.read_queue_nums.to_string());
@@ -297,7 +285,7 @@ impl CommandHeader for SendMessageRequestHeaderV2 {
     const CODE: RequestCode = RequestCode::SEND_MESSAGE_V2;
 
     fn to_ext_fields(&self) -> ExtFields {
-        let mut e = ExtFields::with_capacity(14);
+        let mut e = ExtFields::with_capacity(14, 256);
         e.insert("a", self.producer_group.clone());
         e.insert("b", self.topic.clone());
         e.insert("c", self.default_topic.clone());
@@ -362,9 +350,7 @@ pub fn encode_properties<'a>(props: impl IntoIterator<Item = (&'a str, &'a str)>
 
 /// The reverse of [`encode_properties`]; malformed pairs are skipped.
 pub fn decode_properties(s: &str) -> Vec<(&str, &str)> {
-    s.split('\u{2}')
-        .filter_map(|pair| pair.split_once('\u{1}'))
-        .collect()
+    s.split('\u{2}').filter_map(|pair| pair.split_once('\u{1}')).collect()
 }
 
 /// The response header of SEND_MESSAGE(_V2): where the message went.
@@ -405,33 +391,14 @@ mod tests {
     #[test]
     fn headers_round_trip() {
         round_trip(GetTopicStatsInfoRequestHeader { topic: "T1".into() });
-        round_trip(GetConsumeStatsRequestHeader {
-            consumer_group: "G".into(),
-            topic: None,
-        });
-        round_trip(GetConsumeStatsRequestHeader {
-            consumer_group: "G".into(),
-            topic: Some("T".into()),
-        });
-        round_trip(ViewBrokerStatsDataRequestHeader {
-            stats_name: "TOPIC_PUT_NUMS".into(),
-            stats_key: "T".into(),
-        });
-        round_trip(GetConsumerConnectionListRequestHeader {
-            consumer_group: "G".into(),
-        });
-        round_trip(GetProducerConnectionListRequestHeader {
-            producer_group: "P".into(),
-        });
-        round_trip(GetRouteInfoRequestHeader {
-            topic: "T".into(),
-            accept_standard_json_only: Some("true".into()),
-        });
+        round_trip(GetConsumeStatsRequestHeader { consumer_group: "G".into(), topic: None });
+        round_trip(GetConsumeStatsRequestHeader { consumer_group: "G".into(), topic: Some("T".into()) });
+        round_trip(ViewBrokerStatsDataRequestHeader { stats_name: "TOPIC_PUT_NUMS".into(), stats_key: "T".into() });
+        round_trip(GetConsumerConnectionListRequestHeader { consumer_group: "G".into() });
+        round_trip(GetProducerConnectionListRequestHeader { producer_group: "P".into() });
+        round_trip(GetRouteInfoRequestHeader { topic: "T".into(), accept_standard_json_only: Some("true".into()) });
         round_trip(DeleteTopicRequestHeader { topic: "T".into() });
-        round_trip(DeleteSubscriptionGroupRequestHeader {
-            group_name: "G".into(),
-            clean_offset: None,
-        });
+        round_trip(DeleteSubscriptionGroupRequestHeader { group_name: "G".into(), clean_offset: None });
         round_trip(GetConsumeStatsInBrokerHeader { is_order: true });
         round_trip(CreateTopicRequestHeader::new("T", 8));
         round_trip(SendMessageRequestHeaderV2 {
@@ -468,44 +435,29 @@ mod tests {
                 "order"
             ]
         );
-        let v2 = SendMessageRequestHeaderV2 {
-            topic: "T".into(),
-            ..Default::default()
-        }
-        .to_ext_fields();
+        let v2 = SendMessageRequestHeaderV2 { topic: "T".into(), ..Default::default() }.to_ext_fields();
         assert_eq!(v2.get("b"), Some("T"));
         assert_eq!(v2.get("i"), None);
     }
 
     #[test]
     fn missing_and_invalid_fields() {
-        assert_eq!(
-            GetTopicStatsInfoRequestHeader::from_ext_fields(&ExtFields::new()),
-            Err(BodyError::Field("topic"))
-        );
+        assert_eq!(GetTopicStatsInfoRequestHeader::from_ext_fields(&ExtFields::new()), Err(BodyError::Field("topic")));
         let mut ext = CreateTopicRequestHeader::new("T", 4).to_ext_fields();
         ext.insert("perm", "rw");
-        assert_eq!(
-            CreateTopicRequestHeader::from_ext_fields(&ext),
-            Err(BodyError::Field("perm"))
-        );
+        assert_eq!(CreateTopicRequestHeader::from_ext_fields(&ext), Err(BodyError::Field("perm")));
     }
 
     #[test]
     fn properties() {
         let s = encode_properties([("TAGS", "TagA"), ("WAIT", "true")]);
         assert_eq!(s, "TAGS\u{1}TagA\u{2}WAIT\u{1}true\u{2}");
-        assert_eq!(
-            decode_properties(&s),
-            vec![("TAGS", "TagA"), ("WAIT", "true")]
-        );
+        assert_eq!(decode_properties(&s), vec![("TAGS", "TagA"), ("WAIT", "true")]);
     }
 
     #[test]
     fn send_response_header() {
-        let ext: ExtFields = [("msgId", "AC1"), ("queueId", "2"), ("queueOffset", "17")]
-            .into_iter()
-            .collect();
+        let ext: ExtFields = [("msgId", "AC1"), ("queueId", "2"), ("queueOffset", "17")].into_iter().collect();
         let r = SendMessageResponseHeader::from_ext_fields(&ext).unwrap();
         assert_eq!((r.queue_id, r.queue_offset), (2, 17));
     }

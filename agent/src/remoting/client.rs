@@ -112,13 +112,7 @@ struct Inner {
 impl Client {
     /// A client for `config`; the connection is made on first use and remade after it drops.
     pub fn new(config: ClientConfig) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                config,
-                conn: Mutex::new(None),
-                next_opaque: AtomicI32::new(1),
-            }),
-        }
+        Self { inner: Arc::new(Inner { config, conn: Mutex::new(None), next_opaque: AtomicI32::new(1) }) }
     }
 
     /// The server address.
@@ -138,22 +132,12 @@ impl Client {
                 addr: cfg.addr.clone(),
                 source: std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
             })?
-            .map_err(|source| ClientError::Connect {
-                addr: cfg.addr.clone(),
-                source,
-            })?;
-        stream.set_nodelay(true).map_err(|source| ClientError::Io {
-            addr: cfg.addr.clone(),
-            source,
-        })?;
+            .map_err(|source| ClientError::Connect { addr: cfg.addr.clone(), source })?;
+        stream.set_nodelay(true).map_err(|source| ClientError::Io { addr: cfg.addr.clone(), source })?;
         let (read, write) = stream.into_split();
         let pending: Pending = Arc::default();
         let reader = tokio::spawn(read_loop(read, Arc::clone(&pending), cfg.addr.clone()));
-        let conn = Arc::new(Connection {
-            writer: Mutex::new(write),
-            pending,
-            reader,
-        });
+        let conn = Arc::new(Connection { writer: Mutex::new(write), pending, reader });
         debug!(addr = %cfg.addr, "connected");
         *slot = Some(Arc::clone(&conn));
         Ok(conn)
@@ -187,52 +171,29 @@ impl Client {
         if let Err(source) = written {
             lock(&conn.pending).remove(&opaque);
             conn.reader.abort();
-            return Err(ClientError::Io {
-                addr: cfg.addr.clone(),
-                source,
-            });
+            return Err(ClientError::Io { addr: cfg.addr.clone(), source });
         }
         let after = timeout.unwrap_or(cfg.request_timeout);
         match tokio::time::timeout(after, rx).await {
             Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(_)) => Err(ClientError::Disconnected {
-                code,
-                addr: cfg.addr.clone(),
-            }),
+            Ok(Err(_)) => Err(ClientError::Disconnected { code, addr: cfg.addr.clone() }),
             Err(_) => {
                 lock(&conn.pending).remove(&opaque);
-                Err(ClientError::Timeout {
-                    code,
-                    addr: cfg.addr.clone(),
-                    after,
-                })
+                Err(ClientError::Timeout { code, addr: cfg.addr.clone(), after })
             }
         }
     }
 
     /// Sends a typed request header and returns the response if its code is SUCCESS.
-    pub async fn call<H: CommandHeader>(
-        &self,
-        header: &H,
-        body: &[u8],
-    ) -> Result<Response, ClientError> {
-        let resp = self
-            .request(H::CODE, Some(header.to_ext_fields()), body, None)
-            .await?;
+    pub async fn call<H: CommandHeader>(&self, header: &H, body: &[u8]) -> Result<Response, ClientError> {
+        let resp = self.request(H::CODE, Some(header.to_ext_fields()), body, None).await?;
         success(H::CODE, resp)
     }
 
     /// Sends `code` with `ext` and decodes a successful response's body as `B`.
-    pub async fn fetch<B: FromBody>(
-        &self,
-        code: RequestCode,
-        ext: Option<ExtFields>,
-    ) -> Result<B, ClientError> {
+    pub async fn fetch<B: FromBody>(&self, code: RequestCode, ext: Option<ExtFields>) -> Result<B, ClientError> {
         let resp = success(code, self.request(code, ext, &[], None).await?)?;
-        B::decode(&resp.body).map_err(|source| ClientError::Body {
-            request: code,
-            source,
-        })
+        B::decode(&resp.body).map_err(|source| ClientError::Body { request: code, source })
     }
 }
 
@@ -241,11 +202,7 @@ pub(crate) fn success(request: RequestCode, resp: Response) -> Result<Response, 
     if resp.code() == ResponseCode::SUCCESS {
         Ok(resp)
     } else {
-        Err(ClientError::Server {
-            request,
-            code: resp.code(),
-            remark: resp.header.remark.clone().unwrap_or_default(),
-        })
+        Err(ClientError::Server { request, code: resp.code(), remark: resp.header.remark.clone().unwrap_or_default() })
     }
 }
 
@@ -301,11 +258,7 @@ fn dispatch(f: RawFrame, pending: &Pending, addr: &str) {
     let waiter = lock(pending).remove(&header.opaque);
     match waiter {
         Some(tx) => {
-            let _ = tx.send(Response {
-                serialize_type: f.serialize_type(),
-                body: f.body(),
-                header,
-            });
+            let _ = tx.send(Response { serialize_type: f.serialize_type(), body: f.body(), header });
         }
         None => debug!(%addr, opaque = header.opaque, "response for an abandoned request"),
     }

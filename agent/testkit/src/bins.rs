@@ -28,22 +28,15 @@ impl RocketmqBins {
                     None => {
                         let base = std::env::var_os("XDG_CACHE_HOME")
                             .map(PathBuf::from)
-                            .or_else(|| {
-                                std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache"))
-                            })
+                            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
                             .context("neither XDG_CACHE_HOME nor HOME is set")?;
                         base.join("rmq-sidecar")
                     }
                 };
-                cache
-                    .join(format!("rocketmq-{ROCKETMQ_RUST_VERSION}"))
-                    .join("bin")
+                cache.join(format!("rocketmq-{ROCKETMQ_RUST_VERSION}")).join("bin")
             }
         };
-        let bins = Self {
-            namesrv: dir.join("rocketmq-namesrv-rust"),
-            broker: dir.join("rocketmq-broker-rust"),
-        };
+        let bins = Self { namesrv: dir.join("rocketmq-namesrv-rust"), broker: dir.join("rocketmq-broker-rust") };
         for p in [&bins.namesrv, &bins.broker] {
             if !p.is_file() {
                 bail!(

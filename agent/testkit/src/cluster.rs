@@ -28,12 +28,7 @@ fn probe(addr: SocketAddr, code: RequestCode) -> anyhow::Result<(Header, bytes::
 
 fn ensure_running(p: &mut ManagedProcess) -> anyhow::Result<()> {
     if !p.is_running() {
-        bail!(
-            "{} exited during startup; log {}:\n{}",
-            p.name(),
-            p.log_path().display(),
-            p.log_tail(30)
-        );
+        bail!("{} exited during startup; log {}:\n{}", p.name(), p.log_path().display(), p.log_tail(30));
     }
     Ok(())
 }
@@ -51,12 +46,7 @@ impl Namesrv {
     pub fn start(bins: &RocketmqBins) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("rmq-namesrv-").tempdir()?;
         let port = free_port()?;
-        let args = vec![
-            "--listenPort".into(),
-            port.to_string(),
-            "--bindAddress".into(),
-            "127.0.0.1".into(),
-        ];
+        let args = vec!["--listenPort".into(), port.to_string(), "--bindAddress".into(), "127.0.0.1".into()];
         let home = dir.path();
         let mut process = ManagedProcess::spawn(
             "rocketmq-namesrv",
@@ -69,9 +59,7 @@ impl Namesrv {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         wire::wait_for("name server", READY_TIMEOUT, || {
             ensure_running(&mut process)?;
-            Ok(probe(addr, RequestCode::GET_BROKER_CLUSTER_INFO)
-                .ok()
-                .map(|_| ()))
+            Ok(probe(addr, RequestCode::GET_BROKER_CLUSTER_INFO).ok().map(|_| ()))
         })?;
         Ok(Self { process, addr, dir })
     }
@@ -85,11 +73,7 @@ impl Namesrv {
     pub fn cluster_info(&self) -> anyhow::Result<ClusterInfo> {
         let (h, body) = probe(self.addr, RequestCode::GET_BROKER_CLUSTER_INFO)?;
         if h.response_code() != ResponseCode::SUCCESS {
-            bail!(
-                "GET_BROKER_CLUSTER_INFO answered {}: {:?}",
-                h.response_code(),
-                h.remark
-            );
+            bail!("GET_BROKER_CLUSTER_INFO answered {}: {:?}", h.response_code(), h.remark);
         }
         Ok(ClusterInfo::decode(&body)?)
     }
@@ -137,21 +121,10 @@ pub struct Broker {
 
 impl Broker {
     /// Starts a broker registered with `namesrv` and waits until it answers and is listed.
-    pub fn start(
-        bins: &RocketmqBins,
-        namesrv: &Namesrv,
-        options: BrokerOptions,
-    ) -> anyhow::Result<Self> {
+    pub fn start(bins: &RocketmqBins, namesrv: &Namesrv, options: BrokerOptions) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("rmq-broker-").tempdir()?;
         let port = free_port_run(2, 1)?;
-        let mut b = Self {
-            process: None,
-            port,
-            dir,
-            options,
-            namesrv: namesrv.addr(),
-            bins: bins.clone(),
-        };
+        let mut b = Self { process: None, port, dir, options, namesrv: namesrv.addr(), bins: bins.clone() };
         b.boot(namesrv)?;
         Ok(b)
     }
@@ -276,10 +249,7 @@ mappedFileSizeCommitLog = 67108864
 
     /// The broker log so far (for failure messages).
     pub fn log_tail(&self, n: usize) -> String {
-        self.process
-            .as_ref()
-            .map(|p| p.log_tail(n))
-            .unwrap_or_default()
+        self.process.as_ref().map(|p| p.log_tail(n)).unwrap_or_default()
     }
 }
 

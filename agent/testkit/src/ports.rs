@@ -4,9 +4,7 @@ use std::net::{Ipv4Addr, TcpListener};
 
 /// A port nothing listens on right now (the OS picks it).
 pub fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
 }
 
 /// A port `p` such that `p - below ..= p + above` are all free: a broker needs its port,
@@ -18,9 +16,8 @@ pub fn free_port_run(below: u16, above: u16) -> anyhow::Result<u16> {
             continue;
         }
         // Hold every port of the run at once while checking, then release them together.
-        let held: Result<Vec<_>, _> = (p - below..=p + above)
-            .map(|q| TcpListener::bind((Ipv4Addr::LOCALHOST, q)))
-            .collect();
+        let held: Result<Vec<_>, _> =
+            (p - below..=p + above).map(|q| TcpListener::bind((Ipv4Addr::LOCALHOST, q))).collect();
         if held.is_ok() {
             return Ok(p);
         }

@@ -41,28 +41,14 @@ impl ManagedProcess {
         let out = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let err = out.try_clone()?;
         let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(WATCHDOG)
-            .arg("watchdog")
-            .arg(program)
-            .args(args);
-        cmd.current_dir(dir)
-            .stdin(Stdio::piped())
-            .stdout(out)
-            .stderr(err);
+        cmd.arg("-c").arg(WATCHDOG).arg("watchdog").arg(program).args(args);
+        cmd.current_dir(dir).stdin(Stdio::piped()).stdout(out).stderr(err);
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut watchdog = cmd
-            .spawn()
-            .with_context(|| format!("starting {name} ({})", program.display()))?;
+        let mut watchdog = cmd.spawn().with_context(|| format!("starting {name} ({})", program.display()))?;
         let stdin = watchdog.stdin.take();
-        Ok(Self {
-            name: name.to_owned(),
-            watchdog,
-            stdin,
-            log,
-        })
+        Ok(Self { name: name.to_owned(), watchdog, stdin, log })
     }
 
     /// Whether the process (its watchdog) is still running.
@@ -111,18 +97,10 @@ pub(crate) struct Janitor {
 impl Janitor {
     pub(crate) fn spawn(dirs: &[&Path]) -> anyhow::Result<Self> {
         let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(r#"cat >/dev/null; sleep 6; rm -rf -- "$@""#)
-            .arg("janitor");
-        cmd.args(dirs)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        cmd.arg("-c").arg(r#"cat >/dev/null; sleep 6; rm -rf -- "$@""#).arg("janitor");
+        cmd.args(dirs).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null());
         let mut child = cmd.spawn().context("starting the test janitor")?;
         let stdin = child.stdin.take();
-        Ok(Self {
-            _child: child,
-            _stdin: stdin,
-        })
+        Ok(Self { _child: child, _stdin: stdin })
     }
 }

@@ -19,8 +19,7 @@ pub fn call(
     timeout: Duration,
 ) -> anyhow::Result<(Header, Bytes)> {
     let deadline = Instant::now() + timeout;
-    let mut s = TcpStream::connect_timeout(&addr, timeout)
-        .with_context(|| format!("connecting to {addr}"))?;
+    let mut s = TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connecting to {addr}"))?;
     s.set_nodelay(true)?;
     s.write_all(&frame::encode_to_bytes(header, ty, body)?)?;
     let mut buf = BytesMut::with_capacity(4096);
@@ -37,9 +36,7 @@ pub fn call(
             bail!("no response from {addr} within {timeout:?}");
         }
         s.set_read_timeout(Some(left))?;
-        let n = s
-            .read(&mut chunk)
-            .with_context(|| format!("reading from {addr}"))?;
+        let n = s.read(&mut chunk).with_context(|| format!("reading from {addr}"))?;
         if n == 0 {
             bail!("{addr} closed the connection");
         }

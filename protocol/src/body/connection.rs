@@ -28,9 +28,7 @@ fn connections(v: &Value) -> Vec<Connection> {
         .map(|c| Connection {
             client_id: c.str_or_default("clientId"),
             client_addr: c.str_or_default("clientAddr"),
-            language: c
-                .opt_str("language")
-                .and_then(|l| LanguageCode::from_name(&l)),
+            language: c.opt_str("language").and_then(|l| LanguageCode::from_name(&l)),
             version: i32::try_from(c.i64_or_zero("version")).unwrap_or(0),
         })
         .collect()
@@ -93,8 +91,6 @@ pub struct ProducerConnection {
 
 impl FromBody for ProducerConnection {
     fn from_value(v: &Value) -> Result<Self, BodyError> {
-        Ok(Self {
-            connection_set: connections(object(v, "ProducerConnection")?),
-        })
+        Ok(Self { connection_set: connections(object(v, "ProducerConnection")?) })
     }
 }

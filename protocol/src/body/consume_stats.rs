@@ -38,10 +38,7 @@ pub struct ConsumeStats {
 impl ConsumeStats {
     /// Σ(broker offset − consumer offset), as `ConsumeStats.computeTotalDiff`.
     pub fn total_diff(&self) -> i64 {
-        self.offset_table
-            .values()
-            .map(|o| o.broker_offset - o.consumer_offset)
-            .sum()
+        self.offset_table.values().map(|o| o.broker_offset - o.consumer_offset).sum()
     }
 }
 
@@ -65,10 +62,7 @@ impl FromBody for ConsumeStats {
                 ))
             })
             .collect();
-        Ok(Self {
-            offset_table,
-            consume_tps: v.opt_f64("consumeTps"),
-        })
+        Ok(Self { offset_table, consume_tps: v.opt_f64("consumeTps") })
     }
 }
 
@@ -89,20 +83,12 @@ impl FromBody for ConsumeStatsList {
     fn from_value(v: &Value) -> Result<Self, BodyError> {
         let v = object(v, "ConsumeStatsList")?;
         let mut groups: BTreeMap<String, Vec<ConsumeStats>> = BTreeMap::new();
-        for entry in v
-            .get("consumeStatsList")
-            .map(Value::items)
-            .unwrap_or_default()
-        {
+        for entry in v.get("consumeStatsList").map(Value::items).unwrap_or_default() {
             for (group, list) in entry.members() {
                 let Some(group) = group.scalar_text() else {
                     continue;
                 };
-                let stats = list
-                    .items()
-                    .iter()
-                    .map(ConsumeStats::from_value)
-                    .collect::<Result<Vec<_>, _>>()?;
+                let stats = list.items().iter().map(ConsumeStats::from_value).collect::<Result<Vec<_>, _>>()?;
                 groups.entry(group.into_owned()).or_default().extend(stats);
             }
         }

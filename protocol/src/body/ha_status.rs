@@ -76,8 +76,8 @@ impl FromBody for HaRuntimeInfo {
                     transfer_from_where: c.i64_or_zero("transferFromWhere"),
                 })
                 .collect(),
-            ha_client_runtime_info: v.get("haClientRuntimeInfo").filter(|c| !c.is_null()).map(
-                |c| HaClientRuntimeInfo {
+            ha_client_runtime_info: v.get("haClientRuntimeInfo").filter(|c| !c.is_null()).map(|c| {
+                HaClientRuntimeInfo {
                     master_addr: c.str_or_default("masterAddr"),
                     transferred_byte_in_second: c.i64_or_zero("transferredByteInSecond"),
                     max_offset: c.i64_or_zero("maxOffset"),
@@ -85,8 +85,8 @@ impl FromBody for HaRuntimeInfo {
                     last_write_timestamp: c.i64_or_zero("lastWriteTimestamp"),
                     master_flush_offset: c.i64_or_zero("masterFlushOffset"),
                     activated: c.bool_or("activated", false),
-                },
-            ),
+                }
+            }),
         })
     }
 }

@@ -17,9 +17,7 @@ pub use connection::{Connection, ConsumerConnection, ProducerConnection, Subscri
 pub use consume_stats::{ConsumeStats, ConsumeStatsList, OffsetWrapper};
 pub use ha_status::{HaClientRuntimeInfo, HaConnectionInfo, HaRuntimeInfo};
 pub use route::{BrokerData, ClusterInfo, QueueData, TopicList, TopicRouteData};
-pub use runtime_info::{
-    BrokerRuntimeInfo, PUT_DISTRIBUTION_BOUNDS_MS, PutDistribution, TpsWindows,
-};
+pub use runtime_info::{BrokerRuntimeInfo, PUT_DISTRIBUTION_BOUNDS_MS, PutDistribution, TpsWindows};
 pub use stats::{BrokerStatsData, BrokerStatsItem};
 pub use subscription::{SubscriptionGroupConfig, SubscriptionGroupWrapper};
 pub use topic::{MessageQueue, TopicConfig, TopicConfigWrapper, TopicOffset, TopicStatsTable};
@@ -53,9 +51,7 @@ impl Fields for Value {
     }
 
     fn opt_str(&self, key: &str) -> Option<String> {
-        self.get(key)
-            .and_then(|v| v.scalar_text())
-            .map(|s| s.into_owned())
+        self.get(key).and_then(|v| v.scalar_text()).map(|s| s.into_owned())
     }
 
     fn i64_or_zero(&self, key: &str) -> i64 {
@@ -81,10 +77,7 @@ pub(crate) fn object<'v>(v: &'v Value, what: &'static str) -> Result<&'v Value, 
 
 /// Members of a map-valued field whose keys are strings, as (key, value) pairs. Bare numeric
 /// keys are given as their decimal text. Missing or null maps are empty.
-pub(crate) fn string_keyed<'v>(
-    v: &'v Value,
-    key: &str,
-) -> impl Iterator<Item = (String, &'v Value)> {
+pub(crate) fn string_keyed<'v>(v: &'v Value, key: &str) -> impl Iterator<Item = (String, &'v Value)> {
     v.get(key)
         .map(Value::members)
         .unwrap_or_default()

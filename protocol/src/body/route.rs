@@ -119,16 +119,7 @@ impl FromBody for ClusterInfo {
                 .map(|(k, b)| (k, BrokerData::from_value(b)))
                 .collect(),
             cluster_addr_table: string_keyed(v, "clusterAddrTable")
-                .map(|(k, names)| {
-                    (
-                        k,
-                        names
-                            .items()
-                            .iter()
-                            .filter_map(|n| n.as_str().map(str::to_owned))
-                            .collect(),
-                    )
-                })
+                .map(|(k, names)| (k, names.items().iter().filter_map(|n| n.as_str().map(str::to_owned)).collect()))
                 .collect(),
         })
     }

@@ -11,21 +11,8 @@ use crate::fastjson::Value;
 /// Upper bounds (ms, inclusive) of the 13 `putMessageDistributeTime` buckets; the last is
 /// open-ended. Labels: `[<=0ms] [0~10ms] [10~50ms] [50~100ms] [100~200ms] [200~500ms]
 /// [500ms~1s] [1~2s] [2~3s] [3~4s] [4~5s] [5~10s] [10s~]`.
-pub const PUT_DISTRIBUTION_BOUNDS_MS: [f64; 13] = [
-    0.0,
-    10.0,
-    50.0,
-    100.0,
-    200.0,
-    500.0,
-    1000.0,
-    2000.0,
-    3000.0,
-    4000.0,
-    5000.0,
-    10000.0,
-    f64::INFINITY,
-];
+pub const PUT_DISTRIBUTION_BOUNDS_MS: [f64; 13] =
+    [0.0, 10.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 3000.0, 4000.0, 5000.0, 10000.0, f64::INFINITY];
 
 /// The broker's put-latency distribution for the previous minute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,9 +49,7 @@ impl FromBody for BrokerRuntimeInfo {
             return Err(BodyError::Shape("KVTable.table"));
         }
         Ok(Self {
-            table: string_keyed(v, "table")
-                .filter_map(|(k, val)| Some((k, val.scalar_text()?.into_owned())))
-                .collect(),
+            table: string_keyed(v, "table").filter_map(|(k, val)| Some((k, val.scalar_text()?.into_owned()))).collect(),
         })
     }
 }
@@ -91,10 +76,7 @@ impl BrokerRuntimeInfo {
         let s = self.get(key)?.trim();
         s.parse().ok().or_else(|| {
             // Java's MessageFormat may group digits; accept only digit groups.
-            let cleaned: String = s
-                .chars()
-                .filter(|c| !matches!(c, ',' | '.' | ' ' | '\u{a0}' | '\''))
-                .collect();
+            let cleaned: String = s.chars().filter(|c| !matches!(c, ',' | '.' | ' ' | '\u{a0}' | '\'')).collect();
             cleaned.parse().ok()
         })
     }
@@ -111,8 +93,7 @@ impl BrokerRuntimeInfo {
 
     /// `getTransferedTps` (4.9.x) or `getTransferredTps` (5.x).
     pub fn get_transferred_tps(&self) -> Option<TpsWindows> {
-        self.get_any(&["getTransferredTps", "getTransferedTps"])
-            .map(parse_tps)
+        self.get_any(&["getTransferredTps", "getTransferedTps"]).map(parse_tps)
     }
 
     /// `putMessageDistributeTime`; `None` when absent or unreadable.
@@ -142,12 +123,7 @@ impl BrokerRuntimeInfo {
         for part in inner.split(", ") {
             let part = part.trim();
             let (num, unit) = part.rsplit_once(' ')?;
-            let n: u64 = num
-                .chars()
-                .filter(char::is_ascii_digit)
-                .collect::<String>()
-                .parse()
-                .ok()?;
+            let n: u64 = num.chars().filter(char::is_ascii_digit).collect::<String>().parse().ok()?;
             let mult = match unit {
                 "days" => 86_400,
                 "hours" => 3_600,
@@ -165,17 +141,9 @@ impl BrokerRuntimeInfo {
 fn parse_tps(s: &str) -> TpsWindows {
     let mut it = s.split(' ').map(|p| {
         let p = p.trim();
-        if p.is_empty() {
-            None
-        } else {
-            parse_locale_number(p)
-        }
+        if p.is_empty() { None } else { parse_locale_number(p) }
     });
-    TpsWindows {
-        s10: it.next().flatten(),
-        s60: it.next().flatten(),
-        s600: it.next().flatten(),
-    }
+    TpsWindows { s10: it.next().flatten(), s60: it.next().flatten(), s600: it.next().flatten() }
 }
 
 fn parse_put_distribution(s: &str) -> Option<PutDistribution> {
@@ -199,10 +167,7 @@ fn parse_locale_number(s: &str) -> Option<f64> {
     if let Ok(v) = s.parse() {
         return Some(v);
     }
-    let s: String = s
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '\u{a0}' | '\u{202f}' | '\''))
-        .collect();
+    let s: String = s.chars().filter(|c| !matches!(c, ' ' | '\u{a0}' | '\u{202f}' | '\'')).collect();
     let last_dot = s.rfind('.');
     let last_comma = s.rfind(',');
     let normalized = match (last_dot, last_comma) {
@@ -237,29 +202,13 @@ mod tests {
     use super::*;
 
     fn info(pairs: &[(&str, &str)]) -> BrokerRuntimeInfo {
-        BrokerRuntimeInfo {
-            table: pairs
-                .iter()
-                .map(|(k, v)| ((*k).into(), (*v).into()))
-                .collect(),
-        }
+        BrokerRuntimeInfo { table: pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect() }
     }
 
     #[test]
     fn tps_windows_with_empty_fields() {
-        let i = info(&[
-            ("putTps", "5.0  "),
-            ("getTotalTps", "1.5 2.0 0.0"),
-            ("x", ""),
-        ]);
-        assert_eq!(
-            i.tps("putTps"),
-            Some(TpsWindows {
-                s10: Some(5.0),
-                s60: None,
-                s600: None
-            })
-        );
+        let i = info(&[("putTps", "5.0  "), ("getTotalTps", "1.5 2.0 0.0"), ("x", "")]);
+        assert_eq!(i.tps("putTps"), Some(TpsWindows { s10: Some(5.0), s60: None, s600: None }));
         assert_eq!(i.tps("getTotalTps").unwrap().s600, Some(0.0));
         assert_eq!(i.tps("x"), Some(TpsWindows::default()));
     }
@@ -287,28 +236,17 @@ mod tests {
             info(&[("putMessageDistributeTime", "null")]).put_distribution(),
             Some(PutDistribution::NotYetAvailable)
         );
-        assert_eq!(
-            info(&[("putMessageDistributeTime", "[<=0ms]:x")]).put_distribution(),
-            None
-        );
+        assert_eq!(info(&[("putMessageDistributeTime", "[<=0ms]:x")]).put_distribution(), None);
         assert_eq!(info(&[]).put_distribution(), None);
     }
 
     #[test]
     fn locale_numbers() {
-        for (s, want) in [
-            ("12.50", 12.5),
-            ("12,50", 12.5),
-            ("1,234.5", 1234.5),
-            ("1.234,5", 1234.5),
-            ("1 234", 1234.0),
-        ] {
+        for (s, want) in [("12.50", 12.5), ("12,50", 12.5), ("1,234.5", 1234.5), ("1.234,5", 1234.5), ("1 234", 1234.0)]
+        {
             assert_eq!(parse_locale_number(s), Some(want), "{s}");
         }
-        assert_eq!(
-            info(&[("putLatency99", "0,25")]).f64("putLatency99"),
-            Some(0.25)
-        );
+        assert_eq!(info(&[("putLatency99", "0,25")]).f64("putLatency99"), Some(0.25));
         assert_eq!(info(&[("n", "1,234")]).i64("n"), Some(1234));
     }
 
@@ -319,10 +257,7 @@ mod tests {
             ("small", "0 B"),
             ("commitLogDirCapacity", "Total : 50.0 GiB, Free : 10,5 GiB."),
         ]);
-        assert_eq!(
-            i.human_bytes("remainHowManyDataToFlush"),
-            Some(1.5 * 1024.0 * 1024.0)
-        );
+        assert_eq!(i.human_bytes("remainHowManyDataToFlush"), Some(1.5 * 1024.0 * 1024.0));
         assert_eq!(i.human_bytes("small"), Some(0.0));
         let gib = 1024f64.powi(3);
         assert_eq!(i.commit_log_dir_capacity(), Some((50.0 * gib, 10.5 * gib)));

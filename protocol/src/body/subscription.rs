@@ -46,8 +46,6 @@ impl FromBody for SubscriptionGroupWrapper {
                 (name, cfg)
             })
             .collect();
-        Ok(Self {
-            subscription_group_table: table,
-        })
+        Ok(Self { subscription_group_table: table })
     }
 }

@@ -10,10 +10,7 @@ fn cluster_info_with_bare_numeric_keys() {
     assert_eq!(b.master_addr(), Some("10.0.0.1:10911"));
     assert_eq!(b.broker_addrs[&1], "10.0.0.2:10911");
     assert_eq!(b.cluster, "DefaultCluster");
-    assert_eq!(
-        ci.cluster_addr_table["DefaultCluster"],
-        vec!["broker-a".to_owned()]
-    );
+    assert_eq!(ci.cluster_addr_table["DefaultCluster"], vec!["broker-a".to_owned()]);
 }
 
 #[test]
@@ -40,11 +37,7 @@ fn topic_config_wrapper() {
 fn topic_stats_with_object_keys() {
     let body = br#"{"offsetTable":{{"brokerName":"broker-a","queueId":1,"topic":"T1"}:{"lastUpdateTimestamp":1700000000001,"maxOffset":101,"minOffset":0},{"brokerName":"broker-a","queueId":0,"topic":"T1"}:{"lastUpdateTimestamp":1700000000000,"maxOffset":100,"minOffset":0}}}"#;
     let s = TopicStatsTable::decode(body).unwrap();
-    let offsets: Vec<_> = s
-        .offset_table
-        .iter()
-        .map(|(q, o)| (q.queue_id, o.max_offset))
-        .collect();
+    let offsets: Vec<_> = s.offset_table.iter().map(|(q, o)| (q.queue_id, o.max_offset)).collect();
     assert_eq!(offsets, vec![(0, 100), (1, 101)]);
     assert_eq!(s.topic_put_tps, None);
 }
@@ -54,11 +47,7 @@ fn topic_stats_with_string_encoded_object_keys() {
     // RocketMQ-Rust 1.0.0's broker, captured: the MessageQueue key is a JSON string.
     let body = br#"{"topicPutTps":0.0,"offsetTable":{"{\"topic\":\"PYT\",\"brokerName\":\"broker-a\",\"queueId\":0}":{"minOffset":0,"maxOffset":3,"lastUpdateTimestamp":0},"{\"topic\":\"PYT\",\"brokerName\":\"broker-a\",\"queueId\":1}":{"minOffset":0,"maxOffset":0,"lastUpdateTimestamp":0}}}"#;
     let s = TopicStatsTable::decode(body).unwrap();
-    let offsets: Vec<_> = s
-        .offset_table
-        .iter()
-        .map(|(q, o)| (q.topic.as_str(), q.queue_id, o.max_offset))
-        .collect();
+    let offsets: Vec<_> = s.offset_table.iter().map(|(q, o)| (q.topic.as_str(), q.queue_id, o.max_offset)).collect();
     assert_eq!(offsets, vec![("PYT", 0, 3), ("PYT", 1, 0)]);
     assert_eq!(s.topic_put_tps, Some(0.0));
 }
@@ -97,15 +86,11 @@ fn consumer_connection() {
     let body = br#"{"connectionSet":[{"clientAddr":"10.0.0.9:53210","clientId":"10.0.0.9@12345","language":"JAVA","version":407}],"consumeFromWhere":"CONSUME_FROM_LAST_OFFSET","consumeType":"CONSUME_PASSIVELY","messageModel":"CLUSTERING","subscriptionTable":{"T1":{"classFilterMode":false,"codeSet":[2598919,2598920],"expressionType":"TAG","subString":"TagA || TagB","subVersion":1700000000123,"tagsSet":["TagA","TagB"],"topic":"T1"}}}"#;
     let c = ConsumerConnection::decode(body).unwrap();
     assert_eq!(c.connection_set[0].client_addr, "10.0.0.9:53210");
-    assert_eq!(
-        c.connection_set[0].language,
-        Some(crate::codes::LanguageCode::JAVA)
-    );
+    assert_eq!(c.connection_set[0].language, Some(crate::codes::LanguageCode::JAVA));
     assert_eq!(c.connection_set[0].version, 407);
     assert_eq!(c.subscription_table["T1"].sub_string, "TagA || TagB");
     assert_eq!(c.message_model, "CLUSTERING");
-    let p =
-        ProducerConnection::decode(br#"{"connectionSet":[{"clientId":"x","version":1}]}"#).unwrap();
+    let p = ProducerConnection::decode(br#"{"connectionSet":[{"clientId":"x","version":1}]}"#).unwrap();
     assert_eq!(p.connection_set.len(), 1);
     assert_eq!(p.connection_set[0].language, None);
 }
@@ -150,12 +135,6 @@ fn topic_list() {
 
 #[test]
 fn wrong_top_level_shape_is_an_error() {
-    assert_eq!(
-        TopicList::decode(b"\"x\""),
-        Err(crate::error::BodyError::Shape("TopicList"))
-    );
-    assert!(matches!(
-        ConsumeStats::decode(b"{"),
-        Err(crate::error::BodyError::Json(_))
-    ));
+    assert_eq!(TopicList::decode(b"\"x\""), Err(crate::error::BodyError::Shape("TopicList")));
+    assert!(matches!(ConsumeStats::decode(b"{"), Err(crate::error::BodyError::Json(_))));
 }

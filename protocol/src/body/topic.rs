@@ -152,9 +152,6 @@ impl FromBody for TopicStatsTable {
                 ))
             })
             .collect();
-        Ok(Self {
-            offset_table,
-            topic_put_tps: v.opt_f64("topicPutTps"),
-        })
+        Ok(Self { offset_table, topic_put_tps: v.opt_f64("topicPutTps") })
     }
 }

@@ -19,22 +19,29 @@ pub(super) const FIXED_LEN: usize = 17;
 
 /// A bounds-checked big-endian reader over a byte slice.
 struct Cursor<'a> {
-    s: &'a [u8],
+    b: &'a [u8],
+    pos: usize,
+    end: usize,
 }
 
 impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
-        if self.s.len() < n {
+    fn remaining(&self) -> usize {
+        self.end - self.pos
+    }
+
+    fn take(&mut self, n: usize, what: &'static str) -> Result<std::ops::Range<usize>, DecodeError> {
+        if self.remaining() < n {
             return Err(DecodeError::Truncated(what));
         }
-        let (head, tail) = self.s.split_at(n);
-        self.s = tail;
-        Ok(head)
+        let r = self.pos..self.pos + n;
+        self.pos += n;
+        Ok(r)
     }
 
     fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], DecodeError> {
+        let r = self.take(N, what)?;
         let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N, what)?);
+        out.copy_from_slice(&self.b[r]);
         Ok(out)
     }
 
@@ -51,16 +58,14 @@ impl<'a> Cursor<'a> {
         usize::try_from(n).map_err(|_| DecodeError::NegativeLength(what))
     }
 
-    fn text(&mut self, n: usize, what: &'static str) -> Result<String, DecodeError> {
-        let raw = self.take(n, what)?;
-        std::str::from_utf8(raw)
-            .map(str::to_owned)
-            .map_err(|_| DecodeError::InvalidUtf8(what))
+    fn text(&mut self, n: usize, what: &'static str) -> Result<&'a str, DecodeError> {
+        let r = self.take(n, what)?;
+        std::str::from_utf8(&self.b[r]).map_err(|_| DecodeError::InvalidUtf8(what))
     }
 }
 
 pub(super) fn decode(bytes: &[u8]) -> Result<Header, DecodeError> {
-    let mut c = Cursor { s: bytes };
+    let mut c = Cursor { b: bytes, pos: 0, end: bytes.len() };
     let code = i32::from(c.i16("code")?);
     let language = LanguageCode(c.array::<1>("language")?[0]);
     let version = i32::from(c.i16("version")?);
@@ -69,20 +74,19 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Header, DecodeError> {
     let remark_len = c.len32("remark length")?;
     let remark = match remark_len {
         0 => None,
-        n => Some(c.text(n, "remark")?),
+        n => Some(c.text(n, "remark")?.to_owned()),
     };
     let ext_len = c.len32("ext length")?;
     let ext_fields = match ext_len {
         0 => None,
         n => {
-            let mut area = Cursor {
-                s: c.take(n, "ext fields")?,
-            };
-            let mut map = ExtFields::with_capacity(8);
-            while !area.s.is_empty() {
+            let r = c.take(n, "ext fields")?;
+            let mut area = Cursor { b: bytes, pos: r.start, end: r.end };
+            // Capacity: at most one entry per 6 bytes of area; the text is under n bytes.
+            let mut map = ExtFields::with_capacity((n / 6).min(32), n);
+            while area.remaining() > 0 {
                 let klen = area.i16("ext key length")?;
-                let klen =
-                    usize::try_from(klen).map_err(|_| DecodeError::NegativeLength("ext key"))?;
+                let klen = usize::try_from(klen).map_err(|_| DecodeError::NegativeLength("ext key"))?;
                 let key = area.text(klen, "ext key")?;
                 let vlen = area.len32("ext value length")?;
                 let value = area.text(vlen, "ext value")?;
@@ -91,27 +95,17 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Header, DecodeError> {
             Some(map)
         }
     };
-    if !c.s.is_empty() {
-        return Err(DecodeError::TrailingBytes(c.s.len()));
+    if c.remaining() > 0 {
+        return Err(DecodeError::TrailingBytes(c.remaining()));
     }
-    Ok(Header {
-        code,
-        language,
-        version,
-        opaque,
-        flag,
-        remark,
-        ext_fields,
-    })
+    Ok(Header { code, language, version, opaque, flag, remark, ext_fields })
 }
 
 pub(super) fn encode(h: &Header, dst: &mut BytesMut) -> Result<(), EncodeError> {
     let code = i16::try_from(h.code).map_err(|_| EncodeError::CodeOutOfRange(h.code))?;
-    let version =
-        i16::try_from(h.version).map_err(|_| EncodeError::VersionOutOfRange(h.version))?;
+    let version = i16::try_from(h.version).map_err(|_| EncodeError::VersionOutOfRange(h.version))?;
     let remark = h.remark.as_deref().unwrap_or("");
-    let remark_len =
-        i32::try_from(remark.len()).map_err(|_| EncodeError::FieldTooLong("remark"))?;
+    let remark_len = i32::try_from(remark.len()).map_err(|_| EncodeError::FieldTooLong("remark"))?;
     let mut ext_len = 0usize;
     if let Some(ext) = &h.ext_fields {
         for (k, v) in ext.iter() {

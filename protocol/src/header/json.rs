@@ -1,6 +1,8 @@
 //! JSON header (serialize type 0): fastjson's bean encoding, keys in alphabetical order,
 //! null fields omitted, no whitespace.
 
+use std::borrow::Cow;
+
 use bytes::{BufMut, BytesMut};
 
 use super::{ExtFields, Header};
@@ -15,28 +17,31 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Header, DecodeError> {
     r.expect(b'{', "header is not a JSON object")?;
     if !r.eat(b'}') {
         loop {
-            let key = r.key_str()?;
+            // Fast path: a plain quoted key, matched as bytes. Anything else (escapes,
+            // single quotes, bare keys) goes through the lenient reader.
+            let key: Cow<'_, [u8]> = match r.plain_key() {
+                Some(k) => Cow::Borrowed(k),
+                None => Cow::Owned(r.key_str()?.into_owned().into_bytes()),
+            };
             r.expect(b':', "expected ':'")?;
             match key.as_ref() {
-                "code" => h.code = int32(&mut r, "code")?,
-                "version" => h.version = int32(&mut r, "version")?,
-                "opaque" => h.opaque = int32(&mut r, "opaque")?,
-                "flag" => h.flag = int32(&mut r, "flag")?,
-                "language" => h.language = language(&mut r)?,
-                "remark" => {
+                b"code" => h.code = int32(&mut r, "code")?,
+                b"version" => h.version = int32(&mut r, "version")?,
+                b"opaque" => h.opaque = int32(&mut r, "opaque")?,
+                b"flag" => h.flag = int32(&mut r, "flag")?,
+                b"language" => h.language = language(&mut r)?,
+                b"remark" => {
                     h.remark = match r.value()? {
                         Value::Null => None,
-                        v => Some(
-                            v.scalar_text()
-                                .ok_or(DecodeError::InvalidField("remark"))?
-                                .into_owned(),
-                        ),
+                        v => Some(v.scalar_text().ok_or(DecodeError::InvalidField("remark"))?.into_owned()),
                     }
                 }
-                "extFields" => h.ext_fields = ext_fields(&mut r)?,
+                b"extFields" => h.ext_fields = ext_fields(&mut r, bytes.len())?,
                 // serializeTypeCurrentRPC is ignored by Java too; the frame's type byte rules.
                 _ => {
-                    r.value()?;
+                    if r.plain_key().is_none() {
+                        r.skip()?;
+                    }
                 }
             }
             if r.next_or_close(b'}')? {
@@ -49,25 +54,34 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Header, DecodeError> {
 }
 
 fn int32(r: &mut Reader<'_>, what: &'static str) -> Result<i32, DecodeError> {
-    let v = r.int_field(what)?;
+    let v = match r.plain_int() {
+        Some(v) => v,
+        None => r.int_field(what)?,
+    };
     i32::try_from(v).map_err(|_| DecodeError::InvalidField(what))
 }
 
 fn language(r: &mut Reader<'_>) -> Result<LanguageCode, DecodeError> {
+    if let Some(name) = r.plain_key() {
+        let name = std::str::from_utf8(name).unwrap_or("");
+        return Ok(LanguageCode::from_name(name).unwrap_or(LanguageCode::OTHER));
+    }
+    if matches!(r.peek(), Some(b'"' | b'\'')) {
+        let name = r.string()?;
+        return Ok(LanguageCode::from_name(&name).unwrap_or(LanguageCode::OTHER));
+    }
     match r.value()? {
         // An unknown name decodes to null in Java; a broker treats language as a label, so
         // we map it to OTHER rather than failing the frame.
         Value::Str(name) => Ok(LanguageCode::from_name(&name).unwrap_or(LanguageCode::OTHER)),
         // Java takes an integer as the enum ordinal, and each code equals its ordinal.
-        Value::Int(i) => u8::try_from(i)
-            .map(LanguageCode)
-            .map_err(|_| DecodeError::InvalidField("language")),
+        Value::Int(i) => u8::try_from(i).map(LanguageCode).map_err(|_| DecodeError::InvalidField("language")),
         Value::Null => Ok(LanguageCode::JAVA),
         _ => Err(DecodeError::InvalidField("language")),
     }
 }
 
-fn ext_fields(r: &mut Reader<'_>) -> Result<Option<ExtFields>, DecodeError> {
+fn ext_fields(r: &mut Reader<'_>, len_hint: usize) -> Result<Option<ExtFields>, DecodeError> {
     if r.peek() != Some(b'{') {
         return match r.value()? {
             Value::Null => Ok(None),
@@ -75,23 +89,22 @@ fn ext_fields(r: &mut Reader<'_>) -> Result<Option<ExtFields>, DecodeError> {
         };
     }
     r.expect(b'{', "expected '{'")?;
-    let mut map = ExtFields::with_capacity(8);
+    let mut map = ExtFields::with_capacity(8, len_hint);
     if !r.eat(b'}') {
         loop {
-            let k = r.key_str()?.into_owned();
+            let k = match r.plain_key() {
+                Some(raw) => Cow::Borrowed(std::str::from_utf8(raw).map_err(|_| DecodeError::InvalidUtf8("ext key"))?),
+                None => r.key_str()?,
+            };
             r.expect(b':', "expected ':'")?;
-            let v = if matches!(r.peek(), Some(b'"' | b'\'')) {
-                Some(r.string()?.into_owned())
+            let v: Option<Cow<'_, str>> = if matches!(r.peek(), Some(b'"' | b'\'')) {
+                Some(r.string()?)
             } else {
                 // Java stores non-string values unchanged and fails later when reading
                 // them; keeping their text is the tolerant equivalent. null drops the key.
                 match r.value()? {
                     Value::Null => None,
-                    v => Some(
-                        v.scalar_text()
-                            .ok_or(DecodeError::InvalidField("extFields"))?
-                            .into_owned(),
-                    ),
+                    v => Some(Cow::Owned(v.scalar_text().ok_or(DecodeError::InvalidField("extFields"))?.into_owned())),
                 }
             };
             if let Some(v) = v {
@@ -150,10 +163,7 @@ fn put_int(dst: &mut BytesMut, v: i64) {
 
 /// Formats an integer without allocating.
 fn itoa_buf(v: i64) -> ItoaBuf {
-    let mut out = ItoaBuf {
-        bytes: [0; 20],
-        start: 20,
-    };
+    let mut out = ItoaBuf { bytes: [0; 20], start: 20 };
     let neg = v < 0;
     let mut n = v.unsigned_abs();
     loop {

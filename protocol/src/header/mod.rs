@@ -52,27 +52,14 @@ pub struct Header {
 impl Default for Header {
     /// Java's defaults for missing fields: code 0, JAVA, version 0, opaque 0, flag 0.
     fn default() -> Self {
-        Self {
-            code: 0,
-            language: LanguageCode::JAVA,
-            version: 0,
-            opaque: 0,
-            flag: 0,
-            remark: None,
-            ext_fields: None,
-        }
+        Self { code: 0, language: LanguageCode::JAVA, version: 0, opaque: 0, flag: 0, remark: None, ext_fields: None }
     }
 }
 
 impl Header {
     /// A request header with `code` and `opaque`, sent as a Rust client of `version`.
     pub fn request(code: RequestCode, opaque: i32) -> Self {
-        Self {
-            code: code.get(),
-            opaque,
-            language: LanguageCode::RUST,
-            ..Self::default()
-        }
+        Self { code: code.get(), opaque, language: LanguageCode::RUST, ..Self::default() }
     }
 
     /// Whether the response bit is set.
@@ -101,10 +88,8 @@ impl Header {
     }
 
     /// Sets an extField, creating the map if needed.
-    pub fn set_ext(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        self.ext_fields
-            .get_or_insert_with(ExtFields::new)
-            .insert(key, value);
+    pub fn set_ext(&mut self, key: impl AsRef<str>, value: impl AsRef<str>) {
+        self.ext_fields.get_or_insert_with(ExtFields::new).insert(key, value);
     }
 
     /// The header of a response to this request: same opaque, response bit set, `code`

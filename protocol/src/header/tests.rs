@@ -13,11 +13,7 @@ fn enc(h: &Header, ty: SerializeType) -> Vec<u8> {
 }
 
 fn topic_stats_request() -> Header {
-    let mut h = Header {
-        code: 202,
-        opaque: 7,
-        ..Header::default()
-    };
+    let mut h = Header { code: 202, opaque: 7, ..Header::default() };
     h.set_ext("topic", "T1");
     h
 }
@@ -26,21 +22,12 @@ fn topic_stats_request() -> Header {
 fn json_request_matches_reference_bytes() {
     let want = r#"{"code":202,"extFields":{"topic":"T1"},"flag":0,"language":"JAVA","opaque":7,"serializeTypeCurrentRPC":"JSON","version":0}"#;
     let h = topic_stats_request();
-    assert_eq!(
-        String::from_utf8(enc(&h, SerializeType::JSON)).unwrap(),
-        want
-    );
+    assert_eq!(String::from_utf8(enc(&h, SerializeType::JSON)).unwrap(), want);
     // And the full frame: 00 00 00 7e 00 00 00 7a {...
     let frame = frame::encode_to_bytes(&h, SerializeType::JSON, &[]).unwrap();
-    assert_eq!(
-        &frame[..8],
-        &[0x00, 0x00, 0x00, 0x7e, 0x00, 0x00, 0x00, 0x7a]
-    );
+    assert_eq!(&frame[..8], &[0x00, 0x00, 0x00, 0x7e, 0x00, 0x00, 0x00, 0x7a]);
     assert_eq!(frame.len(), 4 + 126);
-    assert_eq!(
-        Header::decode(SerializeType::JSON, want.as_bytes()).unwrap(),
-        h
-    );
+    assert_eq!(Header::decode(SerializeType::JSON, want.as_bytes()).unwrap(), h);
 }
 
 #[test]
@@ -50,12 +37,7 @@ fn json_response_and_oneway_match_reference() {
         String::from_utf8(enc(&resp, SerializeType::JSON)).unwrap(),
         r#"{"code":0,"flag":1,"language":"JAVA","opaque":7,"serializeTypeCurrentRPC":"JSON","version":0}"#
     );
-    let hb = Header {
-        code: 34,
-        flag: FLAG_ONEWAY,
-        opaque: 9,
-        ..Header::default()
-    };
+    let hb = Header { code: 34, flag: FLAG_ONEWAY, opaque: 9, ..Header::default() };
     assert_eq!(
         String::from_utf8(enc(&hb, SerializeType::JSON)).unwrap(),
         r#"{"code":34,"flag":2,"language":"JAVA","opaque":9,"serializeTypeCurrentRPC":"JSON","version":0}"#
@@ -66,9 +48,9 @@ fn json_response_and_oneway_match_reference() {
 }
 
 const BINARY_EXAMPLE: [u8; 43] = [
-    0x00, 0x00, 0x00, 0x27, 0x01, 0x00, 0x00, 0x23, 0x00, 0xca, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-    0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x72, 0x00, 0x00, 0x00, 0x0d, 0x00, 0x05,
-    0x74, 0x6f, 0x70, 0x69, 0x63, 0x00, 0x00, 0x00, 0x02, 0x54, 0x31,
+    0x00, 0x00, 0x00, 0x27, 0x01, 0x00, 0x00, 0x23, 0x00, 0xca, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x72, 0x00, 0x00, 0x00, 0x0d, 0x00, 0x05, 0x74, 0x6f, 0x70, 0x69, 0x63, 0x00,
+    0x00, 0x00, 0x02, 0x54, 0x31,
 ];
 
 #[test]
@@ -86,34 +68,14 @@ fn binary_matches_reference_bytes() {
 #[test]
 fn binary_code_is_signed_16_bit() {
     // Java writes 200050 as 0x0D72 and 40000 as 0x9C40, which reads back as -25536.
-    let mut bytes = enc(
-        &Header {
-            code: 1,
-            ..Header::default()
-        },
-        SerializeType::ROCKETMQ,
-    );
+    let mut bytes = enc(&Header { code: 1, ..Header::default() }, SerializeType::ROCKETMQ);
     bytes[0..2].copy_from_slice(&[0x9c, 0x40]);
-    assert_eq!(
-        Header::decode(SerializeType::ROCKETMQ, &bytes)
-            .unwrap()
-            .code,
-        -25536
-    );
-    let pop = Header {
-        code: RequestCode::POP_MESSAGE.get(),
-        ..Header::default()
-    };
-    assert_eq!(
-        pop.encode(SerializeType::ROCKETMQ, &mut BytesMut::new()),
-        Err(EncodeError::CodeOutOfRange(200_050))
-    );
+    assert_eq!(Header::decode(SerializeType::ROCKETMQ, &bytes).unwrap().code, -25536);
+    let pop = Header { code: RequestCode::POP_MESSAGE.get(), ..Header::default() };
+    assert_eq!(pop.encode(SerializeType::ROCKETMQ, &mut BytesMut::new()), Err(EncodeError::CodeOutOfRange(200_050)));
     // JSON carries it fine.
     let json = enc(&pop, SerializeType::JSON);
-    assert_eq!(
-        Header::decode(SerializeType::JSON, &json).unwrap().code,
-        200_050
-    );
+    assert_eq!(Header::decode(SerializeType::JSON, &json).unwrap().code, 200_050);
 }
 
 #[test]
@@ -134,34 +96,12 @@ fn json_tolerates_what_java_accepts() {
             },
         ),
         // Language as an ordinal, unknown names as OTHER, null remark.
-        (
-            r#"{"language":9,"remark":null}"#,
-            Header {
-                language: LanguageCode::GO,
-                ..Header::default()
-            },
-        ),
-        (
-            r#"{"language":"NODE_JS"}"#,
-            Header {
-                language: LanguageCode::NODE_JS,
-                ..Header::default()
-            },
-        ),
-        (
-            r#"{"language":"KLINGON"}"#,
-            Header {
-                language: LanguageCode::OTHER,
-                ..Header::default()
-            },
-        ),
+        (r#"{"language":9,"remark":null}"#, Header { language: LanguageCode::GO, ..Header::default() }),
+        (r#"{"language":"NODE_JS"}"#, Header { language: LanguageCode::NODE_JS, ..Header::default() }),
+        (r#"{"language":"KLINGON"}"#, Header { language: LanguageCode::OTHER, ..Header::default() }),
     ];
     for (text, want) in cases {
-        assert_eq!(
-            &Header::decode(SerializeType::JSON, text.as_bytes()).unwrap(),
-            want,
-            "{text}"
-        );
+        assert_eq!(&Header::decode(SerializeType::JSON, text.as_bytes()).unwrap(), want, "{text}");
     }
 }
 
@@ -183,34 +123,17 @@ fn json_ext_fields_non_string_values_keep_their_text() {
 
 #[test]
 fn json_rejects_what_java_rejects() {
-    for bad in [
-        "",
-        "[]",
-        "not json",
-        r#"{"code":1"#,
-        r#"{"code":99999999999}"#,
-        r#"{"extFields":{"a":[1]}}"#,
-        "{} x",
-    ] {
-        assert!(
-            Header::decode(SerializeType::JSON, bad.as_bytes()).is_err(),
-            "{bad:?}"
-        );
+    for bad in ["", "[]", "not json", r#"{"code":1"#, r#"{"code":99999999999}"#, r#"{"extFields":{"a":[1]}}"#, "{} x"] {
+        assert!(Header::decode(SerializeType::JSON, bad.as_bytes()).is_err(), "{bad:?}");
     }
 }
 
 #[test]
 fn json_escaping_matches_fastjson() {
-    let h = Header {
-        remark: Some("a\"b\\c/d\n\u{1}é".into()),
-        ..Header::default()
-    };
+    let h = Header { remark: Some("a\"b\\c/d\n\u{1}é".into()), ..Header::default() };
     let text = String::from_utf8(enc(&h, SerializeType::JSON)).unwrap();
     assert!(text.contains(r#""remark":"a\"b\\c/d\n\u0001é""#), "{text}");
-    assert_eq!(
-        Header::decode(SerializeType::JSON, text.as_bytes()).unwrap(),
-        h
-    );
+    assert_eq!(Header::decode(SerializeType::JSON, text.as_bytes()).unwrap(), h);
 }
 
 #[test]
@@ -219,54 +142,33 @@ fn binary_rejects_bad_lengths() {
     assert!(Header::decode(SerializeType::ROCKETMQ, good).is_ok());
     // Every truncation fails cleanly.
     for n in 0..good.len() {
-        assert!(
-            Header::decode(SerializeType::ROCKETMQ, &good[..n]).is_err(),
-            "prefix {n}"
-        );
+        assert!(Header::decode(SerializeType::ROCKETMQ, &good[..n]).is_err(), "prefix {n}");
     }
     // remark_len = -1
     let mut b = good.to_vec();
     b[13..17].copy_from_slice(&(-1i32).to_be_bytes());
-    assert_eq!(
-        Header::decode(SerializeType::ROCKETMQ, &b),
-        Err(DecodeError::NegativeLength("remark length"))
-    );
+    assert_eq!(Header::decode(SerializeType::ROCKETMQ, &b), Err(DecodeError::NegativeLength("remark length")));
     // ext key length 0x8000 reads negative
     let mut b = good.to_vec();
     b[22..24].copy_from_slice(&[0x80, 0x00]);
-    assert_eq!(
-        Header::decode(SerializeType::ROCKETMQ, &b),
-        Err(DecodeError::NegativeLength("ext key"))
-    );
+    assert_eq!(Header::decode(SerializeType::ROCKETMQ, &b), Err(DecodeError::NegativeLength("ext key")));
     // ext_len larger than what is left
     let mut b = good.to_vec();
     b[18..22].copy_from_slice(&1000i32.to_be_bytes());
-    assert_eq!(
-        Header::decode(SerializeType::ROCKETMQ, &b),
-        Err(DecodeError::Truncated("ext fields"))
-    );
+    assert_eq!(Header::decode(SerializeType::ROCKETMQ, &b), Err(DecodeError::Truncated("ext fields")));
     // trailing bytes
     let mut b = good.to_vec();
     b.push(0);
-    assert_eq!(
-        Header::decode(SerializeType::ROCKETMQ, &b),
-        Err(DecodeError::TrailingBytes(1))
-    );
+    assert_eq!(Header::decode(SerializeType::ROCKETMQ, &b), Err(DecodeError::TrailingBytes(1)));
     // invalid UTF-8 in the remark
     let mut b = good.to_vec();
     b[17] = 0xff;
-    assert_eq!(
-        Header::decode(SerializeType::ROCKETMQ, &b),
-        Err(DecodeError::InvalidUtf8("remark"))
-    );
+    assert_eq!(Header::decode(SerializeType::ROCKETMQ, &b), Err(DecodeError::InvalidUtf8("remark")));
 }
 
 #[test]
 fn binary_zero_lengths_are_javas_null() {
-    let mut h = Header {
-        remark: Some(String::new()),
-        ..Header::default()
-    };
+    let mut h = Header { remark: Some(String::new()), ..Header::default() };
     h.set_ext("", "");
     let back = Header::decode(SerializeType::ROCKETMQ, &enc(&h, SerializeType::ROCKETMQ)).unwrap();
     assert_eq!(back.remark, None);
@@ -291,23 +193,12 @@ fn error_response_mirrors_request() {
 // === Property tests ===
 
 fn text() -> impl Strategy<Value = String> {
-    prop_oneof![
-        "[a-zA-Z0-9_%|-]{0,12}",
-        any::<String>().prop_map(|s| s.chars().take(16).collect()),
-    ]
+    prop_oneof!["[a-zA-Z0-9_%|-]{0,12}", any::<String>().prop_map(|s| s.chars().take(16).collect()),]
 }
 
 fn header(binary: bool) -> impl Strategy<Value = Header> {
-    let code = if binary {
-        (i16::MIN as i32..=i16::MAX as i32).boxed()
-    } else {
-        any::<i32>().boxed()
-    };
-    let version = if binary {
-        (i16::MIN as i32..=i16::MAX as i32).boxed()
-    } else {
-        any::<i32>().boxed()
-    };
+    let code = if binary { (i16::MIN as i32..=i16::MAX as i32).boxed() } else { any::<i32>().boxed() };
+    let version = if binary { (i16::MIN as i32..=i16::MAX as i32).boxed() } else { any::<i32>().boxed() };
     // Binary headers cannot say "empty remark" or "empty map" apart from "none".
     let remark = if binary {
         proptest::option::of(text().prop_filter("non-empty", |s| !s.is_empty())).boxed()
@@ -316,37 +207,20 @@ fn header(binary: bool) -> impl Strategy<Value = Header> {
     };
     let ext = proptest::collection::vec((text(), text()), 0..6).prop_map(move |kv| {
         let m: ExtFields = kv.into_iter().collect();
-        if binary && m.is_empty() {
-            None
-        } else {
-            Some(m)
-        }
+        if binary && m.is_empty() { None } else { Some(m) }
     });
-    let ext = if binary {
-        ext.boxed()
-    } else {
-        prop_oneof![Just(None), ext].boxed()
-    };
-    (
-        code,
-        any::<u8>(),
-        version,
-        any::<i32>(),
-        any::<i32>(),
-        remark,
-        ext,
+    let ext = if binary { ext.boxed() } else { prop_oneof![Just(None), ext].boxed() };
+    (code, any::<u8>(), version, any::<i32>(), any::<i32>(), remark, ext).prop_map(
+        |(code, lang, version, opaque, flag, remark, ext_fields)| Header {
+            code,
+            language: LanguageCode(lang),
+            version,
+            opaque,
+            flag,
+            remark,
+            ext_fields,
+        },
     )
-        .prop_map(
-            |(code, lang, version, opaque, flag, remark, ext_fields)| Header {
-                code,
-                language: LanguageCode(lang),
-                version,
-                opaque,
-                flag,
-                remark,
-                ext_fields,
-            },
-        )
 }
 
 proptest! {

@@ -34,10 +34,7 @@ const UNIQUE_KEY_QUERY: &str = "_UNIQUE_KEY_QUERY";
 
 /// The bytes that are signed: sorted values (skipping `Signature` and `skip`), then `body`.
 pub fn content(ext: &ExtFields, body: &[u8], skip: &[&str]) -> Vec<u8> {
-    let mut entries: Vec<(&str, &str)> = ext
-        .iter()
-        .filter(|(k, _)| *k != SIGNATURE && !skip.contains(k))
-        .collect();
+    let mut entries: Vec<(&str, &str)> = ext.iter().filter(|(k, _)| *k != SIGNATURE && !skip.contains(k)).collect();
     entries.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
     let len = entries.iter().map(|(_, v)| v.len()).sum::<usize>() + body.len();
     let mut out = Vec::with_capacity(len);
@@ -55,13 +52,7 @@ pub fn signature(key: &SigningKey, ext: &ExtFields, body: &[u8]) -> String {
 
 /// Signs a request in place: adds `AccessKey`, `SecurityToken` (if given) and `Signature`.
 /// Call it last, once every other extField and the body are final.
-pub fn sign(
-    ext: &mut ExtFields,
-    body: &[u8],
-    access_key: &str,
-    key: &SigningKey,
-    security_token: Option<&str>,
-) {
+pub fn sign(ext: &mut ExtFields, body: &[u8], access_key: &str, key: &SigningKey, security_token: Option<&str>) {
     ext.insert(ACCESS_KEY, access_key);
     if let Some(t) = security_token {
         ext.insert(SECURITY_TOKEN, t);
@@ -78,9 +69,7 @@ pub fn verify<'e>(
 ) -> Result<&'e str, AuthError> {
     let access_key = ext.get(ACCESS_KEY).ok_or(AuthError::Missing(ACCESS_KEY))?;
     let sig = ext.get(SIGNATURE).ok_or(AuthError::Missing(SIGNATURE))?;
-    let tag = BASE64
-        .decode(sig)
-        .map_err(|_| AuthError::Malformed(SIGNATURE))?;
+    let tag = BASE64.decode(sig).map_err(|_| AuthError::Malformed(SIGNATURE))?;
     let key = lookup(access_key).ok_or(AuthError::UnknownKey)?;
     if hmac::verify(key.sha1(), &content(ext, body, &[]), &tag).is_ok() {
         return Ok(access_key);
@@ -109,28 +98,15 @@ mod tests {
     fn reference_vectors() {
         type Case<'a> = (&'a [(&'a str, &'a str)], &'a [u8], &'a [u8], &'a str);
         let cases: &[Case<'_>] = &[
+            (&[("AccessKey", "rocketmq2")], b"", b"rocketmq2", "Ou1T58RIcyZWaTIwzkhJZWn/Zvs="),
             (
-                &[("AccessKey", "rocketmq2")],
-                b"",
-                b"rocketmq2",
-                "Ou1T58RIcyZWaTIwzkhJZWn/Zvs=",
-            ),
-            (
-                &[
-                    ("topic", "T1"),
-                    ("AccessKey", "rocketmq2"),
-                    ("consumerGroup", "G1"),
-                ],
+                &[("topic", "T1"), ("AccessKey", "rocketmq2"), ("consumerGroup", "G1")],
                 b"",
                 b"rocketmq2G1T1",
                 "KUCvu3BSF4xb4d0TU/HFH/DOnp8=",
             ),
             (
-                &[
-                    ("consumerGroup", "G1"),
-                    ("SecurityToken", "TOKEN"),
-                    ("AccessKey", "rocketmq2"),
-                ],
+                &[("consumerGroup", "G1"), ("SecurityToken", "TOKEN"), ("AccessKey", "rocketmq2")],
                 br#"{"a":1}"#,
                 br#"rocketmq2TOKENG1{"a":1}"#,
                 "LNFG30cObsIuqAZm7qQtO9dyF0Q=",
@@ -143,10 +119,7 @@ mod tests {
             let mut signed = e.clone();
             signed.insert(SIGNATURE, *want_sig);
             let k = key();
-            assert_eq!(
-                verify(&signed, body, |ak| (ak == "rocketmq2").then_some(&k)),
-                Ok("rocketmq2")
-            );
+            assert_eq!(verify(&signed, body, |ak| (ak == "rocketmq2").then_some(&k)), Ok("rocketmq2"));
         }
     }
 
@@ -169,20 +142,13 @@ mod tests {
         no_sig.remove(SIGNATURE);
         assert_eq!(ok(&no_sig, b"body"), Err(AuthError::Missing(SIGNATURE)));
         assert_eq!(verify(&e, b"body", |_| None), Err(AuthError::UnknownKey));
-        assert_eq!(
-            verify(&ext(&[]), b"", |_| None),
-            Err(AuthError::Missing(ACCESS_KEY))
-        );
+        assert_eq!(verify(&ext(&[]), b"", |_| None), Err(AuthError::Missing(ACCESS_KEY)));
     }
 
     #[test]
     fn unique_key_query_may_be_left_out() {
         let k = key();
-        let mut e = ext(&[
-            ("topic", "T1"),
-            ("AccessKey", "rocketmq2"),
-            (UNIQUE_KEY_QUERY, "true"),
-        ]);
+        let mut e = ext(&[("topic", "T1"), ("AccessKey", "rocketmq2"), (UNIQUE_KEY_QUERY, "true")]);
         let sig = BASE64.encode(hmac::sign(k.sha1(), &content(&e, b"", &[UNIQUE_KEY_QUERY])));
         e.insert(SIGNATURE, sig);
         assert_eq!(verify(&e, b"", |_| Some(&k)), Ok("rocketmq2"));

@@ -106,8 +106,7 @@ fn check_magic(buf: &[u8], magic: &[u8; 8]) -> Result<(), PreambleError> {
 }
 
 fn key_id_ok(s: &str) -> bool {
-    s.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// Parses a hello from the start of `buf`.
@@ -133,8 +132,7 @@ pub fn parse_hello(buf: &[u8]) -> Result<Parsed<Hello<'_>>, PreambleError> {
     if buf.len() < total {
         return Ok(Parsed::NeedMore(total - buf.len()));
     }
-    let key_id =
-        std::str::from_utf8(&buf[9..9 + k]).map_err(|_| PreambleError::Malformed("key id"))?;
+    let key_id = std::str::from_utf8(&buf[9..9 + k]).map_err(|_| PreambleError::Malformed("key id"))?;
     if !key_id_ok(key_id) {
         return Err(PreambleError::Malformed("key id"));
     }
@@ -142,19 +140,12 @@ pub fn parse_hello(buf: &[u8]) -> Result<Parsed<Hello<'_>>, PreambleError> {
     ts.copy_from_slice(&buf[9 + k..17 + k]);
     let mut nonce = [0u8; NONCE_LEN];
     nonce.copy_from_slice(&buf[17 + k..name_len_at]);
-    let broker_name = std::str::from_utf8(&buf[name_len_at + 1..mac_at])
-        .map_err(|_| PreambleError::Malformed("broker name"))?;
+    let broker_name =
+        std::str::from_utf8(&buf[name_len_at + 1..mac_at]).map_err(|_| PreambleError::Malformed("broker name"))?;
     let mut mac = [0u8; 32];
     mac.copy_from_slice(&buf[mac_at..total]);
     Ok(Parsed::Complete(
-        Hello {
-            key_id,
-            timestamp_ms: u64::from_be_bytes(ts),
-            nonce,
-            broker_name,
-            mac,
-            signed: &buf[..mac_at],
-        },
+        Hello { key_id, timestamp_ms: u64::from_be_bytes(ts), nonce, broker_name, mac, signed: &buf[..mac_at] },
         total,
     ))
 }
@@ -202,13 +193,7 @@ pub fn encode_hello(
 impl Hello<'_> {
     /// Verifies the MAC (constant time), then the time window, then the broker name.
     /// Replay (a nonce seen before) is the caller's check.
-    pub fn verify(
-        &self,
-        key: &SigningKey,
-        now_ms: u64,
-        max_skew_ms: u64,
-        broker_name: &str,
-    ) -> Result<(), AuthError> {
+    pub fn verify(&self, key: &SigningKey, now_ms: u64, max_skew_ms: u64, broker_name: &str) -> Result<(), AuthError> {
         let mut ctx = Vec::with_capacity(HELLO_LABEL.len() + self.signed.len());
         ctx.extend_from_slice(HELLO_LABEL);
         ctx.extend_from_slice(self.signed);
@@ -245,11 +230,7 @@ pub fn parse_accept(buf: &[u8]) -> Result<Parsed<[u8; 32]>, PreambleError> {
 }
 
 /// Verifies an answer's MAC against the hello we sent (constant time).
-pub fn verify_accept(
-    key: &SigningKey,
-    hello_mac: &[u8; 32],
-    accept_mac: &[u8; 32],
-) -> Result<(), AuthError> {
+pub fn verify_accept(key: &SigningKey, hello_mac: &[u8; 32], accept_mac: &[u8; 32]) -> Result<(), AuthError> {
     let mut msg = Vec::with_capacity(ACCEPT_LABEL.len() + 32);
     msg.extend_from_slice(ACCEPT_LABEL);
     msg.extend_from_slice(hello_mac);
@@ -261,8 +242,7 @@ mod tests {
     use super::*;
 
     const HELLO_VECTOR: &str = "f0524d512d4841010468612d310000018bcfe56800000102030405060708090a0b0c0d0e0f0862726f6b65722d61c789f342ed96ea990d7a506fea3ceb37570a9be9c9a0f685d832af05c8362241";
-    const ACCEPT_VECTOR: &str =
-        "f0524d512d484181dd784ea18e6a3d3c8bbb0a349aef7a1adb277b3444d41597e2604d8b47f29be0";
+    const ACCEPT_VECTOR: &str = "f0524d512d484181dd784ea18e6a3d3c8bbb0a349aef7a1adb277b3444d41597e2604d8b47f29be0";
 
     fn nonce() -> [u8; 16] {
         std::array::from_fn(|i| u8::try_from(i).unwrap())
@@ -276,21 +256,13 @@ mod tests {
     fn vectors() {
         let hello = encode_hello("ha-1", &key(), 1_700_000_000_000, nonce(), "broker-a").unwrap();
         assert_eq!(crate::sign::hex(&hello), HELLO_VECTOR);
-        let Parsed::Complete(h, n) = parse_hello(&hello).unwrap() else {
-            panic!("complete")
-        };
+        let Parsed::Complete(h, n) = parse_hello(&hello).unwrap() else { panic!("complete") };
         assert_eq!(n, hello.len());
-        assert_eq!(
-            (h.key_id, h.broker_name, h.timestamp_ms),
-            ("ha-1", "broker-a", 1_700_000_000_000)
-        );
-        h.verify(&key(), 1_700_000_000_000, 30_000, "broker-a")
-            .unwrap();
+        assert_eq!((h.key_id, h.broker_name, h.timestamp_ms), ("ha-1", "broker-a", 1_700_000_000_000));
+        h.verify(&key(), 1_700_000_000_000, 30_000, "broker-a").unwrap();
         let accept = encode_accept(&key(), &h.mac);
         assert_eq!(crate::sign::hex(&accept), ACCEPT_VECTOR);
-        let Parsed::Complete(mac, 40) = parse_accept(&accept).unwrap() else {
-            panic!("complete")
-        };
+        let Parsed::Complete(mac, 40) = parse_accept(&accept).unwrap() else { panic!("complete") };
         verify_accept(&key(), &h.mac, &mac).unwrap();
     }
 
@@ -298,21 +270,10 @@ mod tests {
     fn rejections() {
         let now = 1_700_000_000_000;
         let hello = encode_hello("ha-1", &key(), now, nonce(), "broker-a").unwrap();
-        let Parsed::Complete(h, _) = parse_hello(&hello).unwrap() else {
-            panic!()
-        };
-        assert_eq!(
-            h.verify(&SigningKey::new(b"wrong"), now, 30_000, "broker-a"),
-            Err(AuthError::BadSignature)
-        );
-        assert_eq!(
-            h.verify(&key(), now, 30_000, "broker-b"),
-            Err(AuthError::WrongBroker)
-        );
-        assert!(matches!(
-            h.verify(&key(), now + 60_000, 30_000, "broker-a"),
-            Err(AuthError::Expired { .. })
-        ));
+        let Parsed::Complete(h, _) = parse_hello(&hello).unwrap() else { panic!() };
+        assert_eq!(h.verify(&SigningKey::new(b"wrong"), now, 30_000, "broker-a"), Err(AuthError::BadSignature));
+        assert_eq!(h.verify(&key(), now, 30_000, "broker-b"), Err(AuthError::WrongBroker));
+        assert!(matches!(h.verify(&key(), now + 60_000, 30_000, "broker-a"), Err(AuthError::Expired { .. })));
         // Any flipped byte breaks the MAC (or the framing).
         for i in 0..hello.len() {
             let mut bad = hello.clone();
@@ -325,17 +286,9 @@ mod tests {
         }
         // The answer is bound to this hello and to the key.
         let accept = encode_accept(&key(), &h.mac);
-        let Parsed::Complete(mac, _) = parse_accept(&accept).unwrap() else {
-            panic!()
-        };
-        assert_eq!(
-            verify_accept(&key(), &[0; 32], &mac),
-            Err(AuthError::BadSignature)
-        );
-        assert_eq!(
-            verify_accept(&SigningKey::new(b"x"), &h.mac, &mac),
-            Err(AuthError::BadSignature)
-        );
+        let Parsed::Complete(mac, _) = parse_accept(&accept).unwrap() else { panic!() };
+        assert_eq!(verify_accept(&key(), &[0; 32], &mac), Err(AuthError::BadSignature));
+        assert_eq!(verify_accept(&SigningKey::new(b"x"), &h.mac, &mac), Err(AuthError::BadSignature));
         // A hello is not an answer.
         assert_eq!(parse_accept(&hello), Err(PreambleError::Version(0x01)));
     }
@@ -351,22 +304,13 @@ mod tests {
         assert_eq!(parse_hello(&v2), Err(PreambleError::Version(2)));
         let hello = encode_hello("ha-1", &key(), 1, nonce(), "broker-a").unwrap();
         for n in 0..hello.len() {
-            assert!(
-                matches!(parse_hello(&hello[..n]), Ok(Parsed::NeedMore(_))),
-                "prefix {n}"
-            );
+            assert!(matches!(parse_hello(&hello[..n]), Ok(Parsed::NeedMore(_))), "prefix {n}");
         }
         let mut bad_len = HELLO_MAGIC.to_vec();
         bad_len.push(0);
         assert_eq!(parse_hello(&bad_len), Err(PreambleError::Length("key id")));
-        assert_eq!(
-            encode_hello("bad id", &key(), 1, nonce(), "b"),
-            Err(PreambleError::Malformed("key id"))
-        );
-        assert_eq!(
-            encode_hello("k", &key(), 1, nonce(), ""),
-            Err(PreambleError::Length("broker name"))
-        );
+        assert_eq!(encode_hello("bad id", &key(), 1, nonce(), "b"), Err(PreambleError::Malformed("key id")));
+        assert_eq!(encode_hello("k", &key(), 1, nonce(), ""), Err(PreambleError::Length("broker name")));
         // The magic read as a classic report is negative.
         assert!(i64::from_be_bytes(HELLO_MAGIC) < 0);
     }

@@ -76,39 +76,20 @@ pub const NONCE: &str = "RmqNonce";
 /// extField: hex HMAC.
 pub const SIGNATURE: &str = "RmqSignature";
 
-const EXCLUDED: [&str; 7] = [
-    KEY_ID,
-    TIMESTAMP,
-    NONCE,
-    SIGNATURE,
-    "AccessKey",
-    "SecurityToken",
-    "Signature",
-];
+const EXCLUDED: [&str; 7] = [KEY_ID, TIMESTAMP, NONCE, SIGNATURE, "AccessKey", "SecurityToken", "Signature"];
 
 /// Whether `s` is a valid key id.
 pub fn valid_key_id(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// Whether `s` is a valid nonce.
 pub fn valid_nonce(s: &str) -> bool {
-    (16..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+    (16..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
 }
 
 /// The canonical string for a request (see the module docs).
-pub fn canonical(
-    code: i32,
-    key_id: &str,
-    timestamp_ms: u64,
-    nonce: &str,
-    ext: &ExtFields,
-    body: &[u8],
-) -> Vec<u8> {
+pub fn canonical(code: i32, key_id: &str, timestamp_ms: u64, nonce: &str, ext: &ExtFields, body: &[u8]) -> Vec<u8> {
     use std::fmt::Write as _;
     let mut s = String::with_capacity(256);
     // Writing to a String cannot fail.
@@ -133,10 +114,7 @@ pub fn sign(
     timestamp_ms: u64,
     nonce: &str,
 ) {
-    let mac = hmac::sign(
-        key.sha256(),
-        &canonical(code, key_id, timestamp_ms, nonce, ext, body),
-    );
+    let mac = hmac::sign(key.sha256(), &canonical(code, key_id, timestamp_ms, nonce, ext, body));
     ext.insert(KEY_ID, key_id);
     ext.insert(TIMESTAMP, timestamp_ms.to_string());
     ext.insert(NONCE, nonce);
@@ -184,18 +162,10 @@ pub fn verify<'e>(
     }
     let tag = unhex::<32>(sig).ok_or(AuthError::Malformed(SIGNATURE))?;
     let key = lookup(key_id).ok_or(AuthError::UnknownKey)?;
-    hmac::verify(
-        key.sha256(),
-        &canonical(code, key_id, timestamp_ms, nonce, ext, body),
-        &tag,
-    )
-    .map_err(|_| AuthError::BadSignature)?;
+    hmac::verify(key.sha256(), &canonical(code, key_id, timestamp_ms, nonce, ext, body), &tag)
+        .map_err(|_| AuthError::BadSignature)?;
     check_skew(timestamp_ms, now_ms, max_skew_ms)?;
-    Ok(Verified {
-        key_id,
-        timestamp_ms,
-        nonce,
-    })
+    Ok(Verified { key_id, timestamp_ms, nonce })
 }
 
 #[cfg(test)]
@@ -209,9 +179,7 @@ mod tests {
     const NONCE_V: &str = "00112233445566778899aabbccddeeff";
 
     fn vector_ext() -> ExtFields {
-        [("topic", "T1"), ("readQueueNums", "8")]
-            .into_iter()
-            .collect()
+        [("topic", "T1"), ("readQueueNums", "8")].into_iter().collect()
     }
 
     #[test]
@@ -229,23 +197,8 @@ mod tests {
         let mut ext = vector_ext();
         sign(&mut ext, 17, b"", "ops-1", &key, 1_700_000_000_000, NONCE_V);
         assert_eq!(ext.get(SIGNATURE), Some(HMAC_V1_VECTOR_SIGNATURE));
-        let v = verify(
-            17,
-            &ext,
-            b"",
-            |id| (id == "ops-1").then_some(&key),
-            1_700_000_000_000,
-            300_000,
-        )
-        .unwrap();
-        assert_eq!(
-            v,
-            Verified {
-                key_id: "ops-1",
-                timestamp_ms: 1_700_000_000_000,
-                nonce: NONCE_V
-            }
-        );
+        let v = verify(17, &ext, b"", |id| (id == "ops-1").then_some(&key), 1_700_000_000_000, 300_000).unwrap();
+        assert_eq!(v, Verified { key_id: "ops-1", timestamp_ms: 1_700_000_000_000, nonce: NONCE_V });
     }
 
     #[test]
@@ -259,43 +212,17 @@ mod tests {
             verify(code, e, body, |_| Some(k), now, 300_000).map(|_| ())
         };
         assert_eq!(check(17, &ext, b"body", &key, now), Ok(()));
-        assert_eq!(
-            check(17, &ext, b"bodx", &key, now),
-            Err(AuthError::BadSignature),
-            "tampered body"
-        );
-        assert_eq!(
-            check(215, &ext, b"body", &key, now),
-            Err(AuthError::BadSignature),
-            "other code"
-        );
-        assert_eq!(
-            check(17, &ext, b"body", &other, now),
-            Err(AuthError::BadSignature),
-            "wrong key"
-        );
-        assert!(matches!(
-            check(17, &ext, b"body", &key, now + 300_001),
-            Err(AuthError::Expired { skew_ms: -300_001 })
-        ));
-        assert!(matches!(
-            check(17, &ext, b"body", &key, now - 400_000),
-            Err(AuthError::Expired { skew_ms: 400_000 })
-        ));
+        assert_eq!(check(17, &ext, b"bodx", &key, now), Err(AuthError::BadSignature), "tampered body");
+        assert_eq!(check(215, &ext, b"body", &key, now), Err(AuthError::BadSignature), "other code");
+        assert_eq!(check(17, &ext, b"body", &other, now), Err(AuthError::BadSignature), "wrong key");
+        assert!(matches!(check(17, &ext, b"body", &key, now + 300_001), Err(AuthError::Expired { skew_ms: -300_001 })));
+        assert!(matches!(check(17, &ext, b"body", &key, now - 400_000), Err(AuthError::Expired { skew_ms: 400_000 })));
         let mut t = ext.clone();
         t.insert("topic", "T2");
-        assert_eq!(
-            check(17, &t, b"body", &key, now),
-            Err(AuthError::BadSignature),
-            "tampered field"
-        );
+        assert_eq!(check(17, &t, b"body", &key, now), Err(AuthError::BadSignature), "tampered field");
         let mut t = ext.clone();
         t.insert("extra", "x");
-        assert_eq!(
-            check(17, &t, b"body", &key, now),
-            Err(AuthError::BadSignature),
-            "added field"
-        );
+        assert_eq!(check(17, &t, b"body", &key, now), Err(AuthError::BadSignature), "added field");
         // ACL 1.0 fields may be added afterwards without breaking this signature.
         let mut t = ext.clone();
         crate::sign::acl_v1::sign(&mut t, b"body", "ak", &other, None);
@@ -312,14 +239,8 @@ mod tests {
         }
         let mut t = ext.clone();
         t.remove(NONCE);
-        assert_eq!(
-            check(17, &t, b"body", &key, now),
-            Err(AuthError::Missing(NONCE))
-        );
-        assert_eq!(
-            verify(17, &ext, b"body", |_| None, now, 1),
-            Err(AuthError::UnknownKey)
-        );
+        assert_eq!(check(17, &t, b"body", &key, now), Err(AuthError::Missing(NONCE)));
+        assert_eq!(verify(17, &ext, b"body", |_| None, now, 1), Err(AuthError::UnknownKey));
         assert!(is_present(&ext));
         assert!(!is_present(&vector_ext()));
     }
@@ -328,9 +249,6 @@ mod tests {
     fn length_prefixes_make_shifting_impossible() {
         let a: ExtFields = [("a=1", "2")].into_iter().collect();
         let b: ExtFields = [("a", "1=2")].into_iter().collect();
-        assert_ne!(
-            canonical(1, "k", 1, NONCE_V, &a, b""),
-            canonical(1, "k", 1, NONCE_V, &b, b"")
-        );
+        assert_ne!(canonical(1, "k", 1, NONCE_V, &a, b""), canonical(1, "k", 1, NONCE_V, &b, b""));
     }
 }

@@ -94,11 +94,7 @@ impl AuthError {
 }
 
 /// Checks `timestamp_ms` against `now_ms` within ±`max_skew_ms`.
-pub(crate) fn check_skew(
-    timestamp_ms: u64,
-    now_ms: u64,
-    max_skew_ms: u64,
-) -> Result<(), AuthError> {
+pub(crate) fn check_skew(timestamp_ms: u64, now_ms: u64, max_skew_ms: u64) -> Result<(), AuthError> {
     let skew = i128::from(timestamp_ms) - i128::from(now_ms);
     if skew.unsigned_abs() > u128::from(max_skew_ms) {
         let skew_ms = i64::try_from(skew).unwrap_or(if skew < 0 { i64::MIN } else { i64::MAX });
