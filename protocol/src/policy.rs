@@ -6,8 +6,9 @@
 //! callbacks to clients, cluster-internal traffic, and codes no server handles.
 //!
 //! [`default_admin_codes`] is the list a guard enforces unless configured otherwise:
-//! every `AdminWrite` code the role's server handles, plus the few read-only codes that
-//! return secrets. Cluster-internal writes (`REGISTER_BROKER`, controller traffic, …) are
+//! every `AdminWrite` code a listener of that role can receive (broker: broker and broker
+//! container codes; name server: name-server and embedded-controller codes), plus, on
+//! brokers, the few read-only codes that return secrets. Cluster-internal writes (`REGISTER_BROKER`, controller traffic, …) are
 //! *not* in it: stock brokers and controllers send them unsigned, so enforcing them would
 //! break a cluster. Operators who route no peer traffic through the guard can add them.
 
@@ -78,13 +79,15 @@ impl Handler {
     /// No upstream handler.
     pub const NONE: Handler = Handler(0);
 
-    /// Whether `role`'s server handles codes with this handler.
+    /// Whether a listener of `role` may receive codes with this handler. A broker listener
+    /// also covers the 5.x broker container (which hosts brokers behind one port), and a
+    /// name-server listener the 5.x controller (which can run embedded in the name server).
     pub const fn served_by(self, role: Role) -> bool {
-        let bit = match role {
-            Role::Broker => Self::BROKER.0,
-            Role::Namesrv => Self::NAMESRV.0,
+        let bits = match role {
+            Role::Broker => Self::BROKER.0 | Self::CONTAINER.0,
+            Role::Namesrv => Self::NAMESRV.0 | Self::CONTROLLER.0,
         };
-        self.0 & bit != 0
+        self.0 & bits != 0
     }
 }
 
@@ -366,6 +369,8 @@ mod tests {
             R::GET_BROKER_CLUSTER_ACL_CONFIG,
             R::SET_COMMITLOG_READ_MODE,
             R::POP_ROLLBACK,
+            R::ADD_BROKER,
+            R::REMOVE_BROKER,
         ] {
             assert!(got.contains(&c), "{c} should be guarded on a broker");
         }
@@ -386,6 +391,7 @@ mod tests {
             assert!(!got.contains(&c), "{c} must not be guarded by default on a broker");
         }
         assert!(got.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(got.len(), 35, "30 broker + 2 container admin writes + 3 secret reads");
     }
 
     #[test]
@@ -398,6 +404,8 @@ mod tests {
             R::DELETE_TOPIC_IN_NAMESRV,
             R::UPDATE_NAMESRV_CONFIG,
             R::ADD_WRITE_PERM_OF_BROKER,
+            R::UPDATE_CONTROLLER_CONFIG,
+            R::CLEAN_BROKER_DATA,
         ];
         assert_eq!(got, want);
         assert!(!got.contains(&R::REGISTER_BROKER), "stock brokers register unsigned");

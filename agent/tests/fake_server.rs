@@ -1,0 +1,124 @@
+//! Client behaviour that no real server here produces on demand, against a small in-process
+//! fake: binary-header responses (4.9.4+ Java brokers mirror the request's type; the
+//! RocketMQ-Rust broker never does), responses out of order, server-initiated requests, and
+//! a server that sends garbage.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use rmq_agent::remoting::{Client, ClientConfig, ClientError};
+use rmq_protocol::body::BrokerRuntimeInfo;
+use rmq_protocol::frame::{self, RawFrame};
+use rmq_protocol::{Header, RequestCode, ResponseCode, SerializeType};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Reads `n` request frames from one connection.
+async fn read_requests(s: &mut TcpStream, n: usize) -> Vec<(Header, SerializeType)> {
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    while out.len() < n {
+        while let Some(f) = RawFrame::split_from(&mut buf).expect("valid frames") {
+            out.push((f.header().expect("header"), f.serialize_type()));
+        }
+        if out.len() < n && s.read_buf(&mut buf).await.expect("read") == 0 {
+            panic!("client closed early");
+        }
+    }
+    out
+}
+
+async fn listen() -> (TcpListener, Client) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut cfg = ClientConfig::new(l.local_addr().unwrap().to_string());
+    cfg.serialize_type = SerializeType::ROCKETMQ;
+    cfg.request_timeout = Duration::from_secs(5);
+    (l, Client::new(cfg))
+}
+
+#[tokio::test]
+async fn binary_response_from_server() {
+    let (l, client) = listen().await;
+    let server = tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        let reqs = read_requests(&mut s, 1).await;
+        let (req, ty) = &reqs[0];
+        assert_eq!(*ty, SerializeType::ROCKETMQ);
+        let resp = req.response_to(ResponseCode::SUCCESS, None);
+        let body = br#"{"table":{"brokerVersionDesc":"V4_9_7","putTps":"1.0 2.0 3.0"}}"#;
+        s.write_all(&frame::encode_to_bytes(&resp, SerializeType::ROCKETMQ, body).unwrap()).await.unwrap();
+    });
+    let resp = client.request(RequestCode::GET_BROKER_RUNTIME_INFO, None, &[], None).await.unwrap();
+    assert_eq!(resp.serialize_type, SerializeType::ROCKETMQ);
+    let info: BrokerRuntimeInfo = rmq_protocol::body::FromBody::decode(&resp.body).unwrap();
+    assert_eq!(info.get("brokerVersionDesc"), Some("V4_9_7"));
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn out_of_order_responses_and_server_requests() {
+    let (l, client) = listen().await;
+    let server = tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        let reqs = read_requests(&mut s, 2).await;
+        // A request from the server first (the broker does this to clients), then the two
+        // answers in reverse order, each carrying its request's code in the remark.
+        let mut out = BytesMut::new();
+        let notify =
+            Header { code: RequestCode::NOTIFY_CONSUMER_IDS_CHANGED.get(), flag: 2, opaque: 7, ..Header::default() };
+        frame::encode(&notify, SerializeType::JSON, &[], &mut out).unwrap();
+        for (req, _) in reqs.iter().rev() {
+            let resp = req.response_to(ResponseCode::SUCCESS, Some(req.code.to_string()));
+            frame::encode(&resp, SerializeType::JSON, &[], &mut out).unwrap();
+        }
+        s.write_all(&out).await.unwrap();
+        // Keep the connection open until the client is done.
+        let _ = s.read(&mut [0u8; 1]).await;
+    });
+    let a = client.request(RequestCode::GET_BROKER_RUNTIME_INFO, None, &[], None);
+    let b = client.request(RequestCode::GET_ALL_TOPIC_CONFIG, None, &[], None);
+    let (a, b) = tokio::join!(a, b);
+    assert_eq!(a.unwrap().header.remark.as_deref(), Some("28"));
+    assert_eq!(b.unwrap().header.remark.as_deref(), Some("21"));
+    drop(client);
+    server.abort();
+}
+
+#[tokio::test]
+async fn garbage_from_server_fails_pending_requests_and_reconnects() {
+    let (l, client) = listen().await;
+    let server = tokio::spawn(async move {
+        // First connection: answer with bytes that are not a frame (a 2 GiB length).
+        let (mut s, _) = l.accept().await.unwrap();
+        read_requests(&mut s, 1).await;
+        s.write_all(&[0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0]).await.unwrap();
+        // Second connection: a proper answer.
+        let (mut s, _) = l.accept().await.unwrap();
+        let reqs = read_requests(&mut s, 1).await;
+        let resp = reqs[0].0.response_to(ResponseCode::SUCCESS, None);
+        s.write_all(&frame::encode_to_bytes(&resp, SerializeType::JSON, &[]).unwrap()).await.unwrap();
+        let _ = s.read(&mut [0u8; 1]).await;
+    });
+    let err = client.request(RequestCode::GET_BROKER_RUNTIME_INFO, None, &[], None).await.unwrap_err();
+    assert!(matches!(err, ClientError::Disconnected { .. }), "{err}");
+    let ok = client.request(RequestCode::GET_BROKER_RUNTIME_INFO, None, &[], None).await.unwrap();
+    assert_eq!(ok.code(), ResponseCode::SUCCESS);
+    drop(client);
+    server.abort();
+}
+
+#[tokio::test]
+async fn silent_server_times_out_with_the_request_code() {
+    let (l, client) = listen().await;
+    let _server = tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        let _ = read_requests(&mut s, 1).await;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    });
+    let err = client
+        .request(RequestCode::GET_BROKER_CLUSTER_INFO, None, &[], Some(Duration::from_millis(200)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "timeout");
+    assert!(err.to_string().contains("GET_BROKER_CLUSTER_INFO"), "{err}");
+}
