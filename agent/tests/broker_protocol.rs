@@ -1,6 +1,8 @@
 //! The codec against a real RocketMQ broker and name server (RocketMQ-Rust 1.0.0 binaries,
 //! started by rmq-testkit on loopback).
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::time::Duration;
 
 use rmq_agent::remoting::{Client, ClientConfig, ClientError};

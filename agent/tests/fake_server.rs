@@ -3,6 +3,8 @@
 //! RocketMQ-Rust broker never does), responses out of order, server-initiated requests, and
 //! a server that sends garbage.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::time::Duration;
 
 use bytes::BytesMut;
