@@ -12,6 +12,7 @@ CACHE="${RMQ_SIDECAR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rmq-sidecar}"
 ROCKETMQ_VERSION="${ROCKETMQ_RUST_VERSION:-1.0.0}"
 ROCKETMQ_ROOT="$CACHE/rocketmq-$ROCKETMQ_VERSION"
 DEBIAN_PACKAGES=(prometheus victoria-metrics prometheus-node-exporter haproxy iproute2)
+PY_PROMETHEUS_CLIENT_VERSION=0.21.1
 
 log() { printf '[install-test-deps] %s\n' "$*" >&2; }
 
@@ -60,12 +61,23 @@ install_debian() {
     return 0
 }
 
+install_python() {
+    # The reference OpenMetrics parser (what prometheus-client's own tests use).
+    if python3 -c 'import prometheus_client' 2>/dev/null; then
+        log "python prometheus_client present"
+        return
+    fi
+    log "installing python prometheus_client"
+    python3 -m pip install --quiet --disable-pip-version-check "prometheus-client==${PY_PROMETHEUS_CLIENT_VERSION}"
+}
+
 case "${1:-all}" in
     rocketmq) install_rocketmq ;;
     debian) install_debian ;;
-    all) install_debian; install_rocketmq ;;
+    python) install_python ;;
+    all) install_debian; install_python; install_rocketmq ;;
     env) ;;
-    *) log "usage: $0 [all|rocketmq|debian|env]"; exit 2 ;;
+    *) log "usage: $0 [all|rocketmq|debian|python|env]"; exit 2 ;;
 esac
 
 # Tell the caller (and the test harness) where the binaries are.

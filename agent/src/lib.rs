@@ -1,8 +1,18 @@
 //! rmq-agent: the per-host RocketMQ sidecar. This crate is the library behind the
-//! `rmq-agent` binary, so integration tests can drive the same code.
+//! `rmq-agent` binary, so integration tests drive the same code.
 //!
-//! - [`remoting`]: the async RocketMQ remoting client the collectors use.
-//! - [`probe`]: a one-shot look at the local broker (`rmq-agent probe`).
+//! - [`app`]: the running agent (collectors, HTTP endpoint, graceful stop).
+//! - [`config`]: the TOML configuration.
+//! - [`collector`]: the broker and host collectors and the loop that runs them.
+//! - [`metrics`]: snapshot families and their exposition.
+//! - [`remoting`]: the async RocketMQ remoting client.
+//! - [`probe`]: a one-shot look at a broker (`rmq-agent probe`).
 
+pub mod app;
+pub mod collector;
+pub mod config;
+pub mod http;
+pub mod metrics;
 pub mod probe;
 pub mod remoting;
+pub mod secret;

@@ -1,13 +1,14 @@
-//! The `rmq-agent` binary: argument parsing, logging, runtime and exit codes.
+//! The `rmq-agent` binary: argument parsing, logging, the runtime, signals and exit codes.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use rmq_agent::config::{Config, ConfigError};
 use rmq_agent::probe;
 use rmq_agent::remoting::{Client, ClientConfig};
 use rmq_protocol::SerializeType;
-use tracing::{error, info, warn};
+use tracing::error;
 
 /// EX_USAGE from sysexits.h: bad flags or configuration.
 const EX_USAGE: u8 = 64;
@@ -21,19 +22,31 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the agent: watch the local broker until SIGTERM/SIGINT.
+    /// Run the agent until SIGTERM/SIGINT. Flags override the file; without a file the
+    /// defaults apply (local broker 127.0.0.1:10911, HTTP on 0.0.0.0:9558).
     Run {
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// The local broker's remoting address.
-        #[arg(long, default_value = "127.0.0.1:10911")]
-        broker_addr: String,
-        /// Seconds between looks at the broker.
-        #[arg(long, default_value_t = 15)]
-        interval: u64,
+        #[arg(long)]
+        broker_addr: Option<String>,
+        /// The local name server's address.
+        #[arg(long)]
+        namesrv_addr: Option<String>,
+        /// HTTP listen address for /metrics.
+        #[arg(long)]
+        listen: Option<String>,
     },
-    /// Ask the broker once for its runtime info and print a summary.
+    /// Validate a configuration file and report every problem.
+    CheckConfig {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Ask a broker once for its runtime info and print a summary.
     Probe {
         /// The broker's remoting address.
-        #[arg(long, default_value = "127.0.0.1:10911")]
+        #[arg(long, default_value = rmq_agent::config::DEFAULT_BROKER)]
         broker_addr: String,
         /// Send the request with a ROCKETMQ binary header instead of JSON.
         #[arg(long)]
@@ -41,6 +54,27 @@ enum Command {
     },
 }
 
+fn init_logging(format: &str, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RMQ_AGENT_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[allow(clippy::print_stderr)]
+fn load(config: Option<PathBuf>) -> Result<Config, ConfigError> {
+    match config {
+        Some(p) => Config::load(&p),
+        None => Ok(Config::default()),
+    }
+}
+
+#[allow(clippy::print_stdout, clippy::print_stderr)]
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -49,64 +83,93 @@ fn main() -> ExitCode {
             return if e.use_stderr() { ExitCode::from(EX_USAGE) } else { ExitCode::SUCCESS };
         }
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RMQ_AGENT_LOG").unwrap_or_else(|_| "info".into()))
-        .init();
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            error!(error = %e, "cannot start the async runtime");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run(cli.command)) {
-        Ok(code) => code,
-        Err(e) => {
-            error!("{e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
-    match cmd {
+    match cli.command {
+        Command::CheckConfig { file } => match Config::load(&file) {
+            Ok(_) => {
+                println!("{}: ok", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(EX_USAGE)
+            }
+        },
         Command::Probe { broker_addr, binary } => {
+            init_logging("human", "warn");
             let mut cfg = ClientConfig::new(broker_addr);
             if binary {
                 cfg.serialize_type = SerializeType::ROCKETMQ;
             }
-            let report = probe::probe(&Client::new(cfg)).await?;
-            let mut out = String::new();
-            for (k, v) in report.summary() {
-                out.push_str(&format!("{k:<24}{v}\n"));
-            }
-            #[allow(clippy::print_stdout)]
-            {
-                print!("{out}");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Run { broker_addr, interval } => {
-            let client = Client::new(ClientConfig::new(broker_addr.clone()));
-            let mut tick = tokio::time::interval(Duration::from_secs(interval.max(1)));
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-            info!(%broker_addr, interval, "rmq-agent running");
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => match probe::probe(&client).await {
-                        Ok(r) => {
-                            let fields: Vec<String> = r.summary().into_iter().map(|(k, v)| format!("{k}={v}")).collect();
-                            info!(broker = %broker_addr, up = 1, "{}", fields.join(" "));
-                        }
-                        Err(e) => warn!(broker = %broker_addr, up = 0, error = %e, "broker probe failed"),
-                    },
-                    _ = tokio::signal::ctrl_c() => break,
-                    _ = term.recv() => break,
+            match runtime().and_then(|rt| rt.block_on(probe::probe(&Client::new(cfg))).map_err(anyhow::Error::from)) {
+                Ok(report) => {
+                    for (k, v) in report.summary() {
+                        println!("{k:<24}{v}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("rmq-agent: {e:#}");
+                    ExitCode::FAILURE
                 }
             }
-            info!("rmq-agent stopped");
-            Ok(ExitCode::SUCCESS)
         }
+        Command::Run { config, broker_addr, namesrv_addr, listen } => {
+            let mut cfg = match load(config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(EX_USAGE);
+                }
+            };
+            if let Some(a) = broker_addr {
+                cfg.broker.addr = a;
+            }
+            if let Some(a) = namesrv_addr {
+                cfg.namesrv.addr = Some(a);
+            }
+            if let Some(l) = listen {
+                cfg.http.listen = l;
+            }
+            if let Err(e) = cfg.validate() {
+                eprintln!("{e}");
+                return ExitCode::from(EX_USAGE);
+            }
+            init_logging(&cfg.log.format, &cfg.log.level);
+            if rustix::process::geteuid().is_root() {
+                tracing::warn!("running as root; rmq-agent needs no privileges (see systemd/)");
+            }
+            match runtime().and_then(|rt| {
+                rt.block_on(rmq_agent::app::run(cfg, shutdown_signal(), None)).map_err(anyhow::Error::from)
+            }) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    error!("{e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = term => {}
+        _ = tokio::signal::ctrl_c() => {}
     }
 }

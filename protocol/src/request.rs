@@ -153,6 +153,29 @@ string_header! {
     }
 }
 
+string_header! {
+    /// UPDATE_CONSUMER_OFFSET (15): commit a group's offset on one queue.
+    UpdateConsumerOffsetRequestHeader = UPDATE_CONSUMER_OFFSET {
+        /// Consumer group.
+        consumer_group: "consumerGroup";
+        /// Topic.
+        topic: "topic";
+        /// Queue id (decimal).
+        queue_id: "queueId";
+        /// Offset to commit (decimal).
+        commit_offset: "commitOffset";
+    }
+}
+
+/// The body of UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200) for a group with Java's defaults.
+pub fn subscription_group_body(group: &str) -> Vec<u8> {
+    let mut out = bytes::BytesMut::new();
+    out.extend_from_slice(b"{\"brokerId\":0,\"consumeBroadcastEnable\":true,\"consumeEnable\":true,\"consumeFromMinEnable\":true,\"groupName\":");
+    crate::header::put_json_str(&mut out, group);
+    out.extend_from_slice(b",\"notifyConsumerIdsChangedEnable\":true,\"retryMaxTimes\":16,\"retryQueueNums\":1,\"whichBrokerWhenConsumeSlowly\":1}");
+    out.to_vec()
+}
+
 /// GET_BROKER_CONSUME_STATS (317): every group's consume stats in one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct GetConsumeStatsInBrokerHeader {

@@ -4,5 +4,6 @@
 mod client;
 mod error;
 
+pub(crate) use client::success;
 pub use client::{Client, ClientConfig, Credentials, Response};
 pub use error::ClientError;

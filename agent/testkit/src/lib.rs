@@ -12,6 +12,8 @@
 
 mod bins;
 mod cluster;
+pub mod expo;
+pub mod http;
 mod ports;
 mod process;
 pub mod wire;

@@ -7,6 +7,7 @@
 mod connection;
 mod consume_stats;
 mod ha_status;
+mod properties;
 mod route;
 mod runtime_info;
 mod stats;
@@ -16,6 +17,7 @@ mod topic;
 pub use connection::{Connection, ConsumerConnection, ProducerConnection, SubscriptionData};
 pub use consume_stats::{ConsumeStats, ConsumeStatsList, OffsetWrapper};
 pub use ha_status::{HaClientRuntimeInfo, HaConnectionInfo, HaRuntimeInfo};
+pub use properties::BrokerProperties;
 pub use route::{BrokerData, ClusterInfo, QueueData, TopicList, TopicRouteData};
 pub use runtime_info::{BrokerRuntimeInfo, PUT_DISTRIBUTION_BOUNDS_MS, PutDistribution, TpsWindows};
 pub use stats::{BrokerStatsData, BrokerStatsItem};

@@ -19,6 +19,7 @@ mod ext_fields;
 mod json;
 
 pub use ext_fields::ExtFields;
+pub(crate) use json::put_str as put_json_str;
 
 use bytes::BytesMut;
 

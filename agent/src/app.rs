@@ -1,0 +1,189 @@
+//! The running agent: collectors on their intervals, the HTTP endpoint, and a graceful stop.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmq_protocol::SerializeType;
+use rmq_protocol::sign::SigningKey;
+use tokio::sync::{oneshot, watch};
+use tracing::{info, warn};
+
+use crate::collector::broker::{BrokerCollector, FamilyOptions, FetchOptions};
+use crate::collector::host::HostSampler;
+use crate::collector::{Health, run_loop};
+use crate::config::Config;
+use crate::metrics::{Family, Registry, SnapshotSlot};
+use crate::remoting::{Client, ClientConfig, Credentials};
+
+/// Why the agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The HTTP address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Where.
+        addr: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A secret could not be read.
+    #[error(transparent)]
+    Secret(#[from] crate::secret::SecretError),
+    /// The HTTP server failed.
+    #[error("HTTP server: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+fn build_info() -> Family {
+    Family::gauge("rmq_agent_build_info", "rmq-agent's version (value 1).")
+        .with(vec![("version", env!("CARGO_PKG_VERSION").to_owned())], 1.0)
+}
+
+/// Runs the agent until `shutdown` resolves. `ready` receives the bound HTTP address once the
+/// endpoint is accepting (tests bind port 0 and wait on it).
+pub async fn run(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ready: Option<oneshot::Sender<SocketAddr>>,
+) -> Result<(), StartError> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let health = Arc::new(Health::default());
+    let broker_slot = SnapshotSlot::new();
+    let namesrv_slot = SnapshotSlot::new();
+    let host_slot = SnapshotSlot::new();
+    let self_slot = SnapshotSlot::new();
+    let registry = Registry::new(vec![broker_slot.clone(), namesrv_slot.clone(), host_slot.clone(), self_slot.clone()]);
+    let store_dir: Arc<Mutex<Option<PathBuf>>> = Arc::new(Mutex::new(config.broker.store_dir.clone()));
+    let mut tasks = tokio::task::JoinSet::new();
+
+    if config.broker.enabled {
+        let b = &config.broker;
+        let mut cc = ClientConfig::new(b.addr.clone());
+        cc.serialize_type = if b.serialize_type == "rocketmq" { SerializeType::ROCKETMQ } else { SerializeType::JSON };
+        cc.request_timeout = Duration::from_millis(b.request_timeout_ms);
+        if let (Some(ak), Some(file)) = (&b.acl_access_key, &b.acl_secret_file) {
+            cc.credentials =
+                Some(Credentials { access_key: ak.clone(), secret: SigningKey::new(&crate::secret::read_file(file)?) });
+        }
+        let collector = Arc::new(tokio::sync::Mutex::new(BrokerCollector::new(
+            Client::new(cc),
+            FetchOptions { concurrency: b.concurrency, stats: b.collect_stats, connections: b.collect_connections },
+            FamilyOptions { queue_lag: b.collect_queue_lag, stats: b.collect_stats },
+            b.cluster.clone(),
+        )));
+        let configured_store = b.store_dir.is_some();
+        let store_dir = Arc::clone(&store_dir);
+        tasks.spawn(run_loop(
+            "broker",
+            config.broker_interval(),
+            Duration::from_secs(b.timeout_seconds),
+            Arc::clone(&health),
+            broker_slot.clone(),
+            stop_rx.clone(),
+            move || {
+                let c = Arc::clone(&collector);
+                let store_dir = Arc::clone(&store_dir);
+                async move {
+                    let mut c = c.lock().await;
+                    match c.collect().await {
+                        Ok(f) => {
+                            if !configured_store && let Some(d) = &c.store_dir {
+                                *store_dir.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                                    Some(PathBuf::from(d));
+                            }
+                            (true, f)
+                        }
+                        Err(e) => {
+                            warn!(error = %e, "local broker did not answer");
+                            (false, c.down_families())
+                        }
+                    }
+                }
+            },
+        ));
+    }
+
+    if let Some(addr) = config.namesrv.addr.clone() {
+        let client = Client::new(ClientConfig::new(addr.clone()));
+        tasks.spawn(run_loop(
+            "namesrv",
+            config.broker_interval(),
+            Duration::from_secs(config.broker.timeout_seconds),
+            Arc::clone(&health),
+            namesrv_slot.clone(),
+            stop_rx.clone(),
+            move || {
+                let client = client.clone();
+                let addr = addr.clone();
+                async move {
+                    let ok = client
+                        .request(rmq_protocol::RequestCode::GET_BROKER_CLUSTER_INFO, None, &[], None)
+                        .await
+                        .is_ok_and(|r| r.code() == rmq_protocol::ResponseCode::SUCCESS);
+                    let up = Family::gauge("rocketmq_namesrv_up", "1 if the local name server answered this cycle.")
+                        .with(vec![("namesrv", addr)], if ok { 1.0 } else { 0.0 });
+                    (ok, vec![up])
+                }
+            },
+        ));
+    }
+
+    if config.host.enabled {
+        let host_cfg = config.host.clone();
+        let store_dir = Arc::clone(&store_dir);
+        let self_slot = self_slot.clone();
+        let health_for_self = Arc::clone(&health);
+        tasks.spawn(run_loop(
+            "host",
+            Duration::from_secs(config.host.interval_seconds),
+            Duration::from_secs(config.host.interval_seconds.max(1)),
+            Arc::clone(&health),
+            host_slot.clone(),
+            stop_rx.clone(),
+            move || {
+                let dir = store_dir.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+                let sampler = HostSampler::new(&host_cfg, dir);
+                let self_slot = self_slot.clone();
+                let health = Arc::clone(&health_for_self);
+                async move {
+                    let r = tokio::task::spawn_blocking(move || (sampler.sample(), sampler.process())).await;
+                    let (host, process) = r.unwrap_or_default();
+                    let mut own = vec![build_info()];
+                    own.extend(process);
+                    own.extend(health.families());
+                    self_slot.publish(own);
+                    let ok = host.iter().any(|f| f.name == "node_cpu" && !f.samples.is_empty());
+                    (ok, host)
+                }
+            },
+        ));
+    } else {
+        self_slot.publish(vec![build_info()]);
+    }
+
+    let listener = tokio::net::TcpListener::bind(&config.http.listen)
+        .await
+        .map_err(|source| StartError::Bind { addr: config.http.listen.clone(), source })?;
+    let local =
+        listener.local_addr().map_err(|source| StartError::Bind { addr: config.http.listen.clone(), source })?;
+    info!(listen = %local, broker = %config.broker.addr, "rmq-agent serving /metrics");
+    if let Some(tx) = ready {
+        let _ = tx.send(local);
+    }
+    let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    let stop_for_http = stop_tx.clone();
+    let server = axum::serve(listener, crate::http::router(registry)).with_graceful_shutdown(async move {
+        shutdown.await;
+        info!("shutting down");
+        let _ = stop_for_http.send(true);
+    });
+    let served = server.await;
+    let _ = stop_tx.send(true);
+    if tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await.is_err() {
+        warn!(?grace, "collectors did not stop within the grace period; abandoning them");
+    }
+    served.map_err(StartError::Serve)
+}

@@ -1,0 +1,117 @@
+//! Collectors and the loop that runs them: each on its own interval, each cycle under a
+//! timeout, each publishing a whole snapshot, with success/duration metrics of its own.
+
+pub mod broker;
+pub mod host;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use prometheus_client::registry::Unit;
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+use crate::metrics::{Family, SnapshotSlot};
+
+/// Health of every collector, rendered as `rmq_agent_collector_*`.
+#[derive(Debug, Default)]
+pub struct Health {
+    inner: Mutex<BTreeMap<&'static str, CollectorHealth>>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct CollectorHealth {
+    success: bool,
+    duration: f64,
+    last_success: f64,
+    runs: u64,
+    failures: u64,
+}
+
+impl Health {
+    /// Records one run.
+    pub fn record(&self, collector: &'static str, ok: bool, took: Duration) {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let mut m = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let h = m.entry(collector).or_default();
+        h.success = ok;
+        h.duration = took.as_secs_f64();
+        h.runs += 1;
+        if ok {
+            h.last_success = now;
+        } else {
+            h.failures += 1;
+        }
+    }
+
+    /// Whether a collector has run at least once.
+    pub fn has_run(&self, collector: &str) -> bool {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains_key(collector)
+    }
+
+    /// The families describing collector health.
+    pub fn families(&self) -> Vec<Family> {
+        let m = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut success = Family::gauge("rmq_agent_collector_success", "1 if the collector's last run succeeded.");
+        let mut duration = Family::gauge("rmq_agent_collector_duration", "How long the collector's last run took.")
+            .with_unit(Unit::Seconds);
+        let mut last =
+            Family::gauge("rmq_agent_collector_last_success", "When the collector last succeeded, Unix time.")
+                .with_unit(Unit::Seconds);
+        let mut runs = Family::counter("rmq_agent_collector_runs", "Collector runs.");
+        let mut failures = Family::counter("rmq_agent_collector_failures", "Collector runs that failed.");
+        for (name, h) in m.iter() {
+            let l = vec![("collector", (*name).to_owned())];
+            success.push(l.clone(), if h.success { 1.0 } else { 0.0 });
+            duration.push(l.clone(), h.duration);
+            last.push(l.clone(), h.last_success);
+            #[allow(clippy::cast_precision_loss)]
+            {
+                runs.push(l.clone(), h.runs as f64);
+                failures.push(l, h.failures as f64);
+            }
+        }
+        vec![success, duration, last, runs, failures]
+    }
+}
+
+/// Runs `cycle` every `interval` until `stop` flips, publishing into `slot`. A cycle that
+/// overruns `timeout` is abandoned and counts as a failure; the next one starts on schedule.
+pub async fn run_loop<F, Fut>(
+    name: &'static str,
+    interval: Duration,
+    timeout: Duration,
+    health: Arc<Health>,
+    slot: Arc<SnapshotSlot>,
+    mut stop: watch::Receiver<bool>,
+    mut cycle: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = (bool, Vec<Family>)>,
+{
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => break,
+        }
+        let start = Instant::now();
+        let ok = tokio::select! {
+            r = tokio::time::timeout(timeout, cycle()) => match r {
+                Ok((ok, fams)) => {
+                    slot.publish(fams);
+                    ok
+                }
+                Err(_) => {
+                    warn!(collector = name, ?timeout, "collection cycle timed out");
+                    false
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        debug!(collector = name, ok, took = ?start.elapsed(), "cycle done");
+        health.record(name, ok, start.elapsed());
+    }
+}

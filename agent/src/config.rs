@@ -1,0 +1,374 @@
+//! The agent's configuration: one TOML file, every field optional with a sane default,
+//! unknown keys rejected, and every problem reported at once with its path.
+//! Field-by-field documentation: `docs/config.md`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Default HTTP listen address. Not 5557 (rocketmq-exporter and 5.x brokers' own endpoint)
+/// nor 5559 (rocketmq-exporter's OTLP receiver).
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:9558";
+/// Default local broker.
+pub const DEFAULT_BROKER: &str = "127.0.0.1:10911";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The HTTP endpoint (`/metrics`, `/healthz`).
+    pub http: HttpConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// The local broker.
+    pub broker: BrokerConfig,
+    /// The local name server, if any.
+    pub namesrv: NamesrvConfig,
+    /// Host metrics.
+    pub host: HostConfig,
+    /// Seconds to wait for in-flight work on SIGTERM/SIGINT.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            http: HttpConfig::default(),
+            log: LogConfig::default(),
+            broker: BrokerConfig::default(),
+            namesrv: NamesrvConfig::default(),
+            host: HostConfig::default(),
+            shutdown_grace_seconds: 10,
+        }
+    }
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// `host:port` to serve on.
+    pub listen: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { listen: DEFAULT_LISTEN.into() }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `human` or `json`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `rmq_agent=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: "human".into(), level: "info".into() }
+    }
+}
+
+/// `[broker]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerConfig {
+    /// Collect from the broker at all.
+    pub enabled: bool,
+    /// The local broker's remoting address.
+    pub addr: String,
+    /// `json` or `rocketmq` (binary) request headers.
+    pub serialize_type: String,
+    /// Seconds between collection cycles.
+    pub interval_seconds: u64,
+    /// Seconds one cycle may take before it is abandoned.
+    pub timeout_seconds: u64,
+    /// Milliseconds one request may take.
+    pub request_timeout_ms: u64,
+    /// Requests in flight at once during a cycle.
+    pub concurrency: usize,
+    /// Per-topic and per-group minute stats (VIEW_BROKER_STATS_DATA, two requests per topic
+    /// and three per topic×group): `rocketmq_producer_tps`, `…_message_size`, `rocketmq_consumer_tps`, ….
+    pub collect_stats: bool,
+    /// Consumer connection lists (one request per group): online consumer counts.
+    pub collect_connections: bool,
+    /// Per-queue lag series (`rocketmq_queue_lag_messages`): one series per queue of every
+    /// group's topics.
+    pub collect_queue_lag: bool,
+    /// Override the cluster label (otherwise learned from the name server, else `DefaultCluster`).
+    pub cluster: Option<String>,
+    /// The broker's store root, whose filesystem is always reported.
+    pub store_dir: Option<PathBuf>,
+    /// ACL 1.0 account for brokers with `aclEnable=true`.
+    pub acl_access_key: Option<String>,
+    /// File holding that account's secret (must not be world-readable).
+    pub acl_secret_file: Option<PathBuf>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            addr: DEFAULT_BROKER.into(),
+            serialize_type: "json".into(),
+            interval_seconds: 15,
+            timeout_seconds: 10,
+            request_timeout_ms: 5000,
+            concurrency: 32,
+            collect_stats: true,
+            collect_connections: true,
+            collect_queue_lag: true,
+            cluster: None,
+            store_dir: None,
+            acl_access_key: None,
+            acl_secret_file: None,
+        }
+    }
+}
+
+/// `[namesrv]`
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct NamesrvConfig {
+    /// The local name server's address; unset means the host has none.
+    pub addr: Option<String>,
+}
+
+/// `[host]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostConfig {
+    /// Collect host metrics.
+    pub enabled: bool,
+    /// Seconds between samples.
+    pub interval_seconds: u64,
+    /// Filesystem types not reported (pseudo filesystems).
+    pub filesystem_exclude_types: Vec<String>,
+    /// Where /proc is (tests point this elsewhere).
+    pub proc_root: PathBuf,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_seconds: 15,
+            // node_exporter's default exclusion list, so the same filesystems are reported.
+            filesystem_exclude_types: [
+                "autofs",
+                "binfmt_misc",
+                "bpf",
+                "cgroup",
+                "cgroup2",
+                "configfs",
+                "debugfs",
+                "devpts",
+                "devtmpfs",
+                "fusectl",
+                "hugetlbfs",
+                "iso9660",
+                "mqueue",
+                "nsfs",
+                "overlay",
+                "proc",
+                "procfs",
+                "pstore",
+                "rpc_pipefs",
+                "securityfs",
+                "selinuxfs",
+                "squashfs",
+                "erofs",
+                "sysfs",
+                "tracefs",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            proc_root: PathBuf::from("/proc"),
+        }
+    }
+}
+
+/// One problem in a configuration, with the path of the field it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// Dotted path, e.g. `broker.interval_seconds`.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema (unknown key, wrong type, …).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, which names the key and line.
+        message: String,
+    },
+    /// The values do not make sense together.
+    #[error("{} problem(s) in the configuration:\n{}", .0.len(), .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<ConfigProblem>),
+}
+
+impl Config {
+    /// Reads and validates a file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let cfg = Self::parse(&text).map_err(|message| ConfigError::Parse { path: path.into(), message })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Parses TOML text (no validation).
+    pub fn parse(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+    }
+
+    /// Checks every value and reports every problem at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut p = Vec::new();
+        let mut bad = |path: &str, message: String| p.push(ConfigProblem { path: path.into(), message });
+        if self.http.listen.parse::<SocketAddr>().is_err() {
+            bad("http.listen", format!("{:?} is not an IP:port address", self.http.listen));
+        }
+        if !matches!(self.log.format.as_str(), "human" | "json") {
+            bad("log.format", format!("{:?} is neither \"human\" nor \"json\"", self.log.format));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            bad("log.level", format!("{:?} is not a valid log filter", self.log.level));
+        }
+        let b = &self.broker;
+        if !valid_host_port(&b.addr) {
+            bad("broker.addr", format!("{:?} is not host:port", b.addr));
+        }
+        if !matches!(b.serialize_type.as_str(), "json" | "rocketmq") {
+            bad("broker.serialize_type", format!("{:?} is neither \"json\" nor \"rocketmq\"", b.serialize_type));
+        }
+        if b.interval_seconds == 0 {
+            bad("broker.interval_seconds", "must be at least 1".into());
+        }
+        if b.timeout_seconds == 0 || b.timeout_seconds > b.interval_seconds.max(1) {
+            bad("broker.timeout_seconds", format!("must be 1..={} (the interval)", b.interval_seconds.max(1)));
+        }
+        if b.request_timeout_ms == 0 {
+            bad("broker.request_timeout_ms", "must be at least 1".into());
+        }
+        if !(1..=1024).contains(&b.concurrency) {
+            bad("broker.concurrency", "must be 1..=1024".into());
+        }
+        match (&b.acl_access_key, &b.acl_secret_file) {
+            (Some(_), None) => bad("broker.acl_secret_file", "required when broker.acl_access_key is set".into()),
+            (None, Some(_)) => bad("broker.acl_access_key", "required when broker.acl_secret_file is set".into()),
+            (Some(_), Some(f)) => {
+                if let Err(e) = crate::secret::check_file(f) {
+                    bad("broker.acl_secret_file", e.to_string());
+                }
+            }
+            (None, None) => {}
+        }
+        if let Some(a) = &self.namesrv.addr
+            && !valid_host_port(a)
+        {
+            bad("namesrv.addr", format!("{a:?} is not host:port"));
+        }
+        if self.host.interval_seconds == 0 {
+            bad("host.interval_seconds", "must be at least 1".into());
+        }
+        if p.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(p)) }
+    }
+
+    /// The broker cycle interval.
+    pub fn broker_interval(&self) -> Duration {
+        Duration::from_secs(self.broker.interval_seconds)
+    }
+}
+
+fn valid_host_port(s: &str) -> bool {
+    match s.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c, Config::default());
+        c.validate().unwrap();
+        assert_eq!(c.http.listen, "0.0.0.0:9558");
+        assert_eq!(c.broker.addr, "127.0.0.1:10911");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let e = Config::parse("[broker]\nadress = \"x\"\n").unwrap_err();
+        assert!(e.contains("adress"), "{e}");
+        let e = Config::parse("colour = 1\n").unwrap_err();
+        assert!(e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let c = Config::parse(
+            r#"
+            [http]
+            listen = "nowhere"
+            [log]
+            format = "xml"
+            [broker]
+            addr = "no-port"
+            serialize_type = "yaml"
+            interval_seconds = 0
+            concurrency = 0
+            acl_access_key = "ak"
+            [namesrv]
+            addr = ":9876"
+            "#,
+        )
+        .unwrap();
+        let ConfigError::Invalid(problems) = c.validate().unwrap_err() else { panic!("invalid") };
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        for want in [
+            "http.listen",
+            "log.format",
+            "broker.addr",
+            "broker.serialize_type",
+            "broker.interval_seconds",
+            "broker.timeout_seconds",
+            "broker.concurrency",
+            "broker.acl_secret_file",
+            "namesrv.addr",
+        ] {
+            assert!(paths.contains(&want), "{want} missing from {paths:?}");
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! The HTTP endpoint: `/metrics` (OpenMetrics when asked for, else the classic text
+//! format), `/healthz`, and a small index.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+use crate::metrics::{Exposition, Registry};
+
+/// The router.
+pub fn router(registry: Registry) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/", get(|| async { "rmq-agent: /metrics /healthz\n" }))
+        .with_state(registry)
+}
+
+async fn metrics(State(reg): State<Registry>, headers: HeaderMap) -> impl IntoResponse {
+    let format = Exposition::from_accept(headers.get(ACCEPT).and_then(|v| v.to_str().ok()));
+    // Rendering 100k series takes tens of milliseconds: keep it off the async workers.
+    match tokio::task::spawn_blocking(move || reg.render(format)).await {
+        Ok(body) => (StatusCode::OK, [(CONTENT_TYPE, format.content_type())], body),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering /metrics failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, [(CONTENT_TYPE, "text/plain")], "render failed\n".to_owned())
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Metric families as plain data.
+
+use std::sync::{Arc, RwLock};
+
+use prometheus_client::registry::Unit;
+
+/// Label pairs, in output order.
+pub type Labels = Vec<(&'static str, String)>;
+
+/// What kind of metric a family is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A value that goes up and down.
+    Gauge,
+    /// A monotonic total; its name is rendered with `_total`.
+    Counter,
+    /// A cumulative histogram.
+    Histogram,
+}
+
+/// One series of a family.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sample {
+    /// A gauge or counter value.
+    Value(Labels, f64),
+    /// A histogram: per-bucket (not cumulative) counts with upper bounds, the last being
+    /// `f64::INFINITY`; sum and count.
+    Histogram {
+        /// Labels.
+        labels: Labels,
+        /// (upper bound, count in this bucket).
+        buckets: Vec<(f64, u64)>,
+        /// Sum of observations.
+        sum: f64,
+    },
+}
+
+/// A metric family with all its series.
+#[derive(Debug, Clone)]
+pub struct Family {
+    /// Name without unit or `_total` suffix (prometheus-client adds them).
+    pub name: &'static str,
+    /// Help text.
+    pub help: &'static str,
+    /// Unit, appended to the name.
+    pub unit: Option<Unit>,
+    /// Kind.
+    pub kind: Kind,
+    /// Series.
+    pub samples: Vec<Sample>,
+}
+
+impl Family {
+    /// An empty gauge family.
+    pub fn gauge(name: &'static str, help: &'static str) -> Self {
+        Self { name, help, unit: None, kind: Kind::Gauge, samples: Vec::new() }
+    }
+
+    /// An empty counter family.
+    pub fn counter(name: &'static str, help: &'static str) -> Self {
+        Self { name, help, unit: None, kind: Kind::Counter, samples: Vec::new() }
+    }
+
+    /// An empty histogram family.
+    pub fn histogram(name: &'static str, help: &'static str) -> Self {
+        Self { name, help, unit: None, kind: Kind::Histogram, samples: Vec::new() }
+    }
+
+    /// Sets the unit.
+    pub fn with_unit(mut self, unit: Unit) -> Self {
+        self.unit = Some(unit);
+        self
+    }
+
+    /// Adds a series.
+    pub fn push(&mut self, labels: Labels, value: f64) {
+        self.samples.push(Sample::Value(labels, value));
+    }
+
+    /// Adds a series and returns self (for one-sample families).
+    pub fn with(mut self, labels: Labels, value: f64) -> Self {
+        self.push(labels, value);
+        self
+    }
+
+    /// The full name as exposed (unit and `_total` added), for tests and docs.
+    pub fn exposed_name(&self) -> String {
+        let mut n = self.name.to_owned();
+        if let Some(u) = &self.unit {
+            n.push('_');
+            n.push_str(u.as_str());
+        }
+        if self.kind == Kind::Counter {
+            n.push_str("_total");
+        }
+        n
+    }
+}
+
+/// The current families of one collector, replaced whole each cycle.
+#[derive(Debug, Default)]
+pub struct SnapshotSlot {
+    current: RwLock<Arc<Vec<Family>>>,
+}
+
+impl SnapshotSlot {
+    /// A new, empty slot.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Replaces the families.
+    pub fn publish(&self, families: Vec<Family>) {
+        let next = Arc::new(families);
+        match self.current.write() {
+            Ok(mut g) => *g = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
+    }
+
+    /// The current families (cheap: an `Arc` clone).
+    pub fn current(&self) -> Arc<Vec<Family>> {
+        match self.current.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Secrets come from files (systemd credentials), never argv. A secret file must not be
+//! readable by everyone; its content is used as is, without a trailing newline.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+/// Why a secret file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Others may read it.
+    #[error("{path} is readable by other users (mode {mode:o}); chmod o-rwx it")]
+    WorldReadable {
+        /// The file.
+        path: String,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// It is empty.
+    #[error("{0} is empty")]
+    Empty(String),
+}
+
+/// Checks a secret file's permissions and that it can be read.
+pub fn check_file(path: &Path) -> Result<(), SecretError> {
+    read_file(path).map(drop)
+}
+
+/// Reads a secret file: permissions checked, one trailing newline removed.
+pub fn read_file(path: &Path) -> Result<Vec<u8>, SecretError> {
+    let p = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|source| SecretError::Read { path: p.clone(), source })?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o007 != 0 {
+        return Err(SecretError::WorldReadable { path: p, mode });
+    }
+    let mut bytes = std::fs::read(path).map_err(|source| SecretError::Read { path: p.clone(), source })?;
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+    }
+    if bytes.is_empty() {
+        return Err(SecretError::Empty(p));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permissions_and_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("s");
+        std::fs::write(&f, "secret\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(read_file(&f).unwrap(), b"secret");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = read_file(&f).unwrap_err();
+        assert!(e.to_string().contains("readable by other users (mode 644)"), "{e}");
+        assert!(matches!(read_file(&dir.path().join("missing")), Err(SecretError::Read { .. })));
+        std::fs::write(&f, "\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(matches!(read_file(&f), Err(SecretError::Empty(_))));
+    }
+}

@@ -1,0 +1,61 @@
+//! The `rmq-agent` binary: configuration errors, exit codes, and a graceful stop on SIGTERM.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::process::Command;
+use std::time::Duration;
+
+use rmq_testkit::{free_port, http, wire};
+
+const BIN: &str = env!("CARGO_BIN_EXE_rmq-agent");
+
+#[test]
+fn check_config_reports_every_problem_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[broker]\naddr = \"nope\"\ninterval_seconds = 0\n[http]\nlisten = \"x\"\n").unwrap();
+    let out = Command::new(BIN).args(["check-config", bad.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for path in ["broker.addr", "broker.interval_seconds", "http.listen"] {
+        assert!(err.contains(path), "{path} not reported: {err}");
+    }
+
+    let unknown = dir.path().join("unknown.toml");
+    std::fs::write(&unknown, "[broker]\nadress = \"127.0.0.1:10911\"\n").unwrap();
+    let out = Command::new(BIN).args(["check-config", unknown.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("adress"));
+
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "[broker]\naddr = \"127.0.0.1:10911\"\n").unwrap();
+    let out = Command::new(BIN).args(["check-config", good.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(Command::new(BIN).arg("--bogus").output().unwrap().status.code(), Some(64));
+}
+
+#[test]
+fn runs_without_a_broker_and_stops_on_sigterm() {
+    // No broker at the default address's port here: the agent must still serve host metrics.
+    let port = free_port().unwrap();
+    let dead_broker = free_port().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "--listen", &format!("127.0.0.1:{port}"), "--broker-addr", &format!("127.0.0.1:{dead_broker}")])
+        .env("RMQ_AGENT_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let body = wire::wait_for("agent serving host metrics with the broker down", Duration::from_secs(60), || {
+        let r = http::get(addr, "/metrics", None)?;
+        Ok((r.body.contains("node_cpu_seconds_total")
+            && r.body.contains("rocketmq_broker_up{")
+            && r.body.contains("} 0"))
+        .then_some(r.body))
+    })
+    .unwrap();
+    assert!(rmq_testkit::expo::value(&body, "rocketmq_broker_up", &[]) == Some(0.0), "{body}");
+    assert_eq!(http::get(addr, "/healthz", None).unwrap().status, 200);
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let status = wire::wait_for("agent exit after SIGTERM", Duration::from_secs(30), || Ok(child.try_wait()?)).unwrap();
+    assert!(status.success(), "exit status {status}");
+}
