@@ -124,3 +124,39 @@ async fn silent_server_times_out_with_the_request_code() {
     assert_eq!(err.kind(), "timeout");
     assert!(err.to_string().contains("GET_BROKER_CLUSTER_INFO"), "{err}");
 }
+
+#[tokio::test]
+async fn reconnects_with_backoff_after_refusals() {
+    // Nothing listens on the port at first: the second attempt within the backoff fails
+    // at once without dialling, naming the backoff.
+    let port = rmq_testkit::free_port().unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    let client = Client::new(ClientConfig::new(addr.clone()));
+    let first = client.request(RequestCode::GET_BROKER_RUNTIME_INFO, None, &[], None).await.unwrap_err();
+    assert_eq!(first.kind(), "connect");
+    let second = client.request(RequestCode::GET_BROKER_RUNTIME_INFO, None, &[], None).await.unwrap_err();
+    assert!(second.to_string().contains("next attempt in"), "{second}");
+    // Once the server is there and the backoff has passed, requests go through.
+    let l = TcpListener::bind(&addr).await.unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        let reqs = read_requests(&mut s, 1).await;
+        let resp = reqs[0].0.response_to(ResponseCode::SUCCESS, None);
+        s.write_all(&frame::encode_to_bytes(&resp, SerializeType::JSON, &[]).unwrap()).await.unwrap();
+        let _ = s.read(&mut [0u8; 1]).await;
+    });
+    let deadline = tokio::time::Instant::now() + rmq_agent::remoting::MAX_BACKOFF * 3;
+    loop {
+        match client.request(RequestCode::GET_BROKER_RUNTIME_INFO, None, &[], None).await {
+            Ok(r) => {
+                assert_eq!(r.code(), ResponseCode::SUCCESS);
+                break;
+            }
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                assert_eq!(e.kind(), "connect");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("never reconnected: {e}"),
+        }
+    }
+}

@@ -42,17 +42,32 @@ impl Exposition {
 }
 
 #[derive(Debug)]
-struct SlotsCollector(Vec<Arc<SnapshotSlot>>);
+struct FamiliesCollector(Vec<Family>);
 
-impl Collector for SlotsCollector {
+impl Collector for FamiliesCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        for slot in &self.0 {
-            for f in slot.current().iter() {
-                encode_family(f, &mut encoder)?;
-            }
+        for f in &self.0 {
+            encode_family(f, &mut encoder)?;
         }
         Ok(())
     }
+}
+
+/// Encodes families as OpenMetrics text without the `# EOF` trailer (so slots concatenate).
+pub(crate) fn encode_families(families: Vec<Family>) -> String {
+    let capacity = families.iter().map(|f| 64 + f.samples.len() * 96).sum();
+    let mut reg = prometheus_client::registry::Registry::default();
+    reg.register_collector(Box::new(FamiliesCollector(families)));
+    let mut out = String::with_capacity(capacity);
+    // Writing into a String cannot fail; an Err would be a bug in a family: publish nothing
+    // rather than half a family.
+    if prometheus_client::encoding::text::encode(&mut out, &reg).is_err() {
+        out.clear();
+    }
+    if out.ends_with("# EOF\n") {
+        out.truncate(out.len() - "# EOF\n".len());
+    }
+    out
 }
 
 fn encode_family(f: &Family, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
@@ -97,17 +112,25 @@ impl Registry {
 
     /// Renders every current family.
     pub fn render(&self, format: Exposition) -> String {
-        let mut reg = prometheus_client::registry::Registry::default();
-        reg.register_collector(Box::new(SlotsCollector(self.slots.clone())));
-        let mut out = String::with_capacity(64 * 1024);
-        // Writing into a String cannot fail; an Err here would be a bug in a family (it is
-        // logged by the caller as an empty body).
-        if prometheus_client::encoding::text::encode(&mut out, &reg).is_err() {
-            out.clear();
-        }
+        let parts: Vec<Arc<str>> = self.slots.iter().map(|s| s.current()).collect();
+        let len: usize = parts.iter().map(|p| p.len()).sum::<usize>() + 8;
         match format {
-            Exposition::OpenMetrics => out,
-            Exposition::Text => super::openmetrics_to_text(&out),
+            Exposition::OpenMetrics => {
+                let mut out = String::with_capacity(len);
+                for p in &parts {
+                    out.push_str(p);
+                }
+                out.push_str("# EOF\n");
+                out
+            }
+            Exposition::Text => {
+                let mut w = super::text_format::TextWriter::with_capacity(len);
+                for p in &parts {
+                    // Writing into a String-backed writer cannot fail.
+                    let _ = std::fmt::Write::write_str(&mut w, p);
+                }
+                w.finish()
+            }
         }
     }
 }

@@ -107,12 +107,33 @@ struct Inner {
     config: ClientConfig,
     conn: Mutex<Option<Arc<Connection>>>,
     next_opaque: AtomicI32,
+    backoff: StdMutex<Backoff>,
 }
+
+/// Reconnect pacing: after a failed connect, further attempts wait (100 ms doubling to
+/// [`MAX_BACKOFF`]); requests made meanwhile fail at once with the last error.
+#[derive(Debug, Default)]
+struct Backoff {
+    delay: Duration,
+    retry_at: Option<tokio::time::Instant>,
+    last_error: String,
+}
+
+/// The longest wait between reconnect attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
 
 impl Client {
     /// A client for `config`; the connection is made on first use and remade after it drops.
     pub fn new(config: ClientConfig) -> Self {
-        Self { inner: Arc::new(Inner { config, conn: Mutex::new(None), next_opaque: AtomicI32::new(1) }) }
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                conn: Mutex::new(None),
+                next_opaque: AtomicI32::new(1),
+                backoff: StdMutex::new(Backoff::default()),
+            }),
+        }
     }
 
     /// The server address.
@@ -126,13 +147,32 @@ impl Client {
             return Ok(Arc::clone(c));
         }
         let cfg = &self.inner.config;
-        let stream = tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(&cfg.addr))
-            .await
-            .map_err(|_| ClientError::Connect {
-                addr: cfg.addr.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
-            })?
-            .map_err(|source| ClientError::Connect { addr: cfg.addr.clone(), source })?;
+        {
+            let b = lock(&self.inner.backoff);
+            if let Some(at) = b.retry_at
+                && tokio::time::Instant::now() < at
+            {
+                let msg = format!("{} (next attempt in {:?})", b.last_error, at - tokio::time::Instant::now());
+                return Err(ClientError::Connect { addr: cfg.addr.clone(), source: std::io::Error::other(msg) });
+            }
+        }
+        let attempt = match tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(&cfg.addr)).await {
+            Ok(r) => r,
+            Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")),
+        };
+        let stream = match attempt {
+            Ok(s) => {
+                *lock(&self.inner.backoff) = Backoff::default();
+                s
+            }
+            Err(source) => {
+                let mut b = lock(&self.inner.backoff);
+                b.delay = (b.delay * 2).clamp(MIN_BACKOFF, MAX_BACKOFF);
+                b.retry_at = Some(tokio::time::Instant::now() + b.delay);
+                b.last_error = source.to_string();
+                return Err(ClientError::Connect { addr: cfg.addr.clone(), source });
+            }
+        };
         stream.set_nodelay(true).map_err(|source| ClientError::Io { addr: cfg.addr.clone(), source })?;
         let (read, write) = stream.into_split();
         let pending: Pending = Arc::default();

@@ -5,5 +5,5 @@ mod client;
 mod error;
 
 pub(crate) use client::success;
-pub use client::{Client, ClientConfig, Credentials, Response};
+pub use client::{Client, ClientConfig, Credentials, MAX_BACKOFF, Response};
 pub use error::ClientError;

@@ -133,13 +133,13 @@ pub async fn fetch_all(c: &Client, opts: FetchOptions) -> Result<Fetched, Client
         Err(ClientError::Server { code: ResponseCode::REQUEST_CODE_NOT_SUPPORTED, .. }) => {
             // Brokers without 317: one GET_CONSUME_STATS per group.
             let groups: Vec<String> = f.groups.subscription_group_table.keys().cloned().collect();
-            let results = pipelined(c, opts.concurrency, groups, |g| {
+            let results = pipelined::<_, ConsumeStats>(c, opts.concurrency, groups, |g| {
                 let ext = GetConsumeStatsRequestHeader { consumer_group: g.clone(), topic: None }.to_ext_fields();
                 (RequestCode::GET_CONSUME_STATS, Some(ext))
             })
             .await;
             for (g, r) in results {
-                match r.and_then(|resp| decode::<ConsumeStats>(RequestCode::GET_CONSUME_STATS, &resp)) {
+                match r {
                     Ok(s) => {
                         f.consume.insert(g, vec![s]);
                     }
@@ -152,12 +152,12 @@ pub async fn fetch_all(c: &Client, opts: FetchOptions) -> Result<Fetched, Client
     }
 
     let topics: Vec<String> = f.topics.topic_config_table.keys().cloned().collect();
-    for (t, r) in pipelined(c, opts.concurrency, topics.clone(), |t| {
+    for (t, r) in pipelined::<_, TopicStatsTable>(c, opts.concurrency, topics.clone(), |t| {
         (RequestCode::GET_TOPIC_STATS_INFO, Some(GetTopicStatsInfoRequestHeader { topic: t.clone() }.to_ext_fields()))
     })
     .await
     {
-        match r.and_then(|resp| decode::<TopicStatsTable>(RequestCode::GET_TOPIC_STATS_INFO, &resp)) {
+        match r {
             Ok(s) => {
                 f.topic_stats.insert(t, s);
             }
@@ -182,13 +182,13 @@ pub async fn fetch_all(c: &Client, opts: FetchOptions) -> Result<Fetched, Client
         if !f.identity.cluster.is_empty() {
             keys.extend(BROKER_STATS.iter().map(|n| (*n, f.identity.cluster.clone())));
         }
-        for (k, r) in pipelined(c, opts.concurrency, keys, |(name, key)| {
+        for (k, r) in pipelined::<_, BrokerStatsData>(c, opts.concurrency, keys, |(name, key)| {
             let ext = ViewBrokerStatsDataRequestHeader { stats_name: (*name).to_owned(), stats_key: key.clone() };
             (RequestCode::VIEW_BROKER_STATS_DATA, Some(ext.to_ext_fields()))
         })
         .await
         {
-            match r.and_then(|resp| decode::<BrokerStatsData>(RequestCode::VIEW_BROKER_STATS_DATA, &resp)) {
+            match r {
                 Ok(s) => {
                     f.stats.insert(k, s);
                 }
@@ -202,13 +202,13 @@ pub async fn fetch_all(c: &Client, opts: FetchOptions) -> Result<Fetched, Client
 
     if opts.connections {
         let groups: Vec<String> = f.groups.subscription_group_table.keys().cloned().collect();
-        for (g, r) in pipelined(c, opts.concurrency, groups, |g| {
+        for (g, r) in pipelined::<_, ConsumerConnection>(c, opts.concurrency, groups, |g| {
             let ext = GetConsumerConnectionListRequestHeader { consumer_group: g.clone() }.to_ext_fields();
             (RequestCode::GET_CONSUMER_CONNECTION_LIST, Some(ext))
         })
         .await
         {
-            match r.and_then(|resp| decode::<ConsumerConnection>(RequestCode::GET_CONSUMER_CONNECTION_LIST, &resp)) {
+            match r {
                 Ok(conn) => {
                     f.connections.insert(g, Some(conn));
                 }
@@ -260,21 +260,26 @@ fn is_absent(e: &ClientError) -> bool {
     )
 }
 
-fn decode<B: FromBody>(code: RequestCode, resp: &crate::remoting::Response) -> Result<B, ClientError> {
-    let resp = crate::remoting::success(code, resp.clone())?;
+fn decode<B: FromBody>(code: RequestCode, resp: crate::remoting::Response) -> Result<B, ClientError> {
+    let resp = crate::remoting::success(code, resp)?;
     B::decode(&resp.body).map_err(|source| ClientError::Body { request: code, source })
 }
 
-/// Sends one request per item, at most `n` in flight, and pairs each answer with its item.
-async fn pipelined<T: Clone>(
+/// Sends one request per item, at most `n` in flight, decodes each answer as `B` as soon as
+/// it arrives (so raw frames, and the read buffers they share, are freed at once), and
+/// pairs each result with its item.
+async fn pipelined<T, B: FromBody>(
     c: &Client,
     n: usize,
     items: Vec<T>,
     req: impl Fn(&T) -> (RequestCode, Option<ExtFields>),
-) -> Vec<(T, Result<crate::remoting::Response, ClientError>)> {
+) -> Vec<(T, Result<B, ClientError>)> {
     futures_util::stream::iter(items.into_iter().map(|item| {
         let (code, ext) = req(&item);
-        async move { (item, c.request(code, ext, &[], None).await) }
+        async move {
+            let r = c.request(code, ext, &[], None).await.and_then(|resp| decode::<B>(code, resp));
+            (item, r)
+        }
     }))
     .buffer_unordered(n.max(1))
     .collect()
