@@ -13,24 +13,23 @@ if [[ ${COMPARE_0_9:-0} == 1 ]]; then
     features+=",compare-remoting-0-9"
     export RUSTC_BOOTSTRAP=1
 fi
-cargo bench -p rmq-benches --locked --features "$features" --bench codec -- \
+cargo bench -p rmq-benches --locked --features "$features" --bench codec --bench render -- \
     --warm-up-time 2 --measurement-time "${BENCH_TIME:-5}" --noplot >&2
 python3 - <<'PY'
 import json, pathlib
-root = pathlib.Path("target/criterion")
 rows = {}
-for est in root.glob("*/**/new/estimates.json"):
+for est in pathlib.Path("target/criterion").glob("*/**/new/estimates.json"):
     bench = json.loads((est.parent / "benchmark.json").read_text())
     rows[bench["full_id"]] = json.loads(est.read_text())["median"]["point_estimate"]
-def ops(ns): return f"{1e9/ns/1e6:6.2f} M/s"
-print(f"{'benchmark':48} {'median':>10} {'rate':>11}  vs RocketMQ-Rust 1.0")
+refs = [r for r in ("rocketmq-remoting-0.9", "rocketmq-rust-1.0") if any(f"/{r}/" in k for k in rows)]
+print(f"{'benchmark':40} {'median':>11} {'rate':>10}" + "".join(f"  {'speed vs ' + r:>32}" for r in refs))
 for k in sorted(rows):
-    if "rocketmq-" in k: continue
+    if any(f"/{r}/" in k for r in refs):
+        continue
     ns = rows[k]
-    ref = rows.get(k.replace("/rmq/", "/rocketmq-rust-1.0/"))
-    ratio = f"{ref/ns:5.2f}x as fast" if ref and ref != ns else ""
-    print(f"{k:48} {ns:8.1f} ns {ops(ns)}  {ratio}")
-for k in sorted(rows):
-    if "rocketmq-" in k:
-        print(f"{k:48} {rows[k]:8.1f} ns {ops(rows[k])}")
+    cols = ""
+    for r in refs:
+        ref = rows.get(k.replace("/rmq/", f"/{r}/"))
+        cols += f"  {(f'{ref / ns:.2f}x (theirs {ref:.0f} ns)') if ref else '':>32}"
+    print(f"{k:40} {ns:8.1f} ns {1e9 / ns / 1e6:6.2f} M/s{cols}")
 PY
