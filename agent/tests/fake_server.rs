@@ -160,3 +160,33 @@ async fn reconnects_with_backoff_after_refusals() {
         }
     }
 }
+
+#[tokio::test]
+async fn acl_credentials_sign_every_request() {
+    // A broker with aclEnable=true would verify these; here the fake verifies them the same way.
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut cfg = ClientConfig::new(l.local_addr().unwrap().to_string());
+    cfg.credentials = Some(rmq_agent::remoting::Credentials {
+        access_key: "rmq-agent".into(),
+        secret: rmq_protocol::sign::SigningKey::new(b"12345678"),
+    });
+    let client = Client::new(cfg);
+    let server = tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        let reqs = read_requests(&mut s, 1).await;
+        let ext = reqs[0].0.ext_fields.clone().expect("signed requests carry extFields");
+        let key = rmq_protocol::sign::SigningKey::new(b"12345678");
+        let who =
+            rmq_protocol::sign::acl_v1::verify(&ext, &[], |ak| (ak == "rmq-agent").then_some(&key)).map(str::to_owned);
+        assert_eq!(who, Ok("rmq-agent".to_owned()));
+        assert_eq!(ext.get("topic"), Some("T1"));
+        let resp = reqs[0].0.response_to(ResponseCode::SUCCESS, None);
+        s.write_all(&frame::encode_to_bytes(&resp, SerializeType::JSON, &[]).unwrap()).await.unwrap();
+        let _ = s.read(&mut [0u8; 1]).await;
+    });
+    let ext: rmq_protocol::ExtFields = [("topic", "T1")].into_iter().collect();
+    let r = client.request(RequestCode::GET_TOPIC_STATS_INFO, Some(ext), &[], None).await.unwrap();
+    assert_eq!(r.code(), ResponseCode::SUCCESS);
+    drop(client);
+    server.abort();
+}

@@ -192,3 +192,33 @@ fn deleted_topic_has_no_series() {
         }
     }
 }
+
+#[test]
+fn replication_per_slave_on_a_master() {
+    use rmq_protocol::body::{HaConnectionInfo, HaRuntimeInfo};
+    let mut d = canned();
+    d.ha = Some(HaRuntimeInfo {
+        master: true,
+        master_commit_log_max_offset: 4096,
+        in_sync_slave_nums: 1,
+        ha_connection_info: vec![HaConnectionInfo {
+            addr: "10.0.0.2:40000".into(),
+            slave_ack_offset: 1024,
+            diff: 3072,
+            in_sync: false,
+            ..Default::default()
+        }],
+        ha_client_runtime_info: None,
+    });
+    let fams = families(&d, &mut PutLatency::default(), FamilyOptions::default());
+    let s = [("slave", "10.0.0.2:40000")];
+    assert_eq!(value(&fams, "rocketmq_replication_slave_ack_offset_bytes", &s), Some(1024.0));
+    assert_eq!(value(&fams, "rocketmq_replication_lag_bytes", &s), Some(3072.0));
+    assert_eq!(value(&fams, "rocketmq_replication_slave_in_sync", &s), Some(0.0));
+    assert_eq!(value(&fams, "rocketmq_replication_master_max_offset_bytes", &[]), Some(4096.0));
+    assert_eq!(value(&fams, "rocketmq_broker_commitlog_diff", &[("brokerIP", "10.0.0.2:40000")]), Some(3072.0));
+    // A slave's own view exports none of these.
+    d.ha.as_mut().unwrap().master = false;
+    let fams = families(&d, &mut PutLatency::default(), FamilyOptions::default());
+    assert!(value(&fams, "rocketmq_replication_lag_bytes", &s).is_none());
+}
