@@ -37,6 +37,46 @@ pub enum StartError {
     Serve(#[source] std::io::Error),
 }
 
+/// Reads every guard key (permission-checked).
+pub fn load_guard_keys(
+    g: &crate::config::GuardConfig,
+) -> Result<std::collections::HashMap<String, SigningKey>, crate::secret::SecretError> {
+    g.keys.iter().map(|k| Ok((k.id.clone(), SigningKey::new(&crate::secret::read_file(&k.secret_file)?)))).collect()
+}
+
+/// The shared state of one guarded listener.
+pub fn guard_listener(
+    l: &crate::config::GuardListener,
+    g: &crate::config::GuardConfig,
+    keys: std::collections::HashMap<String, SigningKey>,
+) -> crate::guard::Shared {
+    let role =
+        if l.role == "namesrv" { rmq_protocol::policy::Role::Namesrv } else { rmq_protocol::policy::Role::Broker };
+    let schemes = l.schemes.iter().filter_map(|s| crate::guard::Scheme::parse(s)).collect();
+    let skew_ms = g.max_skew_seconds * 1000;
+    crate::guard::Shared {
+        name: if l.name.is_empty() { l.listen.clone() } else { l.name.clone() },
+        upstream: l.upstream.clone(),
+        policy: std::sync::RwLock::new(Arc::new(crate::guard::Policy::new(
+            role,
+            &l.add_codes,
+            &l.remove_codes,
+            schemes,
+            keys,
+            skew_ms,
+        ))),
+        // A nonce must be remembered for the whole window a signature is valid in: ±skew.
+        nonces: Mutex::new(crate::guard::NonceCache::new(2 * skew_ms, g.nonce_cache_size)),
+        limits: crate::guard::Limits {
+            max_connections: l.max_connections,
+            frame_timeout: Duration::from_millis(l.frame_timeout_ms),
+            idle_timeout: Duration::from_secs(l.idle_timeout_seconds),
+            connect_timeout: Duration::from_millis(l.connect_timeout_ms),
+        },
+        stats: crate::guard::GuardStats::default(),
+    }
+}
+
 fn build_info() -> Family {
     Family::gauge("rmq_agent_build_info", "rmq-agent's version (value 1).")
         .with(vec![("version", env!("CARGO_PKG_VERSION").to_owned())], 1.0)
@@ -55,7 +95,14 @@ pub async fn run(
     let namesrv_slot = SnapshotSlot::new();
     let host_slot = SnapshotSlot::new();
     let self_slot = SnapshotSlot::new();
-    let registry = Registry::new(vec![broker_slot.clone(), namesrv_slot.clone(), host_slot.clone(), self_slot.clone()]);
+    let guard_slot_for_registry = SnapshotSlot::new();
+    let registry = Registry::new(vec![
+        broker_slot.clone(),
+        namesrv_slot.clone(),
+        host_slot.clone(),
+        guard_slot_for_registry.clone(),
+        self_slot.clone(),
+    ]);
     let store_dir: Arc<Mutex<Option<PathBuf>>> = Arc::new(Mutex::new(config.broker.store_dir.clone()));
     let mut tasks = tokio::task::JoinSet::new();
 
@@ -162,6 +209,34 @@ pub async fn run(
         ));
     } else {
         self_slot.publish(vec![build_info()]);
+    }
+
+    let mut guard_shared = Vec::new();
+    if !config.guard.listeners.is_empty() {
+        let keys = load_guard_keys(&config.guard)?;
+        for l in &config.guard.listeners {
+            let shared = Arc::new(guard_listener(l, &config.guard, keys.clone()));
+            let sock = tokio::net::TcpListener::bind(&l.listen)
+                .await
+                .map_err(|source| StartError::Bind { addr: l.listen.clone(), source })?;
+            info!(listener = %l.name, listen = %l.listen, upstream = %l.upstream, "admin guard listening");
+            guard_shared.push(Arc::clone(&shared));
+            tasks.spawn(crate::guard::serve(sock, shared, stop_rx.clone()));
+        }
+    }
+    let guard_slot = guard_slot_for_registry;
+    if !guard_shared.is_empty() {
+        let slot = guard_slot.clone();
+        let mut stop = stop_rx.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => slot.publish(crate::guard::families(&guard_shared)),
+                    _ = stop.changed() => break,
+                }
+            }
+        });
     }
 
     let listener = tokio::net::TcpListener::bind(&config.http.listen)

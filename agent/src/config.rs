@@ -28,6 +28,8 @@ pub struct Config {
     pub namesrv: NamesrvConfig,
     /// Host metrics.
     pub host: HostConfig,
+    /// The admin guard.
+    pub guard: GuardConfig,
     /// Seconds to wait for in-flight work on SIGTERM/SIGINT.
     pub shutdown_grace_seconds: u64,
 }
@@ -40,6 +42,7 @@ impl Default for Config {
             broker: BrokerConfig::default(),
             namesrv: NamesrvConfig::default(),
             host: HostConfig::default(),
+            guard: GuardConfig::default(),
             shutdown_grace_seconds: 10,
         }
     }
@@ -195,6 +198,83 @@ impl Default for HostConfig {
     }
 }
 
+/// `[guard]`: the admin guard's keys and listeners.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuardConfig {
+    /// Signing keys: id → secret file.
+    pub keys: Vec<GuardKey>,
+    /// `rmq-hmac-v1` timestamps must be within ± this many seconds of the agent's clock.
+    pub max_skew_seconds: u64,
+    /// Nonces remembered at most (replay protection); when full, new signed requests are
+    /// refused until old nonces expire.
+    pub nonce_cache_size: usize,
+    /// Guarded listeners.
+    pub listeners: Vec<GuardListener>,
+}
+
+impl Default for GuardConfig {
+    fn default() -> Self {
+        Self { keys: Vec::new(), max_skew_seconds: 300, nonce_cache_size: 100_000, listeners: Vec::new() }
+    }
+}
+
+/// `[[guard.keys]]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GuardKey {
+    /// Key id (`RmqKeyId`), also the ACL 1.0 `AccessKey`.
+    pub id: String,
+    /// File holding the secret (not world-readable).
+    pub secret_file: PathBuf,
+}
+
+/// `[[guard.listeners]]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuardListener {
+    /// Name, for logs and metrics.
+    pub name: String,
+    /// Where clients connect (the broker's advertised `brokerIP1:listenPort`, or `listenPort − 2`).
+    pub listen: String,
+    /// The broker's real port, normally on loopback.
+    pub upstream: String,
+    /// `broker` or `namesrv`: which default admin-code list applies.
+    pub role: String,
+    /// Accepted schemes: `acl-v1`, `rmq-hmac-v1`.
+    pub schemes: Vec<String>,
+    /// Request codes to guard beyond the default list.
+    pub add_codes: Vec<i32>,
+    /// Request codes to leave unguarded although in the default list.
+    pub remove_codes: Vec<i32>,
+    /// Client connections at once.
+    pub max_connections: usize,
+    /// Milliseconds a started frame may take to arrive whole (slow clients).
+    pub frame_timeout_ms: u64,
+    /// Seconds without traffic either way before a connection is closed (Java's server uses 120).
+    pub idle_timeout_seconds: u64,
+    /// Milliseconds to dial the upstream.
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for GuardListener {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            listen: String::new(),
+            upstream: String::new(),
+            role: "broker".into(),
+            schemes: vec!["acl-v1".into(), "rmq-hmac-v1".into()],
+            add_codes: Vec::new(),
+            remove_codes: Vec::new(),
+            max_connections: 10_000,
+            frame_timeout_ms: 10_000,
+            idle_timeout_seconds: 150,
+            connect_timeout_ms: 3_000,
+        }
+    }
+}
+
 /// One problem in a configuration, with the path of the field it concerns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigProblem {
@@ -298,6 +378,51 @@ impl Config {
         }
         if self.host.interval_seconds == 0 {
             bad("host.interval_seconds", "must be at least 1".into());
+        }
+        let g = &self.guard;
+        let mut key_ids = std::collections::HashSet::new();
+        for (i, k) in g.keys.iter().enumerate() {
+            if !rmq_protocol::sign::hmac_v1::valid_key_id(&k.id) {
+                bad(&format!("guard.keys[{i}].id"), format!("{:?}: 1-64 of A-Z a-z 0-9 . _ -", k.id));
+            }
+            if !key_ids.insert(k.id.as_str()) {
+                bad(&format!("guard.keys[{i}].id"), format!("{:?} appears twice", k.id));
+            }
+            if let Err(e) = crate::secret::check_file(&k.secret_file) {
+                bad(&format!("guard.keys[{i}].secret_file"), e.to_string());
+            }
+        }
+        if !g.listeners.is_empty() && g.keys.is_empty() {
+            bad("guard.keys", "listeners are configured but no key can sign for them".into());
+        }
+        if g.nonce_cache_size == 0 {
+            bad("guard.nonce_cache_size", "must be at least 1".into());
+        }
+        for (i, l) in g.listeners.iter().enumerate() {
+            let at = |f: &str| format!("guard.listeners[{i}].{f}");
+            if l.listen.parse::<SocketAddr>().is_err() {
+                bad(&at("listen"), format!("{:?} is not an IP:port address", l.listen));
+            }
+            if !valid_host_port(&l.upstream) {
+                bad(&at("upstream"), format!("{:?} is not host:port", l.upstream));
+            }
+            if !matches!(l.role.as_str(), "broker" | "namesrv") {
+                bad(&at("role"), format!("{:?} is neither \"broker\" nor \"namesrv\"", l.role));
+            }
+            if l.schemes.is_empty() {
+                bad(&at("schemes"), "at least one of \"acl-v1\", \"rmq-hmac-v1\"".into());
+            }
+            for s in &l.schemes {
+                if crate::guard::Scheme::parse(s).is_none() {
+                    bad(&at("schemes"), format!("unknown scheme {s:?}"));
+                }
+            }
+            if l.max_connections == 0 {
+                bad(&at("max_connections"), "must be at least 1".into());
+            }
+            if l.frame_timeout_ms == 0 || l.idle_timeout_seconds == 0 || l.connect_timeout_ms == 0 {
+                bad(&at("*_timeout_*"), "timeouts must be at least 1".into());
+            }
         }
         if p.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(p)) }
     }

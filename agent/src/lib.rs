@@ -11,6 +11,7 @@
 pub mod app;
 pub mod collector;
 pub mod config;
+pub mod guard;
 pub mod http;
 pub mod metrics;
 pub mod probe;

@@ -1,0 +1,37 @@
+//! The guard's counters as metric families.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::Shared;
+use crate::metrics::Family;
+
+/// Families for every listener.
+pub fn families(listeners: &[Arc<Shared>]) -> Vec<Family> {
+    let mut conns = Family::counter("rmq_guard_connections", "Client connections, by outcome.");
+    let mut active = Family::gauge("rmq_guard_connections_active", "Client connections open now.");
+    let mut closed = Family::counter("rmq_guard_connection_errors", "Connections closed by the guard, by reason.");
+    let mut requests = Family::counter("rmq_guard_requests", "Requests from clients, by request-code class.");
+    let mut admin =
+        Family::counter("rmq_guard_admin_requests", "Administrative requests, by outcome (allowed or why rejected).");
+    let mut oneway = Family::counter("rmq_guard_oneway_admin_dropped", "Unsigned oneway admin requests dropped.");
+    #[allow(clippy::cast_precision_loss)]
+    for l in listeners {
+        let s = &l.stats;
+        let lb = |k: &'static str, v: &str| vec![("listener", l.name.clone()), (k, v.to_owned())];
+        conns.push(lb("outcome", "accepted"), s.accepted.load(Ordering::Relaxed) as f64);
+        conns.push(lb("outcome", "refused_limit"), s.refused.load(Ordering::Relaxed) as f64);
+        conns.push(lb("outcome", "upstream_unreachable"), s.upstream_failures.load(Ordering::Relaxed) as f64);
+        active.push(vec![("listener", l.name.clone())], s.active.load(Ordering::Relaxed) as f64);
+        closed.push(lb("reason", "malformed_frame"), s.malformed.load(Ordering::Relaxed) as f64);
+        closed.push(lb("reason", "timeout"), s.timeouts.load(Ordering::Relaxed) as f64);
+        oneway.push(vec![("listener", l.name.clone())], s.oneway_dropped.load(Ordering::Relaxed) as f64);
+        for (k, v) in s.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
+            requests.push(lb("class", k), *v as f64);
+        }
+        for (k, v) in s.admin.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
+            admin.push(lb("outcome", k), *v as f64);
+        }
+    }
+    vec![conns, active, closed, requests, admin, oneway]
+}
