@@ -8,7 +8,7 @@ use std::time::Duration;
 use rmq_protocol::SerializeType;
 use rmq_protocol::sign::SigningKey;
 use tokio::sync::{oneshot, watch};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::collector::broker::{BrokerCollector, FamilyOptions, FetchOptions};
 use crate::collector::host::HostSampler;
@@ -56,6 +56,7 @@ pub fn guard_listener(
     let skew_ms = g.max_skew_seconds * 1000;
     crate::guard::Shared {
         name: if l.name.is_empty() { l.listen.clone() } else { l.name.clone() },
+        listen: l.listen.clone(),
         upstream: l.upstream.clone(),
         policy: std::sync::RwLock::new(Arc::new(crate::guard::Policy::new(
             role,
@@ -82,12 +83,46 @@ fn build_info() -> Family {
         .with(vec![("version", env!("CARGO_PKG_VERSION").to_owned())], 1.0)
 }
 
+/// How to reload the configuration (SIGHUP): a stream of requests and a loader.
+pub struct Reloader {
+    /// One message per reload request.
+    pub requests: tokio::sync::mpsc::Receiver<()>,
+    /// Reads and validates the configuration again.
+    pub load: Box<dyn Fn() -> Result<Config, String> + Send + Sync>,
+}
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reloader")
+    }
+}
+
+/// Applies a new configuration's guard keys and policies to running listeners, matched by
+/// listen address. Connections stay open; listeners added or removed need a restart.
+fn apply_guard_reload(new: &Config, running: &[Arc<crate::guard::Shared>]) -> Result<usize, String> {
+    let keys = load_guard_keys(&new.guard).map_err(|e| e.to_string())?;
+    let mut applied = 0;
+    for l in &new.guard.listeners {
+        let Some(shared) = running.iter().find(|s| s.listen == l.listen) else {
+            warn!(listen = %l.listen, "new guard listener in the reloaded configuration: restart to start it");
+            continue;
+        };
+        let fresh = guard_listener(l, &new.guard, keys.clone());
+        let policy = fresh.policy.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *shared.policy.write().unwrap_or_else(std::sync::PoisonError::into_inner) = policy;
+        applied += 1;
+    }
+    Ok(applied)
+}
+
 /// Runs the agent until `shutdown` resolves. `ready` receives the bound HTTP address once the
-/// endpoint is accepting (tests bind port 0 and wait on it).
+/// endpoint is accepting (tests bind port 0 and wait on it). `reload` applies new guard keys
+/// and policies on request.
 pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ready: Option<oneshot::Sender<SocketAddr>>,
+    reload: Option<Reloader>,
 ) -> Result<(), StartError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let health = Arc::new(Health::default());
@@ -225,14 +260,49 @@ pub async fn run(
         }
     }
     let guard_slot = guard_slot_for_registry;
-    if !guard_shared.is_empty() {
+    let reloads: Arc<[std::sync::atomic::AtomicU64; 2]> = Arc::default();
+    if let Some(mut r) = reload {
+        let running = guard_shared.clone();
+        let reloads = Arc::clone(&reloads);
+        let mut stop = stop_rx.clone();
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    req = r.requests.recv() => if req.is_none() { break },
+                    _ = stop.changed() => break,
+                }
+                match (r.load)().and_then(|c| apply_guard_reload(&c, &running)) {
+                    Ok(n) => {
+                        reloads[0].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        info!(listeners = n, "configuration reloaded: guard keys and policies replaced");
+                    }
+                    Err(e) => {
+                        reloads[1].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        error!(error = %e, "configuration reload failed; keeping the running configuration");
+                    }
+                }
+            }
+        });
+    }
+    {
         let slot = guard_slot.clone();
+        let reloads = Arc::clone(&reloads);
         let mut stop = stop_rx.clone();
         tasks.spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tokio::select! {
-                    _ = tick.tick() => slot.publish(crate::guard::families(&guard_shared)),
+                    _ = tick.tick() => {
+                        let mut f = crate::guard::families(&guard_shared);
+                        let mut r = Family::counter("rmq_agent_config_reloads", "Configuration reloads (SIGHUP), by outcome.");
+                        #[allow(clippy::cast_precision_loss)]
+                        {
+                            r.push(vec![("outcome", "ok".to_owned())], reloads[0].load(std::sync::atomic::Ordering::Relaxed) as f64);
+                            r.push(vec![("outcome", "failed".to_owned())], reloads[1].load(std::sync::atomic::Ordering::Relaxed) as f64);
+                        }
+                        f.push(r);
+                        slot.publish(f);
+                    }
                     _ = stop.changed() => break,
                 }
             }

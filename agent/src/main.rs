@@ -114,6 +114,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Run { config, broker_addr, namesrv_addr, listen } => {
+            let config_path = config.clone();
             let mut cfg = match load(config) {
                 Ok(c) => c,
                 Err(e) => {
@@ -138,9 +139,22 @@ fn main() -> ExitCode {
             if rustix::process::geteuid().is_root() {
                 tracing::warn!("running as root; rmq-agent needs no privileges (see systemd/)");
             }
-            match runtime().and_then(|rt| {
-                rt.block_on(rmq_agent::app::run(cfg, shutdown_signal(), None)).map_err(anyhow::Error::from)
-            }) {
+            let reloader = config_path.map(|path| {
+                let (tx, rx) = tokio::sync::mpsc::channel(1);
+                let load = Box::new(move || Config::load(&path).map_err(|e| e.to_string()));
+                (tx, rmq_agent::app::Reloader { requests: rx, load })
+            });
+            let result = runtime().and_then(|rt| {
+                rt.block_on(async {
+                    let reload = reloader.map(|(tx, r)| {
+                        tokio::spawn(sighup_to(tx));
+                        r
+                    });
+                    rmq_agent::app::run(cfg, shutdown_signal(), None, reload).await
+                })
+                .map_err(anyhow::Error::from)
+            });
+            match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     error!("{e:#}");
@@ -156,6 +170,18 @@ fn main() -> ExitCode {
 /// halved resident memory on a broker with 1,000 topics (docs/benchmarks.md).
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread().enable_all().max_blocking_threads(2).build()?)
+}
+
+/// Forwards each SIGHUP as a reload request.
+async fn sighup_to(tx: tokio::sync::mpsc::Sender<()>) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        error!("cannot listen for SIGHUP; reload is unavailable");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        // A reload already queued covers this one.
+        let _ = tx.try_send(());
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -62,10 +62,13 @@ async fn topics_groups_lag_deletes_and_broker_restarts() {
     }
 
     let tg = [("topic", topic), ("group", group)];
+    // The first cycle to see the commits may have started before them; wait for one that
+    // also reports the backlog's age.
     let body = agent
-        .wait_for("offsets of the new topic and group", WAIT, |b| {
+        .wait_for("offsets and lag age of the new topic and group", WAIT, |b| {
             value(b, "rocketmq_producer_offset", &[("topic", topic)]) == Some(20.0)
                 && value(b, "rocketmq_consumer_offset", &tg) == Some(8.0)
+                && value(b, "rocketmq_group_get_latency_by_storetime", &tg).is_some_and(|v| v > 0.0)
         })
         .await;
     assert_eq!(value(&body, "rocketmq_group_diff", &tg), Some(12.0));

@@ -196,6 +196,19 @@ async fn data_path_passes_on_main_and_vip_ports() {
         let r = c.call(&h, b"through the guard").await.unwrap();
         assert_eq!(r.code(), ResponseCode::SUCCESS);
     }
+    // Both sends were counted per (client host, topic), and broker latency was measured.
+    let m = |b: &str, name: &str, labels: &[(&str, &str)]| rmq_testkit::expo::value(b, name, labels).unwrap_or(0.0);
+    g.agent
+        .wait_for("send counts and response latency", Duration::from_secs(30), |b| {
+            m(b, "rmq_guard_send_requests_total", &[("listener", "main"), ("client", "127.0.0.1"), ("topic", "TBW102")])
+                == 1.0
+                && m(b, "rmq_guard_send_requests_total", &[("listener", "vip"), ("topic", "TBW102")]) == 1.0
+                && m(b, "rmq_guard_broker_response_seconds_count", &[("listener", "main"), ("class", "data_write")])
+                    == 1.0
+                && m(b, "rmq_guard_broker_response_seconds_count", &[("listener", "main"), ("class", "admin_read")])
+                    >= 1.0
+        })
+        .await;
     g.agent.stop().await;
 }
 
@@ -239,6 +252,30 @@ async fn bad_frames_and_slow_clients_cost_one_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_close_still_gets_the_owed_response() {
+    let (_cluster, g) = start().await;
+    let mut s = tokio::net::TcpStream::connect(g.main).await.unwrap();
+    let req = rmq_protocol::frame::encode_to_bytes(
+        &Header::request(RequestCode::GET_BROKER_RUNTIME_INFO, 42),
+        SerializeType::JSON,
+        &[],
+    )
+    .unwrap();
+    s.write_all(&req).await.unwrap();
+    s.shutdown().await.unwrap(); // no more requests from this client
+    let mut got = Vec::new();
+    // The response arrives, then the guard closes: read_to_end returns.
+    tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut got))
+        .await
+        .expect("guard closes after the response")
+        .unwrap();
+    let f = rmq_protocol::RawFrame::parse(bytes::Bytes::from(got)).expect("exactly one whole frame");
+    let h = f.header().unwrap();
+    assert_eq!((h.opaque, h.response_code()), (42, ResponseCode::SUCCESS));
+    g.agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_connections() {
     let (_cluster, g) = start().await;
     let mut tasks = Vec::new();
@@ -266,4 +303,63 @@ async fn a_thousand_concurrent_connections() {
     drop(clients);
     g.agent.wait_for("connections closed", Duration::from_secs(30), |b| active(b) == 0.0).await;
     g.agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_rotates_keys_without_dropping_connections() {
+    let cluster = tokio::task::spawn_blocking(Cluster::shared).await.unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("ops-1");
+    std::fs::write(&key_file, b"old-secret").unwrap();
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let main: SocketAddr = format!("127.0.0.1:{}", free_port().unwrap()).parse().unwrap();
+    let mut cfg = Config::default();
+    cfg.broker.enabled = false;
+    cfg.host.enabled = false;
+    cfg.guard.keys = vec![GuardKey { id: "ops-1".into(), secret_file: key_file.clone() }];
+    cfg.guard.listeners = vec![GuardListener {
+        name: "main".into(),
+        listen: main.to_string(),
+        upstream: cluster.broker.addr().to_string(),
+        ..GuardListener::default()
+    }];
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let reload_cfg = cfg.clone();
+    let load = Box::new(move || {
+        let c = reload_cfg.clone();
+        c.validate().map_err(|e| e.to_string())?;
+        Ok(c)
+    });
+    let agent = support::Agent::start_with_reload(cfg, Some(rmq_agent::app::Reloader { requests: rx, load })).await;
+
+    // One client connection for the whole test.
+    let c = Client::new(ClientConfig::new(main.to_string()));
+    let create = |topic: &str, secret: &[u8]| {
+        let mut ext = create_topic_ext(topic);
+        hmac_v1::sign(&mut ext, 17, b"", "ops-1", &SigningKey::new(secret), now_ms(), &nonce());
+        ext
+    };
+    let send = |ext: ExtFields| {
+        let c = c.clone();
+        async move { c.request(RequestCode::UPDATE_AND_CREATE_TOPIC, Some(ext), &[], None).await.unwrap().code() }
+    };
+    assert_eq!(send(create("guard-reload-1", b"old-secret")).await, ResponseCode::SUCCESS);
+
+    // Rotate the key and reload: the new secret signs, the old one no longer does.
+    std::fs::write(&key_file, b"new-secret").unwrap();
+    tx.send(()).await.unwrap();
+    let reloaded = |b: &str, outcome: &str| {
+        rmq_testkit::expo::value(b, "rmq_agent_config_reloads_total", &[("outcome", outcome)]).unwrap_or(0.0)
+    };
+    agent.wait_for("reload ok", Duration::from_secs(30), |b| reloaded(b, "ok") == 1.0).await;
+    assert_eq!(send(create("guard-reload-2", b"old-secret")).await, ResponseCode::NO_PERMISSION);
+    assert_eq!(send(create("guard-reload-3", b"new-secret")).await, ResponseCode::SUCCESS);
+
+    // An invalid configuration (a world-readable key file) is refused; the running keys stay.
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    tx.send(()).await.unwrap();
+    agent.wait_for("reload failure counted", Duration::from_secs(30), |b| reloaded(b, "failed") == 1.0).await;
+    assert_eq!(send(create("guard-reload-4", b"new-secret")).await, ResponseCode::SUCCESS);
+    assert!(topic_exists(cluster, "guard-reload-4").await);
+    agent.stop().await;
 }

@@ -146,6 +146,11 @@ impl RawFrame {
         Header::decode(self.serialize_type, self.header_bytes())
     }
 
+    /// Code, flag and opaque, reading as little as possible (13 bytes of a binary header).
+    pub fn peek(&self) -> Result<crate::header::Peek, DecodeError> {
+        Header::peek(self.serialize_type, self.header_bytes())
+    }
+
     /// The header's code, reading as little as possible (2 bytes for a binary header).
     pub fn peek_code(&self) -> Result<i32, DecodeError> {
         Header::peek_code(self.serialize_type, self.header_bytes())

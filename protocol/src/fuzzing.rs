@@ -41,6 +41,8 @@ fn check_header(ty: SerializeType, data: &[u8]) {
         }
         if ty == SerializeType::ROCKETMQ {
             assert_eq!(Header::peek_code(ty, data).ok(), Some(h.code));
+            let p = Header::peek(ty, data).expect("a decodable header peeks");
+            assert_eq!((p.code, p.flag, p.opaque), (h.code, h.flag, h.opaque));
         }
     }
 }

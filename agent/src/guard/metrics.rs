@@ -33,5 +33,30 @@ pub fn families(listeners: &[Arc<Shared>]) -> Vec<Family> {
             admin.push(lb("outcome", k), *v as f64);
         }
     }
-    vec![conns, active, closed, requests, admin, oneway]
+    let mut latency = Family::histogram(
+        "rmq_guard_broker_response",
+        "Broker response time seen by the guard, by request-code class.",
+    )
+    .with_unit(prometheus_client::registry::Unit::Seconds);
+    let mut sends = Family::counter(
+        "rmq_guard_send_requests",
+        "Send requests by client host and topic (capped; overflow counted as other).",
+    );
+    for l in listeners {
+        for (class, h) in l.stats.latency.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
+            latency.samples.push(crate::metrics::Sample::Histogram {
+                labels: vec![("listener", l.name.clone()), ("class", (*class).to_owned())],
+                buckets: super::proxy::LATENCY_BUCKETS.iter().copied().zip(h.counts).collect(),
+                sum: h.sum,
+            });
+        }
+        #[allow(clippy::cast_precision_loss)]
+        for ((host, topic), n) in l.stats.sends.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
+            sends.push(
+                vec![("listener", l.name.clone()), ("client", host.clone()), ("topic", topic.clone())],
+                *n as f64,
+            );
+        }
+    }
+    vec![conns, active, closed, requests, admin, oneway, latency, sends]
 }

@@ -55,6 +55,47 @@ pub struct GuardStats {
     pub admin: Mutex<HashMap<&'static str, u64>>,
     /// Oneway admin requests dropped.
     pub oneway_dropped: AtomicU64,
+    /// Broker response latency by request-code class.
+    pub latency: Mutex<HashMap<&'static str, LatencyHistogram>>,
+    /// Send requests by (client host, topic), capped at [`MAX_SEND_SERIES`].
+    pub sends: Mutex<HashMap<(String, String), u64>>,
+}
+
+/// Upper bounds (seconds) of the response-latency buckets; the last is +Inf.
+pub const LATENCY_BUCKETS: [f64; 15] =
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, f64::INFINITY];
+
+/// Distinct (client host, topic) send series kept; the rest are counted under `other`.
+pub const MAX_SEND_SERIES: usize = 10_000;
+
+/// A fixed-bucket histogram (per-bucket counts and a sum).
+#[derive(Debug, Clone, Default)]
+pub struct LatencyHistogram {
+    /// Count per bucket of [`LATENCY_BUCKETS`].
+    pub counts: [u64; 15],
+    /// Sum of observations, seconds.
+    pub sum: f64,
+}
+
+impl LatencyHistogram {
+    fn observe(&mut self, secs: f64) {
+        let i = LATENCY_BUCKETS.iter().position(|b| secs <= *b).unwrap_or(LATENCY_BUCKETS.len() - 1);
+        self.counts[i] += 1;
+        self.sum += secs;
+    }
+}
+
+/// Requests forwarded to the broker whose responses are still owed: opaque → (sent, class).
+type InFlight = Arc<Mutex<HashMap<i32, (Instant, &'static str)>>>;
+
+fn record_send(stats: &GuardStats, peer: SocketAddr, topic: &str) {
+    let mut m = stats.sends.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let key = (peer.ip().to_string(), topic.to_owned());
+    if m.len() >= MAX_SEND_SERIES && !m.contains_key(&key) {
+        *m.entry(("other".into(), "other".into())).or_default() += 1;
+    } else {
+        *m.entry(key).or_default() += 1;
+    }
 }
 
 fn bump(m: &Mutex<HashMap<&'static str, u64>>, k: &'static str) {
@@ -66,6 +107,8 @@ fn bump(m: &Mutex<HashMap<&'static str, u64>>, k: &'static str) {
 pub struct Shared {
     /// Listener name (metric label, log field).
     pub name: String,
+    /// The configured listen address (how a reload finds this listener).
+    pub listen: String,
     /// The broker's real address.
     pub upstream: String,
     /// Current policy; replaced whole on reload.
@@ -152,11 +195,24 @@ async fn handle(client: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
     let (ur, uw) = upstream.into_split();
     let cw = Arc::new(tokio::sync::Mutex::new(cw));
     let last_activity = Arc::new(Mutex::new(Instant::now()));
-    let to_broker = client_to_broker(cr, uw, Arc::clone(&cw), peer, Arc::clone(shared), Arc::clone(&last_activity));
-    let to_client = broker_to_client(ur, cw, Arc::clone(shared), last_activity);
+    let in_flight: InFlight = Arc::default();
+    let (client_done_tx, client_done) = watch::channel(false);
+    let to_broker = {
+        let (cw, shared, last_activity, in_flight) =
+            (Arc::clone(&cw), Arc::clone(shared), Arc::clone(&last_activity), Arc::clone(&in_flight));
+        async move {
+            let (end, uw) = client_to_broker(cr, uw, cw, peer, shared, last_activity, in_flight).await;
+            let _ = client_done_tx.send(true);
+            // The broker's write side stays open until owed responses are relayed: RocketMQ
+            // servers close a connection on EOF, which would drop them.
+            (end, uw)
+        }
+    };
+    let to_client = broker_to_client(ur, cw, Arc::clone(shared), last_activity, in_flight, client_done);
     // Each direction ends on its own (half-close): a client that shuts its write side still
     // gets the broker's remaining responses.
-    let (a, b) = tokio::join!(to_broker, to_client);
+    let ((a, uw), b) = tokio::join!(to_broker, to_client);
+    drop(uw);
     debug!(listener = %shared.name, %peer, client_side = ?a, broker_side = ?b, "connection closed");
 }
 
@@ -208,7 +264,8 @@ async fn client_to_broker(
     peer: SocketAddr,
     shared: Arc<Shared>,
     last_activity: Arc<Mutex<Instant>>,
-) -> End {
+    in_flight: InFlight,
+) -> (End, OwnedWriteHalf) {
     let mut buf = BytesMut::with_capacity(4096);
     let end = loop {
         let f = match read_frame(&mut cr, &mut buf, Some(shared.limits.idle_timeout), shared.limits.frame_timeout).await
@@ -236,6 +293,16 @@ async fn client_to_broker(
         }
         match inspect(&f, peer, &shared) {
             Verdict::Forward => {
+                if let Ok(p) = f.peek()
+                    && !p.is_response()
+                    && !p.is_oneway()
+                {
+                    let class = classify(RequestCode(p.code)).map_or("unknown", CodeClass::as_str);
+                    in_flight
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(p.opaque, (Instant::now(), class));
+                }
                 if uw.write_all(f.as_bytes()).await.is_err() {
                     break End::Io;
                 }
@@ -252,12 +319,12 @@ async fn client_to_broker(
             }
         }
     };
-    // Tell the broker no more requests are coming; on a malformed client, also stop relaying.
-    let _ = uw.shutdown().await;
+    // A malformed or stalled client gets nothing more.
     if matches!(end, End::Malformed | End::Timeout) {
+        in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
         let _ = cw.lock().await.shutdown().await;
     }
-    end
+    (end, uw)
 }
 
 enum Verdict {
@@ -274,6 +341,14 @@ fn inspect(f: &RawFrame, peer: SocketAddr, shared: &Shared) -> Verdict {
     let class = classify(RequestCode(code)).map_or("unknown", CodeClass::as_str);
     if !policy.is_admin(code) {
         bump(&shared.stats.requests, class);
+        if matches!(
+            RequestCode(code),
+            RequestCode::SEND_MESSAGE | RequestCode::SEND_MESSAGE_V2 | RequestCode::SEND_BATCH_MESSAGE
+        ) && let Ok(h) = f.header()
+            && let Some(topic) = h.ext("b").or_else(|| h.ext("topic"))
+        {
+            record_send(&shared.stats, peer, topic);
+        }
         return Verdict::Forward;
     }
     // Administrative code: decode everything (responses from a client to a broker callback
@@ -315,17 +390,37 @@ fn inspect(f: &RawFrame, peer: SocketAddr, shared: &Shared) -> Verdict {
     }
 }
 
+/// After the client stops sending, responses still owed are relayed for at most this long.
+const DRAIN: Duration = Duration::from_secs(30);
+
 async fn broker_to_client(
     mut ur: OwnedReadHalf,
     cw: Arc<tokio::sync::Mutex<OwnedWriteHalf>>,
     shared: Arc<Shared>,
     last_activity: Arc<Mutex<Instant>>,
+    in_flight: InFlight,
+    mut client_done: watch::Receiver<bool>,
 ) -> End {
     let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut drain_until: Option<tokio::time::Instant> = None;
+    let owed = |m: &InFlight| !m.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_empty();
     let end = loop {
+        // Half-close: once the client has stopped sending, relay only what is still owed.
+        if *client_done.borrow() {
+            if !owed(&in_flight) {
+                break End::Eof;
+            }
+            drain_until.get_or_insert_with(|| tokio::time::Instant::now() + DRAIN);
+        }
+        let deadline = drain_until;
         // The broker's frames are trusted for timing (a long poll legitimately waits), but
         // still framed and bounded.
-        let f = match read_frame(&mut ur, &mut buf, None, Duration::from_secs(3600)).await {
+        let f = tokio::select! {
+            r = read_frame(&mut ur, &mut buf, None, Duration::from_secs(3600)) => r,
+            _ = client_done.changed(), if !*client_done.borrow() => continue,
+            _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => break End::Timeout,
+        };
+        let f = match f {
             Ok(f) => f,
             Err(End::Malformed) => {
                 warn!(listener = %shared.name, "malformed frame from broker; closing the connection");
@@ -335,6 +430,15 @@ async fn broker_to_client(
         };
         if let Ok(mut t) = last_activity.lock() {
             *t = Instant::now();
+        }
+        if let Ok(p) = f.peek()
+            && p.is_response()
+        {
+            let sent = in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&p.opaque);
+            if let Some((at, class)) = sent {
+                let mut h = shared.stats.latency.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                h.entry(class).or_default().observe(at.elapsed().as_secs_f64());
+            }
         }
         if cw.lock().await.write_all(f.as_bytes()).await.is_err() {
             break End::Io;

@@ -19,7 +19,12 @@ pub struct Agent {
 impl Agent {
     /// Starts the agent with `cfg` (its listen address is replaced by 127.0.0.1:0) and waits
     /// for the HTTP endpoint to be bound.
-    pub async fn start(mut cfg: Config) -> Agent {
+    pub async fn start(cfg: Config) -> Agent {
+        Self::start_with_reload(cfg, None).await
+    }
+
+    /// Like [`Agent::start`], with a reloader.
+    pub async fn start_with_reload(mut cfg: Config, reload: Option<rmq_agent::app::Reloader>) -> Agent {
         cfg.http.listen = "127.0.0.1:0".into();
         cfg.shutdown_grace_seconds = 2;
         let (ready_tx, ready_rx) = oneshot::channel();
@@ -28,7 +33,7 @@ impl Agent {
             let shutdown = async move {
                 let _ = stop_rx.await;
             };
-            if let Err(e) = rmq_agent::app::run(cfg, shutdown, Some(ready_tx)).await {
+            if let Err(e) = rmq_agent::app::run(cfg, shutdown, Some(ready_tx), reload).await {
                 panic!("agent failed: {e}");
             }
         });

@@ -31,6 +31,29 @@ pub const FLAG_RESPONSE: i32 = 0x1;
 /// Flag bit 1: set on oneway requests (no response expected).
 pub const FLAG_ONEWAY: i32 = 0x2;
 
+/// The three fields a proxy needs for every frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peek {
+    /// Request or response code.
+    pub code: i32,
+    /// Flag bits.
+    pub flag: i32,
+    /// Opaque.
+    pub opaque: i32,
+}
+
+impl Peek {
+    /// Whether the response bit is set.
+    pub const fn is_response(&self) -> bool {
+        self.flag & FLAG_RESPONSE != 0
+    }
+
+    /// Whether this is a oneway request.
+    pub const fn is_oneway(&self) -> bool {
+        !self.is_response() && self.flag & FLAG_ONEWAY != 0
+    }
+}
+
 /// A decoded remoting header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
@@ -125,6 +148,22 @@ impl Header {
             }
             SerializeType::ROCKETMQ => binary::encode(self, dst),
             other => Err(EncodeError::UnknownSerializeType(other.get())),
+        }
+    }
+
+    /// Reads the code, flag and opaque of an encoded header: three fixed offsets for a binary
+    /// header (the proxy's fast path), a full decode for JSON.
+    pub fn peek(ty: SerializeType, bytes: &[u8]) -> Result<Peek, DecodeError> {
+        match ty {
+            SerializeType::ROCKETMQ => {
+                let b = bytes.get(..13).ok_or(DecodeError::Truncated("fixed header"))?;
+                Ok(Peek {
+                    code: i32::from(i16::from_be_bytes([b[0], b[1]])),
+                    opaque: i32::from_be_bytes([b[5], b[6], b[7], b[8]]),
+                    flag: i32::from_be_bytes([b[9], b[10], b[11], b[12]]),
+                })
+            }
+            _ => Self::decode(ty, bytes).map(|h| Peek { code: h.code, flag: h.flag, opaque: h.opaque }),
         }
     }
 

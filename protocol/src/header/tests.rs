@@ -63,6 +63,7 @@ fn binary_matches_reference_bytes() {
     assert_eq!(raw.serialize_type(), SerializeType::ROCKETMQ);
     assert_eq!(raw.header().unwrap(), h);
     assert_eq!(raw.peek_code().unwrap(), 202);
+    assert_eq!(raw.peek().unwrap(), Peek { code: 202, flag: 0, opaque: 7 });
 }
 
 #[test]
@@ -243,6 +244,7 @@ proptest! {
         let mut buf = BytesMut::from(&bytes[..]);
         let raw = RawFrame::split_from(&mut buf).unwrap().unwrap();
         prop_assert!(buf.is_empty());
+        prop_assert_eq!(raw.peek().unwrap(), Peek { code: h.code, flag: h.flag, opaque: h.opaque });
         prop_assert_eq!(raw.header().unwrap(), h);
         prop_assert_eq!(&raw.body()[..], &body[..]);
         prop_assert_eq!(raw.as_bytes(), &bytes);

@@ -87,9 +87,8 @@ async fn fetch<B: FromBody>(c: &Client, code: RequestCode, ext: Option<ExtFields
 /// Runs one cycle. Fails only when the broker does not answer GET_BROKER_RUNTIME_INFO;
 /// every other failure is recorded in `failures` and leaves its part empty.
 pub async fn fetch_all(c: &Client, opts: FetchOptions) -> Result<Fetched, ClientError> {
-    let now_ms = now_ms();
     let runtime: BrokerRuntimeInfo = fetch(c, RequestCode::GET_BROKER_RUNTIME_INFO, None).await?;
-    let mut f = Fetched { runtime, now_ms, ..Fetched::default() };
+    let mut f = Fetched { runtime, ..Fetched::default() };
 
     let consume_req = GetConsumeStatsInBrokerHeader { is_order: false }.to_ext_fields();
     let (config, topics, groups, consume, ha) = tokio::join!(
@@ -128,6 +127,9 @@ pub async fn fetch_all(c: &Client, opts: FetchOptions) -> Result<Fetched, Client
             None
         }
     };
+    // Lag age is "now" minus store times the consume stats report: take "now" when they
+    // arrived, not when the cycle began.
+    f.now_ms = now_ms();
     match consume {
         Ok(list) => f.consume = list.groups,
         Err(ClientError::Server { code: ResponseCode::REQUEST_CODE_NOT_SUPPORTED, .. }) => {
