@@ -301,7 +301,7 @@ async fn a_thousand_concurrent_connections() {
         |b: &str| rmq_testkit::expo::value(b, "rmq_guard_connections_active", &[("listener", "main")]).unwrap_or(0.0);
     g.agent.wait_for("1000 active guarded connections", Duration::from_secs(30), |b| active(b) == 1000.0).await;
     drop(clients);
-    g.agent.wait_for("connections closed", Duration::from_secs(30), |b| active(b) == 0.0).await;
+    g.agent.wait_for("connections closed", Duration::from_secs(60), |b| active(b) == 0.0).await;
     g.agent.stop().await;
 }
 
