@@ -8,6 +8,7 @@
 //! - [`remoting`]: the async RocketMQ remoting client.
 //! - [`probe`]: a one-shot look at a broker (`rmq-agent probe`).
 
+pub mod admin;
 pub mod app;
 pub mod collector;
 pub mod config;

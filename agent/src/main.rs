@@ -43,6 +43,30 @@ enum Command {
         /// The file.
         file: PathBuf,
     },
+    /// Send a signed administrative request (through the admin guard, or to a broker that
+    /// checks ACL 1.0). The secret comes from a file, never the command line.
+    Admin {
+        /// Where to send it (the guard's address, e.g. the broker's advertised 10911).
+        #[arg(long, default_value = rmq_agent::config::DEFAULT_BROKER)]
+        addr: String,
+        /// Key id (for acl-v1: the AccessKey).
+        #[arg(long)]
+        key_id: Option<String>,
+        /// File holding the key's secret (not world-readable).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// rmq-hmac-v1 (default) or acl-v1.
+        #[arg(long, default_value = "rmq-hmac-v1")]
+        scheme: String,
+        /// Send a ROCKETMQ binary header instead of JSON.
+        #[arg(long)]
+        binary: bool,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+        #[command(subcommand)]
+        op: AdminOp,
+    },
     /// Ask a broker once for its runtime info and print a summary.
     Probe {
         /// The broker's remoting address.
@@ -52,6 +76,150 @@ enum Command {
         #[arg(long)]
         binary: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminOp {
+    /// Create or update a topic.
+    CreateTopic {
+        /// Topic.
+        topic: String,
+        /// Read and write queues.
+        #[arg(long, default_value_t = 8)]
+        queues: i32,
+        /// Permission bits (6 = read + write).
+        #[arg(long, default_value_t = 6)]
+        perm: i32,
+        /// Ordered topic.
+        #[arg(long)]
+        order: bool,
+    },
+    /// Delete a topic on the broker.
+    DeleteTopic {
+        /// Topic.
+        topic: String,
+    },
+    /// Create or update a subscription group (Java's defaults).
+    CreateGroup {
+        /// Group.
+        group: String,
+    },
+    /// Delete a subscription group.
+    DeleteGroup {
+        /// Group.
+        group: String,
+    },
+    /// Print the broker's configuration.
+    GetBrokerConfig,
+    /// Change broker configuration: KEY=VALUE ...
+    UpdateBrokerConfig {
+        /// KEY=VALUE pairs.
+        #[arg(required = true)]
+        pairs: Vec<String>,
+    },
+    /// Any request: a code, extFields and a body.
+    Raw {
+        /// Request code (number).
+        #[arg(long)]
+        code: i32,
+        /// extField KEY=VALUE (repeatable).
+        #[arg(long = "ext")]
+        ext: Vec<String>,
+        /// File whose bytes are the body.
+        #[arg(long)]
+        body_file: Option<PathBuf>,
+    },
+}
+
+fn pair(s: &str) -> Result<(String, String), String> {
+    s.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
+}
+
+fn admin_operation(op: AdminOp) -> Result<rmq_agent::admin::Operation, String> {
+    use rmq_agent::admin::Operation as O;
+    Ok(match op {
+        AdminOp::CreateTopic { topic, queues, perm, order } => O::CreateTopic { topic, queues, perm, order },
+        AdminOp::DeleteTopic { topic } => O::DeleteTopic { topic },
+        AdminOp::CreateGroup { group } => O::CreateGroup { group },
+        AdminOp::DeleteGroup { group } => O::DeleteGroup { group },
+        AdminOp::GetBrokerConfig => O::GetBrokerConfig,
+        AdminOp::UpdateBrokerConfig { pairs } => {
+            O::UpdateBrokerConfig { pairs: pairs.iter().map(|p| pair(p)).collect::<Result<_, _>>()? }
+        }
+        AdminOp::Raw { code, ext, body_file } => O::Raw {
+            code,
+            ext: ext.iter().map(|p| pair(p)).collect::<Result<_, _>>()?,
+            body: match body_file {
+                Some(f) => std::fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?,
+                None => Vec::new(),
+            },
+        },
+    })
+}
+
+#[allow(clippy::print_stdout, clippy::print_stderr, clippy::too_many_arguments)]
+fn admin(
+    addr: String,
+    key_id: Option<String>,
+    key_file: Option<PathBuf>,
+    scheme: &str,
+    binary: bool,
+    timeout: u64,
+    op: AdminOp,
+) -> ExitCode {
+    let op = match admin_operation(op) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("rmq-agent admin: {e}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    let Some(scheme) = rmq_agent::guard::Scheme::parse(scheme) else {
+        eprintln!("rmq-agent admin: --scheme must be rmq-hmac-v1 or acl-v1");
+        return ExitCode::from(EX_USAGE);
+    };
+    let signer = match (key_id, key_file) {
+        (Some(id), Some(file)) => match rmq_agent::secret::read_file(&file) {
+            Ok(secret) => {
+                Some(rmq_agent::admin::Signer { scheme, key_id: id, key: rmq_protocol::sign::SigningKey::new(&secret) })
+            }
+            Err(e) => {
+                eprintln!("rmq-agent admin: {e}");
+                return ExitCode::from(EX_USAGE);
+            }
+        },
+        (None, None) => None,
+        _ => {
+            eprintln!("rmq-agent admin: --key-id and --key-file go together");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    let mut cfg = ClientConfig::new(addr);
+    if binary {
+        cfg.serialize_type = SerializeType::ROCKETMQ;
+    }
+    let client = Client::new(cfg);
+    let result = runtime().and_then(|rt| {
+        rt.block_on(rmq_agent::admin::run(&client, &op, signer.as_ref(), std::time::Duration::from_secs(timeout)))
+            .map_err(anyhow::Error::from)
+    });
+    match result {
+        Ok(resp) => {
+            let (code, _, _) = op.request();
+            println!("ok: {code} answered SUCCESS");
+            if let Some(r) = resp.header.remark.filter(|r| !r.is_empty()) {
+                println!("remark: {r}");
+            }
+            if !resp.body.is_empty() {
+                println!("{}", String::from_utf8_lossy(&resp.body));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rmq-agent admin: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn init_logging(format: &str, level: &str) {
@@ -94,6 +262,9 @@ fn main() -> ExitCode {
                 ExitCode::from(EX_USAGE)
             }
         },
+        Command::Admin { addr, key_id, key_file, scheme, binary, timeout, op } => {
+            admin(addr, key_id, key_file, &scheme, binary, timeout, op)
+        }
         Command::Probe { broker_addr, binary } => {
             init_logging("human", "warn");
             let mut cfg = ClientConfig::new(broker_addr);
