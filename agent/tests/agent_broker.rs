@@ -69,6 +69,8 @@ async fn topics_groups_lag_deletes_and_broker_restarts() {
             value(b, "rocketmq_producer_offset", &[("topic", topic)]) == Some(20.0)
                 && value(b, "rocketmq_consumer_offset", &tg) == Some(8.0)
                 && value(b, "rocketmq_group_get_latency_by_storetime", &tg).is_some_and(|v| v > 0.0)
+                // The broker updates its put counter periodically, not on every put.
+                && value(b, "rocketmq_brokeruntime_msg_put_total_today_now", &[]).is_some_and(|v| v >= 20.0)
         })
         .await;
     assert_eq!(value(&body, "rocketmq_group_diff", &tg), Some(12.0));
@@ -85,7 +87,6 @@ async fn topics_groups_lag_deletes_and_broker_restarts() {
     let keys: Vec<&str> = line.labels.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(keys, ["cluster", "broker", "topic"]);
     assert_eq!(value(&body, "rocketmq_broker_up", &[("broker", cluster.broker.name())]), Some(1.0));
-    assert!(value(&body, "rocketmq_brokeruntime_msg_put_total_today_now", &[]).unwrap() >= 20.0);
     assert!(value(&body, "rocketmq_topic_messages_total", &[("topic", topic)]) == Some(20.0));
 
     // Delete the topic on the broker: its series are gone at the next cycle, no TTL ghosts.
