@@ -12,7 +12,7 @@ use bytes::BytesMut;
 use rmq_protocol::frame::{self, RawFrame};
 use rmq_protocol::policy::{CodeClass, classify};
 use rmq_protocol::{RequestCode, ResponseCode};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
@@ -225,6 +225,32 @@ enum End {
     Timeout,
 }
 
+/// Read size once data is flowing.
+const READ_CHUNK: usize = 16 * 1024;
+/// Buffers grown past this (a big frame) are released once empty.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
+/// Reads into `buf`, allocating only once the socket is readable: an idle connection holds
+/// no buffer at all (10,000 idle clients would otherwise pin 10,000 buffers).
+async fn fill(r: &mut OwnedReadHalf, buf: &mut BytesMut) -> std::io::Result<usize> {
+    if buf.is_empty() {
+        if buf.capacity() > KEEP_CAPACITY {
+            *buf = BytesMut::new();
+        }
+        r.readable().await?;
+    }
+    if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+        buf.reserve(READ_CHUNK);
+    }
+    loop {
+        match r.try_read_buf(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => r.readable().await?,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Reads the next whole frame. `idle` applies while no frame has started; once one has, the
 /// rest must arrive within `frame_timeout`.
 async fn read_frame(
@@ -243,7 +269,7 @@ async fn read_frame(
         if !buf.is_empty() && started.is_none() {
             started = Some(tokio::time::Instant::now());
         }
-        let read = r.read_buf(buf);
+        let read = fill(r, buf);
         let n = match (started, idle) {
             (Some(t), _) => tokio::time::timeout_at(t + frame_timeout, read).await.map_err(|_| End::Timeout)?,
             (None, Some(idle)) => tokio::time::timeout(idle, read).await.map_err(|_| End::Timeout)?,
@@ -401,7 +427,7 @@ async fn broker_to_client(
     in_flight: InFlight,
     mut client_done: watch::Receiver<bool>,
 ) -> End {
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut buf = BytesMut::new();
     let mut drain_until: Option<tokio::time::Instant> = None;
     let owed = |m: &InFlight| !m.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_empty();
     let end = loop {
