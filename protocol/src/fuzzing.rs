@@ -43,6 +43,9 @@ fn check_header(ty: SerializeType, data: &[u8]) {
             assert_eq!(Header::peek_code(ty, data).ok(), Some(h.code));
             let p = Header::peek(ty, data).expect("a decodable header peeks");
             assert_eq!((p.code, p.flag, p.opaque), (h.code, h.flag, h.opaque));
+            for (k, v) in h.ext_fields.iter().flat_map(|e| e.iter()) {
+                assert_eq!(Header::peek_ext(ty, data, k), Some(v));
+            }
         }
     }
 }

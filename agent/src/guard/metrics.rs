@@ -26,8 +26,11 @@ pub fn families(listeners: &[Arc<Shared>]) -> Vec<Family> {
         closed.push(lb("reason", "malformed_frame"), s.malformed.load(Ordering::Relaxed) as f64);
         closed.push(lb("reason", "timeout"), s.timeouts.load(Ordering::Relaxed) as f64);
         oneway.push(vec![("listener", l.name.clone())], s.oneway_dropped.load(Ordering::Relaxed) as f64);
-        for (k, v) in s.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
-            requests.push(lb("class", k), *v as f64);
+        for (class, n) in super::proxy::CLASSES.iter().zip(&s.requests) {
+            let n = n.load(Ordering::Relaxed);
+            if n > 0 {
+                requests.push(lb("class", class), n as f64);
+            }
         }
         for (k, v) in s.admin.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
             admin.push(lb("outcome", k), *v as f64);
@@ -43,11 +46,16 @@ pub fn families(listeners: &[Arc<Shared>]) -> Vec<Family> {
         "Send requests by client host and topic (capped; overflow counted as other).",
     );
     for l in listeners {
-        for (class, h) in l.stats.latency.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
+        for (class, h) in super::proxy::CLASSES.iter().zip(&l.stats.latency) {
+            let counts: Vec<u64> = h.counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+            if counts.iter().all(|c| *c == 0) {
+                continue;
+            }
+            #[allow(clippy::cast_precision_loss)]
             latency.samples.push(crate::metrics::Sample::Histogram {
                 labels: vec![("listener", l.name.clone()), ("class", (*class).to_owned())],
-                buckets: super::proxy::LATENCY_BUCKETS.iter().copied().zip(h.counts).collect(),
-                sum: h.sum,
+                buckets: super::proxy::LATENCY_BUCKETS.iter().copied().zip(counts).collect(),
+                sum: h.sum_us.load(Ordering::Relaxed) as f64 / 1e6,
             });
         }
         #[allow(clippy::cast_precision_loss)]

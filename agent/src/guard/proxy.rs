@@ -49,14 +49,14 @@ pub struct GuardStats {
     pub malformed: AtomicU64,
     /// Connections closed for a slow frame or idleness.
     pub timeouts: AtomicU64,
-    /// Requests forwarded, by code class.
-    pub requests: Mutex<HashMap<&'static str, u64>>,
+    /// Requests forwarded, by code class (index: [`class_index`]).
+    pub requests: [AtomicU64; CLASSES.len()],
     /// Admin requests by outcome (`allowed`, or a rejection reason).
     pub admin: Mutex<HashMap<&'static str, u64>>,
     /// Oneway admin requests dropped.
     pub oneway_dropped: AtomicU64,
-    /// Broker response latency by request-code class.
-    pub latency: Mutex<HashMap<&'static str, LatencyHistogram>>,
+    /// Broker response latency by request-code class (index: [`class_index`]).
+    pub latency: [LatencyHistogram; CLASSES.len()],
     /// Send requests by (client host, topic), capped at [`MAX_SEND_SERIES`].
     pub sends: Mutex<HashMap<(String, String), u64>>,
 }
@@ -68,34 +68,105 @@ pub const LATENCY_BUCKETS: [f64; 15] =
 /// Distinct (client host, topic) send series kept; the rest are counted under `other`.
 pub const MAX_SEND_SERIES: usize = 10_000;
 
-/// A fixed-bucket histogram (per-bucket counts and a sum).
-#[derive(Debug, Clone, Default)]
+/// Request-code classes counted by the guard (labels); `class_index` maps a code here.
+pub const CLASSES: [&str; 11] = [
+    "admin_write",
+    "admin_read",
+    "data_write",
+    "data_read",
+    "data_session",
+    "callback",
+    "internal_write",
+    "internal_read",
+    "unhandled",
+    "unknown",
+    "response",
+];
+
+/// Index into [`CLASSES`] for a request code.
+pub fn class_index(code: i32) -> usize {
+    match classify(RequestCode(code)) {
+        Some(CodeClass::AdminWrite) => 0,
+        Some(CodeClass::AdminRead) => 1,
+        Some(CodeClass::DataWrite) => 2,
+        Some(CodeClass::DataRead) => 3,
+        Some(CodeClass::DataSession) => 4,
+        Some(CodeClass::Callback) => 5,
+        Some(CodeClass::InternalWrite) => 6,
+        Some(CodeClass::InternalRead) => 7,
+        Some(CodeClass::Unhandled) => 8,
+        None => 9,
+    }
+}
+
+const RESPONSE_CLASS: usize = 10;
+
+/// A fixed-bucket histogram, lock-free: per-bucket counts and a sum in microseconds.
+#[derive(Debug, Default)]
 pub struct LatencyHistogram {
     /// Count per bucket of [`LATENCY_BUCKETS`].
-    pub counts: [u64; 15],
-    /// Sum of observations, seconds.
-    pub sum: f64,
+    pub counts: [AtomicU64; 15],
+    /// Sum of observations, microseconds.
+    pub sum_us: AtomicU64,
 }
 
 impl LatencyHistogram {
-    fn observe(&mut self, secs: f64) {
+    fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
         let i = LATENCY_BUCKETS.iter().position(|b| secs <= *b).unwrap_or(LATENCY_BUCKETS.len() - 1);
-        self.counts[i] += 1;
-        self.sum += secs;
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 }
 
 /// Requests forwarded to the broker whose responses are still owed: opaque → (sent, class).
-type InFlight = Arc<Mutex<HashMap<i32, (Instant, &'static str)>>>;
+type InFlight = Arc<Mutex<HashMap<i32, (Instant, usize)>>>;
 
-fn record_send(stats: &GuardStats, peer: SocketAddr, topic: &str) {
-    let mut m = stats.sends.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let key = (peer.ip().to_string(), topic.to_owned());
-    if m.len() >= MAX_SEND_SERIES && !m.contains_key(&key) {
-        *m.entry(("other".into(), "other".into())).or_default() += 1;
-    } else {
-        *m.entry(key).or_default() += 1;
+/// Per-connection send counts by topic, merged into the listener's table at most once a
+/// second (and at close), so a send costs no shared lock and no allocation.
+#[derive(Debug)]
+struct SendTally {
+    host: String,
+    topics: HashMap<String, u64>,
+    last_flush: Instant,
+}
+
+impl SendTally {
+    fn new(peer: SocketAddr) -> Self {
+        Self { host: peer.ip().to_string(), topics: HashMap::new(), last_flush: Instant::now() }
     }
+
+    fn count(&mut self, topic: &str, stats: &GuardStats) {
+        match self.topics.get_mut(topic) {
+            Some(n) => *n += 1,
+            None => {
+                self.topics.insert(topic.to_owned(), 1);
+            }
+        }
+        if self.last_flush.elapsed() >= Duration::from_secs(1) {
+            self.flush(stats);
+        }
+    }
+
+    fn flush(&mut self, stats: &GuardStats) {
+        self.last_flush = Instant::now();
+        if self.topics.is_empty() {
+            return;
+        }
+        let mut m = stats.sends.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (topic, n) in self.topics.drain() {
+            let key = (self.host.clone(), topic);
+            if m.len() >= MAX_SEND_SERIES && !m.contains_key(&key) {
+                *m.entry(("other".into(), "other".into())).or_default() += n;
+            } else {
+                *m.entry(key).or_default() += n;
+            }
+        }
+    }
+}
+
+fn bump_class(stats: &GuardStats, class: usize) {
+    stats.requests[class].fetch_add(1, Ordering::Relaxed);
 }
 
 fn bump(m: &Mutex<HashMap<&'static str, u64>>, k: &'static str) {
@@ -194,7 +265,7 @@ async fn handle(client: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
     let (cr, cw) = client.into_split();
     let (ur, uw) = upstream.into_split();
     let cw = Arc::new(tokio::sync::Mutex::new(cw));
-    let last_activity = Arc::new(Mutex::new(Instant::now()));
+    let last_activity = Arc::new(Activity::new());
     let in_flight: InFlight = Arc::default();
     let (client_done_tx, client_done) = watch::channel(false);
     let to_broker = {
@@ -214,6 +285,28 @@ async fn handle(client: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
     let ((a, uw), b) = tokio::join!(to_broker, to_client);
     drop(uw);
     debug!(listener = %shared.name, %peer, client_side = ?a, broker_side = ?b, "connection closed");
+}
+
+/// When a connection last carried a frame, as milliseconds since it opened (lock-free).
+#[derive(Debug)]
+struct Activity {
+    opened: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self { opened: Instant::now(), last_ms: AtomicU64::new(0) }
+    }
+
+    fn touch(&self) {
+        self.last_ms.store(u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    fn quiet_for(&self) -> Duration {
+        let now = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
+    }
 }
 
 /// Why a direction ended.
@@ -289,17 +382,18 @@ async fn client_to_broker(
     cw: Arc<tokio::sync::Mutex<OwnedWriteHalf>>,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    last_activity: Arc<Mutex<Instant>>,
+    last_activity: Arc<Activity>,
     in_flight: InFlight,
 ) -> (End, OwnedWriteHalf) {
-    let mut buf = BytesMut::with_capacity(4096);
+    let mut buf = BytesMut::new();
+    let mut tally = SendTally::new(peer);
     let end = loop {
         let f = match read_frame(&mut cr, &mut buf, Some(shared.limits.idle_timeout), shared.limits.frame_timeout).await
         {
             Ok(f) => f,
             Err(End::Timeout) => {
                 // Idle only if the broker side has been quiet too.
-                let quiet = last_activity.lock().map(|t| t.elapsed()).unwrap_or_default();
+                let quiet = last_activity.quiet_for();
                 if buf.is_empty() && quiet < shared.limits.idle_timeout {
                     continue;
                 }
@@ -314,20 +408,14 @@ async fn client_to_broker(
             }
             Err(e) => break e,
         };
-        if let Ok(mut t) = last_activity.lock() {
-            *t = Instant::now();
-        }
-        match inspect(&f, peer, &shared) {
-            Verdict::Forward => {
-                if let Ok(p) = f.peek()
-                    && !p.is_response()
-                    && !p.is_oneway()
-                {
-                    let class = classify(RequestCode(p.code)).map_or("unknown", CodeClass::as_str);
+        last_activity.touch();
+        match inspect(&f, peer, &shared, &mut tally) {
+            Verdict::Forward(p) => {
+                if !p.is_response() && !p.is_oneway() {
                     in_flight
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .insert(p.opaque, (Instant::now(), class));
+                        .insert(p.opaque, (Instant::now(), class_index(p.code)));
                 }
                 if uw.write_all(f.as_bytes()).await.is_err() {
                     break End::Io;
@@ -345,6 +433,7 @@ async fn client_to_broker(
             }
         }
     };
+    tally.flush(&shared.stats);
     // A malformed or stalled client gets nothing more.
     if matches!(end, End::Malformed | End::Timeout) {
         in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
@@ -354,37 +443,67 @@ async fn client_to_broker(
 }
 
 enum Verdict {
-    Forward,
+    Forward(rmq_protocol::Peek),
     Reply(bytes::Bytes),
     Drop,
     Close,
 }
 
-/// The guard's decision for one client frame.
-fn inspect(f: &RawFrame, peer: SocketAddr, shared: &Shared) -> Verdict {
+fn is_send(code: i32) -> bool {
+    matches!(
+        RequestCode(code),
+        RequestCode::SEND_MESSAGE | RequestCode::SEND_MESSAGE_V2 | RequestCode::SEND_BATCH_MESSAGE
+    )
+}
+
+/// The guard's decision for one client frame. A binary header is read at fixed offsets (and,
+/// for sends, one ext field found in place); a JSON header is decoded once.
+fn inspect(f: &RawFrame, peer: SocketAddr, shared: &Shared, tally: &mut SendTally) -> Verdict {
     let policy = shared.policy();
-    let Ok(code) = f.peek_code() else { return Verdict::Close };
-    let class = classify(RequestCode(code)).map_or("unknown", CodeClass::as_str);
-    if !policy.is_admin(code) {
-        bump(&shared.stats.requests, class);
-        if matches!(
-            RequestCode(code),
-            RequestCode::SEND_MESSAGE | RequestCode::SEND_MESSAGE_V2 | RequestCode::SEND_BATCH_MESSAGE
-        ) && let Ok(h) = f.header()
-            && let Some(topic) = h.ext("b").or_else(|| h.ext("topic"))
-        {
-            record_send(&shared.stats, peer, topic);
+    let json = f.serialize_type() == rmq_protocol::SerializeType::JSON;
+    let decoded = if json {
+        match f.header() {
+            Ok(h) => Some(h),
+            Err(_) => return Verdict::Close,
         }
-        return Verdict::Forward;
+    } else {
+        None
+    };
+    let p = match &decoded {
+        Some(h) => rmq_protocol::Peek { code: h.code, flag: h.flag, opaque: h.opaque },
+        None => match f.peek() {
+            Ok(p) => p,
+            Err(_) => return Verdict::Close,
+        },
+    };
+    if p.is_response() {
+        // A client answering a broker callback: never an admin request.
+        bump_class(&shared.stats, RESPONSE_CLASS);
+        return Verdict::Forward(p);
     }
-    // Administrative code: decode everything (responses from a client to a broker callback
-    // carry a response code, not a request code, and are never admin requests).
-    let Ok(header) = f.header() else { return Verdict::Close };
-    if header.is_response() {
-        bump(&shared.stats.requests, "response");
-        return Verdict::Forward;
+    let code = p.code;
+    bump_class(&shared.stats, class_index(code));
+    if !policy.is_admin(code) {
+        if is_send(code) {
+            let topic = match &decoded {
+                Some(h) => h.ext("b").or_else(|| h.ext("topic")),
+                None => rmq_protocol::Header::peek_ext(f.serialize_type(), f.header_bytes(), "b")
+                    .or_else(|| rmq_protocol::Header::peek_ext(f.serialize_type(), f.header_bytes(), "topic")),
+            };
+            if let Some(t) = topic {
+                tally.count(t, &shared.stats);
+            }
+        }
+        return Verdict::Forward(p);
     }
-    bump(&shared.stats.requests, class);
+    // Administrative code: the whole header is needed.
+    let header = match decoded {
+        Some(h) => h,
+        None => match f.header() {
+            Ok(h) => h,
+            Err(_) => return Verdict::Close,
+        },
+    };
     let body = f.body();
     let decision = {
         let mut nonces = shared.nonces.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -397,9 +516,9 @@ fn inspect(f: &RawFrame, peer: SocketAddr, shared: &Shared) -> Verdict {
         Decision::Allowed { key_id, scheme } => {
             bump(&shared.stats.admin, "allowed");
             info!(target: "rmq_agent::audit", listener = %shared.name, client = %peer, code = %code_name, key_id, scheme = scheme.as_str(), target, outcome = "allowed", "admin request");
-            Verdict::Forward
+            Verdict::Forward(p)
         }
-        Decision::DataPath => Verdict::Forward,
+        Decision::DataPath => Verdict::Forward(p),
         Decision::Rejected { reason, detail } => {
             bump(&shared.stats.admin, reason);
             warn!(target: "rmq_agent::audit", listener = %shared.name, client = %peer, code = %code_name, key_id = header.ext("RmqKeyId").or(header.ext("AccessKey")).unwrap_or(""), target, outcome = reason, detail, "admin request rejected");
@@ -423,7 +542,7 @@ async fn broker_to_client(
     mut ur: OwnedReadHalf,
     cw: Arc<tokio::sync::Mutex<OwnedWriteHalf>>,
     shared: Arc<Shared>,
-    last_activity: Arc<Mutex<Instant>>,
+    last_activity: Arc<Activity>,
     in_flight: InFlight,
     mut client_done: watch::Receiver<bool>,
 ) -> End {
@@ -454,16 +573,13 @@ async fn broker_to_client(
             }
             Err(e) => break e,
         };
-        if let Ok(mut t) = last_activity.lock() {
-            *t = Instant::now();
-        }
+        last_activity.touch();
         if let Ok(p) = f.peek()
             && p.is_response()
         {
             let sent = in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&p.opaque);
             if let Some((at, class)) = sent {
-                let mut h = shared.stats.latency.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                h.entry(class).or_default().observe(at.elapsed().as_secs_f64());
+                shared.stats.latency[class].observe(at.elapsed());
             }
         }
         if cw.lock().await.write_all(f.as_bytes()).await.is_err() {

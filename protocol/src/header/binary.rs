@@ -64,6 +64,29 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// The value of ext field `key` in an encoded binary header, without decoding the rest or
+/// allocating. `None` if absent or if the header is malformed.
+pub(super) fn find_ext<'a>(bytes: &'a [u8], key: &str) -> Option<&'a str> {
+    let mut c = Cursor { b: bytes, pos: 13, end: bytes.len() };
+    let remark_len = c.len32("remark length").ok()?;
+    c.take(remark_len, "remark").ok()?;
+    let ext_len = c.len32("ext length").ok()?;
+    let r = c.take(ext_len, "ext fields").ok()?;
+    let mut area = Cursor { b: bytes, pos: r.start, end: r.end };
+    let mut found = None;
+    while area.remaining() > 0 {
+        let klen = usize::try_from(area.i16("ext key length").ok()?).ok()?;
+        let k = area.take(klen, "ext key").ok()?;
+        let vlen = area.len32("ext value length").ok()?;
+        let v = area.take(vlen, "ext value").ok()?;
+        // Last one wins, as in the full decoder.
+        if &bytes[k] == key.as_bytes() {
+            found = Some(v);
+        }
+    }
+    found.and_then(|v| std::str::from_utf8(&bytes[v]).ok())
+}
+
 pub(super) fn decode(bytes: &[u8]) -> Result<Header, DecodeError> {
     let mut c = Cursor { b: bytes, pos: 0, end: bytes.len() };
     let code = i32::from(c.i16("code")?);

@@ -167,6 +167,16 @@ impl Header {
         }
     }
 
+    /// The value of one ext field of an encoded *binary* header, found without decoding the
+    /// rest or allocating (the proxy's per-topic accounting). `None` for JSON headers, absent
+    /// keys and malformed headers.
+    pub fn peek_ext<'a>(ty: SerializeType, bytes: &'a [u8], key: &str) -> Option<&'a str> {
+        match ty {
+            SerializeType::ROCKETMQ => binary::find_ext(bytes, key),
+            _ => None,
+        }
+    }
+
     /// Reads only the code of an encoded header, without decoding the rest when the header
     /// is binary (the proxy's fast path). JSON headers are decoded in full.
     pub fn peek_code(ty: SerializeType, bytes: &[u8]) -> Result<i32, DecodeError> {

@@ -64,6 +64,8 @@ fn binary_matches_reference_bytes() {
     assert_eq!(raw.header().unwrap(), h);
     assert_eq!(raw.peek_code().unwrap(), 202);
     assert_eq!(raw.peek().unwrap(), Peek { code: 202, flag: 0, opaque: 7 });
+    assert_eq!(Header::peek_ext(SerializeType::ROCKETMQ, raw.header_bytes(), "topic"), Some("T1"));
+    assert_eq!(Header::peek_ext(SerializeType::ROCKETMQ, raw.header_bytes(), "nope"), None);
 }
 
 #[test]
@@ -245,6 +247,11 @@ proptest! {
         let raw = RawFrame::split_from(&mut buf).unwrap().unwrap();
         prop_assert!(buf.is_empty());
         prop_assert_eq!(raw.peek().unwrap(), Peek { code: h.code, flag: h.flag, opaque: h.opaque });
+        if !json {
+            for (k, v) in h.ext_fields.iter().flat_map(|e| e.iter()) {
+                prop_assert_eq!(Header::peek_ext(SerializeType::ROCKETMQ, raw.header_bytes(), k), Some(v));
+            }
+        }
         prop_assert_eq!(raw.header().unwrap(), h);
         prop_assert_eq!(&raw.body()[..], &body[..]);
         prop_assert_eq!(raw.as_bytes(), &bytes);
