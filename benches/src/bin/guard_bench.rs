@@ -1,8 +1,10 @@
 //! Load benchmark for the admin guard: closed-loop request/response load, one request in
-//! flight per connection, bounded in time, against
-//!   - a minimal fast responder (answers every request at once: isolates proxy cost) and
-//!   - a real RocketMQ-Rust broker (SEND_MESSAGE_V2 to TBW102),
-//! each reached directly, through the guard (release `rmq-agent`, one thread), and through
+//! flight per connection, bounded in time. Two upstreams:
+//!
+//! - a minimal fast responder (answers every request at once: isolates proxy cost);
+//! - a real RocketMQ-Rust broker (SEND_MESSAGE_V2 to TBW102).
+//!
+//! Each is reached directly, through the guard (release `rmq-agent`, one thread), and through
 //! HAProxy in TCP mode (Debian, `nbthread 1`). Prints throughput and p50/p99/p999, then the
 //! guard's resident memory per idle connection.
 //!
