@@ -12,7 +12,7 @@ use bytes::BytesMut;
 use rmq_protocol::frame::{self, RawFrame};
 use rmq_protocol::policy::{CodeClass, classify};
 use rmq_protocol::{RequestCode, ResponseCode};
-use tokio::io::AsyncWriteExt as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
@@ -320,28 +320,20 @@ enum End {
 
 /// Read size once data is flowing.
 const READ_CHUNK: usize = 16 * 1024;
-/// Buffers grown past this (a big frame) are released once empty.
-const KEEP_CAPACITY: usize = 64 * 1024;
 
-/// Reads into `buf`, allocating only once the socket is readable: an idle connection holds
-/// no buffer at all (10,000 idle clients would otherwise pin 10,000 buffers).
+/// Reads into `buf`. Between frames the buffer is released and the socket awaited without
+/// one, so an idle connection holds no buffer; data is then read with `read_buf`, whose
+/// short-read rule clears readiness (a `try_read` loop would pay an extra would-block
+/// `read` per frame).
 async fn fill(r: &mut OwnedReadHalf, buf: &mut BytesMut) -> std::io::Result<usize> {
     if buf.is_empty() {
-        if buf.capacity() > KEEP_CAPACITY {
-            *buf = BytesMut::new();
-        }
+        *buf = BytesMut::new();
         r.readable().await?;
     }
     if buf.capacity() - buf.len() < READ_CHUNK / 4 {
         buf.reserve(READ_CHUNK);
     }
-    loop {
-        match r.try_read_buf(buf) {
-            Ok(n) => return Ok(n),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => r.readable().await?,
-            Err(e) => return Err(e),
-        }
-    }
+    r.read_buf(buf).await
 }
 
 /// Reads the next whole frame. `idle` applies while no frame has started; once one has, the
