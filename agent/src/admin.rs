@@ -23,57 +23,69 @@ pub struct Signer {
     pub key: SigningKey,
 }
 
-/// One administrative operation.
-#[derive(Debug, Clone)]
+/// One administrative operation; also the `rmq-agent admin` subcommands.
+#[derive(Debug, Clone, clap::Subcommand)]
 pub enum Operation {
-    /// UPDATE_AND_CREATE_TOPIC.
+    /// Create or update a topic (UPDATE_AND_CREATE_TOPIC).
     CreateTopic {
         /// Topic.
         topic: String,
         /// Read and write queues.
+        #[arg(long, default_value_t = 8)]
         queues: i32,
-        /// Permission bits.
+        /// Permission bits (6 = read + write).
+        #[arg(long, default_value_t = 6)]
         perm: i32,
         /// Ordered topic.
+        #[arg(long)]
         order: bool,
     },
-    /// DELETE_TOPIC_IN_BROKER.
+    /// Delete a topic on the broker (DELETE_TOPIC_IN_BROKER).
     DeleteTopic {
         /// Topic.
         topic: String,
     },
-    /// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP with Java's defaults.
+    /// Create or update a subscription group with Java's defaults.
     CreateGroup {
         /// Group.
         group: String,
     },
-    /// DELETE_SUBSCRIPTIONGROUP.
+    /// Delete a subscription group (DELETE_SUBSCRIPTIONGROUP).
     DeleteGroup {
         /// Group.
         group: String,
     },
-    /// GET_BROKER_CONFIG.
+    /// Print the broker's configuration (GET_BROKER_CONFIG).
     GetBrokerConfig,
-    /// UPDATE_BROKER_CONFIG with `key=value` pairs.
+    /// Change broker configuration (UPDATE_BROKER_CONFIG): KEY=VALUE …
     UpdateBrokerConfig {
-        /// Pairs to set.
-        pairs: Vec<(String, String)>,
+        /// KEY=VALUE pairs.
+        #[arg(required = true)]
+        pairs: Vec<String>,
     },
-    /// Anything else: a code, extFields and a body.
+    /// Any request: a code, extFields and a body.
     Raw {
-        /// Request code.
+        /// Request code (number).
+        #[arg(long)]
         code: i32,
-        /// extFields.
-        ext: Vec<(String, String)>,
-        /// Body.
-        body: Vec<u8>,
+        /// extField KEY=VALUE (repeatable).
+        #[arg(long = "ext")]
+        ext: Vec<String>,
+        /// File whose bytes are the body.
+        #[arg(long)]
+        body_file: Option<std::path::PathBuf>,
     },
 }
 
+fn pair(s: &str) -> Result<(&str, &str), String> {
+    s.split_once('=').ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
+}
+
 impl Operation {
-    /// The request this operation sends.
-    pub fn request(&self) -> (RequestCode, ExtFields, Vec<u8>) {
-        match self {
+    /// The request this operation sends: code, extFields, body. Fails on a malformed
+    /// KEY=VALUE or an unreadable body file.
+    pub fn request(&self) -> Result<(RequestCode, ExtFields, Vec<u8>), String> {
+        Ok(match self {
             Self::CreateTopic { topic, queues, perm, order } => {
                 let mut h = CreateTopicRequestHeader::new(topic.clone(), *queues);
                 h.perm = *perm;
@@ -94,11 +106,22 @@ impl Operation {
             }
             Self::GetBrokerConfig => (RequestCode::GET_BROKER_CONFIG, ExtFields::new(), Vec::new()),
             Self::UpdateBrokerConfig { pairs } => {
-                let body: String = pairs.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+                let mut body = String::new();
+                for p in pairs {
+                    let (k, v) = pair(p)?;
+                    body.push_str(&format!("{k}={v}\n"));
+                }
                 (RequestCode::UPDATE_BROKER_CONFIG, ExtFields::new(), body.into_bytes())
             }
-            Self::Raw { code, ext, body } => (RequestCode(*code), ext.iter().cloned().collect(), body.clone()),
-        }
+            Self::Raw { code, ext, body_file } => {
+                let ext = ext.iter().map(|p| pair(p)).collect::<Result<ExtFields, _>>()?;
+                let body = match body_file {
+                    Some(f) => std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?,
+                    None => Vec::new(),
+                };
+                (RequestCode(*code), ext, body)
+            }
+        })
     }
 }
 
@@ -129,6 +152,9 @@ pub enum AdminError {
     /// The request could not be signed.
     #[error("cannot sign: {0}")]
     Sign(String),
+    /// The operation's arguments are malformed (KEY=VALUE, body file).
+    #[error("{0}")]
+    Arguments(String),
     /// The request did not get an answer.
     #[error(transparent)]
     Client(#[from] ClientError),
@@ -151,7 +177,7 @@ pub async fn run(
     signer: Option<&Signer>,
     timeout: Duration,
 ) -> Result<Response, AdminError> {
-    let (code, mut ext, body) = op.request();
+    let (code, mut ext, body) = op.request().map_err(AdminError::Arguments)?;
     if let Some(s) = signer {
         sign(s, code, &mut ext, &body).map_err(AdminError::Sign)?;
     }

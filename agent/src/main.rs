@@ -65,7 +65,7 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         timeout: u64,
         #[command(subcommand)]
-        op: AdminOp,
+        op: rmq_agent::admin::Operation,
     },
     /// Ask a broker once for its runtime info and print a summary.
     Probe {
@@ -78,85 +78,6 @@ enum Command {
     },
 }
 
-#[derive(Debug, Subcommand)]
-enum AdminOp {
-    /// Create or update a topic.
-    CreateTopic {
-        /// Topic.
-        topic: String,
-        /// Read and write queues.
-        #[arg(long, default_value_t = 8)]
-        queues: i32,
-        /// Permission bits (6 = read + write).
-        #[arg(long, default_value_t = 6)]
-        perm: i32,
-        /// Ordered topic.
-        #[arg(long)]
-        order: bool,
-    },
-    /// Delete a topic on the broker.
-    DeleteTopic {
-        /// Topic.
-        topic: String,
-    },
-    /// Create or update a subscription group (Java's defaults).
-    CreateGroup {
-        /// Group.
-        group: String,
-    },
-    /// Delete a subscription group.
-    DeleteGroup {
-        /// Group.
-        group: String,
-    },
-    /// Print the broker's configuration.
-    GetBrokerConfig,
-    /// Change broker configuration: KEY=VALUE ...
-    UpdateBrokerConfig {
-        /// KEY=VALUE pairs.
-        #[arg(required = true)]
-        pairs: Vec<String>,
-    },
-    /// Any request: a code, extFields and a body.
-    Raw {
-        /// Request code (number).
-        #[arg(long)]
-        code: i32,
-        /// extField KEY=VALUE (repeatable).
-        #[arg(long = "ext")]
-        ext: Vec<String>,
-        /// File whose bytes are the body.
-        #[arg(long)]
-        body_file: Option<PathBuf>,
-    },
-}
-
-fn pair(s: &str) -> Result<(String, String), String> {
-    s.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
-}
-
-fn admin_operation(op: AdminOp) -> Result<rmq_agent::admin::Operation, String> {
-    use rmq_agent::admin::Operation as O;
-    Ok(match op {
-        AdminOp::CreateTopic { topic, queues, perm, order } => O::CreateTopic { topic, queues, perm, order },
-        AdminOp::DeleteTopic { topic } => O::DeleteTopic { topic },
-        AdminOp::CreateGroup { group } => O::CreateGroup { group },
-        AdminOp::DeleteGroup { group } => O::DeleteGroup { group },
-        AdminOp::GetBrokerConfig => O::GetBrokerConfig,
-        AdminOp::UpdateBrokerConfig { pairs } => {
-            O::UpdateBrokerConfig { pairs: pairs.iter().map(|p| pair(p)).collect::<Result<_, _>>()? }
-        }
-        AdminOp::Raw { code, ext, body_file } => O::Raw {
-            code,
-            ext: ext.iter().map(|p| pair(p)).collect::<Result<_, _>>()?,
-            body: match body_file {
-                Some(f) => std::fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?,
-                None => Vec::new(),
-            },
-        },
-    })
-}
-
 #[allow(clippy::print_stdout, clippy::print_stderr, clippy::too_many_arguments)]
 fn admin(
     addr: String,
@@ -165,10 +86,10 @@ fn admin(
     scheme: &str,
     binary: bool,
     timeout: u64,
-    op: AdminOp,
+    op: rmq_agent::admin::Operation,
 ) -> ExitCode {
-    let op = match admin_operation(op) {
-        Ok(o) => o,
+    let code = match op.request() {
+        Ok((code, _, _)) => code,
         Err(e) => {
             eprintln!("rmq-agent admin: {e}");
             return ExitCode::from(EX_USAGE);
@@ -205,7 +126,6 @@ fn admin(
     });
     match result {
         Ok(resp) => {
-            let (code, _, _) = op.request();
             println!("ok: {code} answered SUCCESS");
             if let Some(r) = resp.header.remark.filter(|r| !r.is_empty()) {
                 println!("remark: {r}");

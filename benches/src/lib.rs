@@ -79,3 +79,31 @@ pub fn small_header() -> Header {
 pub fn send_header() -> Header {
     send_v2_request()
 }
+
+/// Process facts from /proc, for load scripts that measure another process.
+pub mod procinfo {
+    /// The pid of the process listening on loopback TCP `port` (found through the socket's
+    /// inode in /proc/net/tcp and each process's fd table).
+    pub fn pid_listening(port: u16) -> Option<u32> {
+        let hex = format!(":{port:04X}");
+        let tcp = std::fs::read_to_string("/proc/net/tcp").ok()?;
+        let inode = tcp
+            .lines()
+            .find(|l| {
+                l.split_whitespace().nth(1).is_some_and(|a| a.ends_with(&hex))
+                    && l.split_whitespace().nth(3) == Some("0A")
+            })?
+            .split_whitespace()
+            .nth(9)?
+            .to_owned();
+        let target = format!("socket:[{inode}]");
+        std::fs::read_dir("/proc").ok()?.flatten().find_map(|p| {
+            let pid: u32 = p.file_name().to_string_lossy().parse().ok()?;
+            std::fs::read_dir(p.path().join("fd"))
+                .ok()?
+                .flatten()
+                .any(|fd| std::fs::read_link(fd.path()).ok().is_some_and(|l| l.to_string_lossy() == target))
+                .then_some(pid)
+        })
+    }
+}

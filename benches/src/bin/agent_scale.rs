@@ -200,7 +200,7 @@ async fn main() -> anyhow::Result<()> {
         })
     })
     .await??;
-    let pid = pidof_port(ne_port).context("node_exporter pid")?;
+    let pid = rmq_benches::procinfo::pid_listening(ne_port).context("node_exporter pid")?;
     let c0 = cpu_seconds(pid)?;
     let scrapes = 100;
     for _ in 0..scrapes {
@@ -214,30 +214,4 @@ async fn main() -> anyhow::Result<()> {
     println!("| rmq-agent host sampler + render ({n} runs) | {:.2} ms |", ours * 1e3);
     println!("| node_exporter 1.5 (Debian), default collectors ({scrapes} scrapes) | {:.2} ms |", theirs * 1e3);
     Ok(())
-}
-
-/// The pid listening on a loopback TCP port (from /proc/net/tcp inodes).
-fn pidof_port(port: u16) -> Option<u32> {
-    let tcp = std::fs::read_to_string("/proc/net/tcp").ok()?;
-    let hex = format!(":{port:04X}");
-    let inode = tcp
-        .lines()
-        .find(|l| {
-            l.split_whitespace().nth(1).is_some_and(|a| a.ends_with(&hex)) && l.split_whitespace().nth(3) == Some("0A")
-        })?
-        .split_whitespace()
-        .nth(9)?
-        .to_owned();
-    let target = format!("socket:[{inode}]");
-    for p in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = p.file_name().to_string_lossy().parse::<u32>() else { continue };
-        if let Ok(fds) = std::fs::read_dir(p.path().join("fd")) {
-            for fd in fds.flatten() {
-                if std::fs::read_link(fd.path()).ok().is_some_and(|l| l.to_string_lossy() == target) {
-                    return Some(pid);
-                }
-            }
-        }
-    }
-    None
 }

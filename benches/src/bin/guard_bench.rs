@@ -12,7 +12,7 @@
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -148,28 +148,6 @@ fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     Ok(line.split_whitespace().nth(1).context("VmRSS value")?.parse()?)
 }
 
-fn pid_listening(port: u16) -> Option<u32> {
-    let hex = format!(":{port:04X}");
-    let tcp = std::fs::read_to_string("/proc/net/tcp").ok()?;
-    let inode = tcp
-        .lines()
-        .find(|l| {
-            l.split_whitespace().nth(1).is_some_and(|a| a.ends_with(&hex)) && l.split_whitespace().nth(3) == Some("0A")
-        })?
-        .split_whitespace()
-        .nth(9)?
-        .to_owned();
-    let target = format!("socket:[{inode}]");
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|p| {
-        let pid: u32 = p.file_name().to_string_lossy().parse().ok()?;
-        std::fs::read_dir(p.path().join("fd"))
-            .ok()?
-            .flatten()
-            .any(|fd| std::fs::read_link(fd.path()).ok().is_some_and(|l| l.to_string_lossy() == target))
-            .then_some(pid)
-    })
-}
-
 fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
@@ -292,7 +270,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // Memory per idle connection through the guard (to the responder).
-    let pid = pid_listening(g_resp).context("guard pid")?;
+    let pid = rmq_benches::procinfo::pid_listening(g_resp).context("guard pid")?;
     let before = rss_kib(pid)?;
     let mut idle_conns = Vec::with_capacity(idle);
     for _ in 0..idle {
@@ -322,6 +300,5 @@ async fn main() -> anyhow::Result<()> {
     println!("| per idle connection (client + upstream socket) | {:.1} KiB |", per / 1024.0);
     drop(idle_conns);
     drop(guard);
-    drop(PathBuf::new());
     Ok(())
 }
