@@ -34,7 +34,7 @@ pub struct Limits {
     pub connect_timeout: Duration,
 }
 
-/// Counters of one listener (rendered by [`GuardStats::families`]).
+/// Counters of one listener (rendered by [`super::families`]).
 #[derive(Debug, Default)]
 pub struct GuardStats {
     /// Connections accepted.
