@@ -148,6 +148,10 @@ impl SendTally {
         }
     }
 
+    fn pending(&self) -> bool {
+        !self.topics.is_empty()
+    }
+
     fn flush(&mut self, stats: &GuardStats) {
         self.last_flush = Instant::now();
         if self.topics.is_empty() {
@@ -380,8 +384,21 @@ async fn client_to_broker(
     let mut buf = BytesMut::new();
     let mut tally = SendTally::new(peer);
     let end = loop {
-        let f = match read_frame(&mut cr, &mut buf, Some(shared.limits.idle_timeout), shared.limits.frame_timeout).await
-        {
+        let next = read_frame(&mut cr, &mut buf, Some(shared.limits.idle_timeout), shared.limits.frame_timeout);
+        let read = if tally.pending() {
+            // Counted sends are merged within a second even if the client goes quiet.
+            let left = Duration::from_secs(1).saturating_sub(tally.last_flush.elapsed());
+            match tokio::time::timeout(left, next).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tally.flush(&shared.stats);
+                    continue;
+                }
+            }
+        } else {
+            next.await
+        };
+        let f = match read {
             Ok(f) => f,
             Err(End::Timeout) => {
                 // Idle only if the broker side has been quiet too.

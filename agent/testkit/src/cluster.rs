@@ -95,6 +95,10 @@ pub struct BrokerOptions {
     pub extra_broker_toml: String,
     /// Extra `[store]` TOML lines.
     pub extra_store_toml: String,
+    /// The IP the broker registers (`brokerIp1`) while it binds 127.0.0.1: set it to another
+    /// loopback address (127.0.0.2) where a proxy listens on the same ports, and the name
+    /// server hands clients the proxy.
+    pub advertised_ip: Option<String>,
 }
 
 impl Default for BrokerOptions {
@@ -104,6 +108,7 @@ impl Default for BrokerOptions {
             broker_name: "broker-a".into(),
             extra_broker_toml: String::new(),
             extra_store_toml: String::new(),
+            advertised_ip: None,
         }
     }
 }
@@ -139,7 +144,7 @@ impl Broker {
         let toml = format!(
             r#"[broker]
 listenPort = {port}
-brokerIp1 = "127.0.0.1"
+brokerIp1 = "{advertised}"
 brokerIp2 = "127.0.0.1"
 storePathRootDir = "{store}"
 namesrvAddr = "{ns}"
@@ -161,6 +166,7 @@ mappedFileSizeCommitLog = 67108864
 {extra_store}
 "#,
             port = self.port,
+            advertised = o.advertised_ip.as_deref().unwrap_or("127.0.0.1"),
             ha = self.port + 1,
             store = store.display(),
             ns = self.namesrv,
@@ -185,6 +191,7 @@ mappedFileSizeCommitLog = 67108864
             home.join("broker.log"),
         )?;
         let addr = self.addr();
+        let advertised = self.advertised_addr();
         wire::wait_for("broker", READY_TIMEOUT, || {
             ensure_running(&mut process)?;
             let Ok((h, _)) = probe(addr, RequestCode::GET_BROKER_RUNTIME_INFO) else {
@@ -197,7 +204,7 @@ mappedFileSizeCommitLog = 67108864
             let listed = info
                 .broker_addr_table
                 .get(&self.options.broker_name)
-                .is_some_and(|b| b.master_addr() == Some(&addr.to_string()));
+                .is_some_and(|b| b.master_addr() == Some(&advertised));
             Ok(listed.then_some(()))
         })?;
         self.process = Some(process);
@@ -207,6 +214,16 @@ mappedFileSizeCommitLog = 67108864
     /// The main remoting address (`listenPort`).
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    /// What the broker registers with the name server (`brokerIp1:listenPort`).
+    pub fn advertised_addr(&self) -> String {
+        format!("{}:{}", self.options.advertised_ip.as_deref().unwrap_or("127.0.0.1"), self.port)
+    }
+
+    /// The port number (`listenPort`).
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// The VIP ("fast") remoting address (`listenPort − 2`).

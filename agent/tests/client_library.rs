@@ -1,0 +1,144 @@
+//! A RocketMQ client library nobody here wrote (RocketMQ-Rust's `rocketmq-client-rust`)
+//! producing and consuming through the admin guard, on the broker's main port and its VIP
+//! port, the way clients reach a guarded broker in production: the broker binds 127.0.0.1 and
+//! registers 127.0.0.2, where the guard owns the same port numbers, so the name server hands
+//! every client the guard.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+#![recursion_limit = "512"]
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use rmq_agent::config::{Config, GuardKey, GuardListener};
+use rmq_agent::remoting::{Client, ClientConfig};
+use rmq_protocol::request::CreateTopicRequestHeader;
+use rmq_testkit::{BrokerOptions, Cluster};
+use rocketmq_client_rust::{
+    ClientResult, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus,
+    DefaultMQProducer, DefaultMQPushConsumer, MQPushConsumer, MessageListenerConcurrently,
+};
+use rocketmq_model::common::message::message_ext::MessageExt;
+use rocketmq_model::common::message::message_single::Message;
+
+struct Counter(Arc<AtomicUsize>);
+
+impl MessageListenerConcurrently for Counter {
+    fn consume_message(
+        &self,
+        msgs: &[&MessageExt],
+        _: &ConsumeConcurrentlyContext,
+    ) -> ClientResult<ConsumeConcurrentlyStatus> {
+        self.0.fetch_add(msgs.len(), Ordering::SeqCst);
+        Ok(ConsumeConcurrentlyStatus::ConsumeSuccess)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_library_produces_and_consumes_through_the_guard() {
+    let options = BrokerOptions { advertised_ip: Some("127.0.0.2".into()), ..BrokerOptions::default() };
+    let cluster = tokio::task::spawn_blocking(move || Cluster::start(options)).await.unwrap().unwrap();
+    let port = cluster.broker.port();
+    let topic = "guard-client-topic";
+    // The topic exists up front (created directly on the broker).
+    Client::new(ClientConfig::new(cluster.broker.addr().to_string()))
+        .call(&CreateTopicRequestHeader::new(topic, 4), &[])
+        .await
+        .unwrap();
+
+    // The guard on the advertised address, in front of both client ports.
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("k");
+    std::fs::write(&key_file, "s").unwrap();
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut cfg = Config::default();
+    cfg.broker.enabled = false;
+    cfg.host.enabled = false;
+    cfg.guard.keys = vec![GuardKey { id: "k".into(), secret_file: key_file }];
+    let listener = |name: &str, p: u16| GuardListener {
+        name: name.into(),
+        listen: format!("127.0.0.2:{p}"),
+        upstream: format!("127.0.0.1:{p}"),
+        ..GuardListener::default()
+    };
+    cfg.guard.listeners = vec![listener("main", port), listener("vip", port - 2)];
+    let agent = support::Agent::start(cfg).await;
+    assert_eq!(cluster.broker.advertised_addr(), format!("127.0.0.2:{port}"));
+
+    // The client library, pointed only at the name server.
+    let ns = cluster.namesrv.addr().to_string();
+    // The name server hands clients the guard's address, not the broker's.
+    let route: rmq_protocol::body::TopicRouteData = Client::new(ClientConfig::new(ns.clone()))
+        .fetch(rmq_protocol::RequestCode::GET_ROUTEINFO_BY_TOPIC, Some([("topic", topic)].into_iter().collect()))
+        .await
+        .unwrap();
+    assert_eq!(route.broker_datas[0].master_addr(), Some(format!("127.0.0.2:{port}").as_str()));
+    let owner = rocketmq_runtime::RuntimeOwner::plan(rocketmq_runtime::RuntimeConfig {
+        thread_name: "guard-client-test".into(),
+        ..Default::default()
+    })
+    .unwrap()
+    .build()
+    .unwrap();
+    let telemetry =
+        rocketmq_observability::install_global(&rocketmq_observability::TelemetryBootstrapConfig::default()).unwrap();
+    let rt = ClientRuntime::try_new(
+        owner.root_context().component("client"),
+        ClientRuntimeConfig::default(),
+        telemetry.handle(),
+    )
+    .unwrap();
+
+    let mut main = DefaultMQProducer::builder(rt.clone())
+        .producer_group("guard-pg-main".to_string())
+        .name_server_addr(ns.clone())
+        .build();
+    main.start().await.unwrap();
+    let mut vip = DefaultMQProducer::builder(rt.clone())
+        .producer_group("guard-pg-vip".to_string())
+        .name_server_addr(ns.clone())
+        .build();
+    vip.set_send_message_with_vip_channel(true);
+    vip.start().await.unwrap();
+    for i in 0..10 {
+        for p in [&mut main, &mut vip] {
+            let m = Message::builder().topic(topic).tags("T").body_slice(format!("m{i}").as_bytes()).build_unchecked();
+            let r = p.send_with_timeout(m, 10_000).await.unwrap();
+            assert!(r.is_some(), "send returned no result");
+        }
+    }
+
+    let consumed = Arc::new(AtomicUsize::new(0));
+    let mut consumer =
+        DefaultMQPushConsumer::builder(rt.clone()).consumer_group("guard-cg".to_string()).name_server_addr(ns).build();
+    consumer.subscribe(topic, "*").await.unwrap();
+    consumer.register_message_listener_concurrently(Counter(Arc::clone(&consumed)));
+    consumer.start().await.unwrap();
+
+    // Everything went through the guard: its send counters show both ports, and the consumer
+    // received all 20 messages over guarded connections.
+    let sends = |b: &str, l: &str| {
+        rmq_testkit::expo::value(b, "rmq_guard_send_requests_total", &[("listener", l), ("topic", topic)])
+            .unwrap_or(0.0)
+    };
+    let got = Arc::clone(&consumed);
+    agent
+        .wait_for("20 sends through the guard and 20 messages consumed", Duration::from_secs(60), move |b| {
+            sends(b, "main") == 10.0 && sends(b, "vip") == 10.0 && got.load(Ordering::SeqCst) >= 20
+        })
+        .await;
+    let body = agent.scrape().await;
+    let pulls =
+        rmq_testkit::expo::value(&body, "rmq_guard_requests_total", &[("listener", "main"), ("class", "data_read")])
+            .unwrap_or(0.0);
+    assert!(pulls >= 1.0, "the consumer pulled through the guard");
+
+    consumer.shutdown().await;
+    main.shutdown().await;
+    vip.shutdown().await;
+    agent.stop().await;
+}
