@@ -49,8 +49,6 @@ pub struct Policy {
 /// What the guard decided about a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Not an administrative code: forward without looking further.
-    DataPath,
     /// Administrative and validly signed.
     Allowed {
         /// The key that signed.
@@ -91,7 +89,8 @@ impl Policy {
         self.admin.contains(&code)
     }
 
-    /// Decides on a request whose code is administrative. `body` is the frame's body.
+    /// Decides on a request whose code is administrative (see [`Policy::is_admin`]). `body`
+    /// is the frame's body.
     pub fn check(&self, header: &Header, body: &[u8], now_ms: u64, nonces: &mut NonceCache) -> Decision {
         let empty = rmq_protocol::ExtFields::new();
         let ext = header.ext_fields.as_ref().unwrap_or(&empty);

@@ -527,7 +527,6 @@ fn inspect(f: &RawFrame, peer: SocketAddr, shared: &Shared, tally: &mut SendTall
             info!(target: "rmq_agent::audit", listener = %shared.name, client = %peer, code = %code_name, key_id, scheme = scheme.as_str(), target, outcome = "allowed", "admin request");
             Verdict::Forward(p)
         }
-        Decision::DataPath => Verdict::Forward(p),
         Decision::Rejected { reason, detail } => {
             bump(&shared.stats.admin, reason);
             warn!(target: "rmq_agent::audit", listener = %shared.name, client = %peer, code = %code_name, key_id = header.ext("RmqKeyId").or(header.ext("AccessKey")).unwrap_or(""), target, outcome = reason, detail, "admin request rejected");
