@@ -30,6 +30,11 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
+async fn topic_stats(c: &Client, topic: &str) -> TopicStatsTable {
+    let ext = GetTopicStatsInfoRequestHeader { topic: topic.to_owned() }.to_ext_fields();
+    c.fetch(RequestCode::GET_TOPIC_STATS_INFO, Some(ext)).await.unwrap()
+}
+
 async fn runtime_info_with(ty: SerializeType) -> (SerializeType, BrokerRuntimeInfo) {
     let cluster = Cluster::shared();
     let c = client(cluster.broker.addr(), ty);
@@ -98,13 +103,7 @@ async fn created_topic_shows_in_config_route_and_stats() {
         let cfg = after.topic_config_table.get(&topic).unwrap_or_else(|| panic!("{topic} missing after create"));
         assert_eq!((cfg.read_queue_nums, cfg.write_queue_nums, cfg.perm), (6, 6, 6));
 
-        let stats: TopicStatsTable = c
-            .fetch(
-                RequestCode::GET_TOPIC_STATS_INFO,
-                Some(GetTopicStatsInfoRequestHeader { topic: topic.clone() }.to_ext_fields()),
-            )
-            .await
-            .unwrap();
+        let stats = topic_stats(&c, &topic).await;
         assert_eq!(stats.offset_table.len(), 6);
         assert!(stats.offset_table.keys().all(|q| q.topic == topic && q.broker_name == cluster.broker.name()));
         assert!(stats.offset_table.values().all(|o| o.max_offset == 0));
@@ -137,13 +136,7 @@ async fn send_message_v2_lands_in_topic_stats() {
         let sent = SendMessageResponseHeader::from_ext_fields(&ext).expect("send response header");
         assert_eq!((sent.queue_id, sent.queue_offset), (0, i64::from(i)));
     }
-    let stats: TopicStatsTable = c
-        .fetch(
-            RequestCode::GET_TOPIC_STATS_INFO,
-            Some(GetTopicStatsInfoRequestHeader { topic: topic.clone() }.to_ext_fields()),
-        )
-        .await
-        .unwrap();
+    let stats = topic_stats(&c, &topic).await;
     let total: i64 = stats.offset_table.values().map(|o| o.max_offset).sum();
     assert_eq!(total, i64::from(n));
 }

@@ -369,63 +369,31 @@ async fn admin_cli_signs_through_the_guard() {
     let (cluster, g) = start().await;
     let key_file = g._keys.path().join("ops-1");
     let main = g.main.to_string();
-    let run = move |args: &[&str]| {
+    // Runs `rmq-agent admin --addr <guard> [--key-id ops-1 --key-file … --scheme S] ARGS…`.
+    let admin = |scheme: Option<&str>, args: &[&str]| {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rmq-agent"));
-        cmd.args(["admin", "--addr", &main]).args(args);
-        cmd.output().unwrap()
+        cmd.args(["admin", "--addr", &main]);
+        if let Some(scheme) = scheme {
+            cmd.args(["--key-id", "ops-1", "--key-file"]).arg(&key_file).args(["--scheme", scheme]);
+        }
+        cmd.args(args);
+        async move { tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap() }
     };
-    let signed = |scheme: &str| {
-        vec![
-            "--key-id".to_owned(),
-            "ops-1".to_owned(),
-            "--key-file".to_owned(),
-            key_file.display().to_string(),
-            "--scheme".to_owned(),
-            scheme.to_owned(),
-        ]
-    };
-    let with = |mut a: Vec<String>, rest: &[&str]| {
-        a.extend(rest.iter().map(|s| (*s).to_owned()));
-        a
-    };
-    let args = with(signed("rmq-hmac-v1"), &["create-topic", "guard-cli-topic", "--queues", "3"]);
-    let out = tokio::task::spawn_blocking({
-        let run = run.clone();
-        move || run(&args.iter().map(String::as_str).collect::<Vec<_>>())
-    })
-    .await
-    .unwrap();
+    let out = admin(Some("rmq-hmac-v1"), &["create-topic", "guard-cli-topic", "--queues", "3"]).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("UPDATE_AND_CREATE_TOPIC answered SUCCESS"));
     assert!(topic_exists(cluster, "guard-cli-topic").await);
 
-    let args = with(signed("acl-v1"), &["--binary", "create-group", "guard-cli-group"]);
-    let out = tokio::task::spawn_blocking({
-        let run = run.clone();
-        move || run(&args.iter().map(String::as_str).collect::<Vec<_>>())
-    })
-    .await
-    .unwrap();
+    let out = admin(Some("acl-v1"), &["--binary", "create-group", "guard-cli-group"]).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
-    let out = tokio::task::spawn_blocking({
-        let run = run.clone();
-        move || run(&["create-topic", "guard-cli-unsigned"])
-    })
-    .await
-    .unwrap();
+    let out = admin(None, &["create-topic", "guard-cli-unsigned"]).await;
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("NO_PERMISSION") && err.contains("missing"), "{err}");
     assert!(!topic_exists(cluster, "guard-cli-unsigned").await);
 
-    let args = with(signed("rmq-hmac-v1"), &["delete-topic", "guard-cli-topic"]);
-    let out = tokio::task::spawn_blocking({
-        let run = run.clone();
-        move || run(&args.iter().map(String::as_str).collect::<Vec<_>>())
-    })
-    .await
-    .unwrap();
+    let out = admin(Some("rmq-hmac-v1"), &["delete-topic", "guard-cli-topic"]).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!topic_exists(cluster, "guard-cli-topic").await);
     g.agent.stop().await;
