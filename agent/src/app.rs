@@ -78,6 +78,29 @@ pub fn guard_listener(
     }
 }
 
+/// Each guarded connection holds two descriptors (client and broker). Warns at start when the
+/// configured connection limits cannot be reached under this process's open-file limit, so the
+/// operator learns it from the log rather than from `accept` failures under load.
+fn warn_if_descriptors_short(g: &crate::config::GuardConfig) {
+    let needed: usize = g.listeners.iter().map(|l| 2 * l.max_connections + 1).sum::<usize>() + 64;
+    let limit = std::fs::read_to_string("/proc/self/limits").ok().and_then(|s| open_files_limit(&s));
+    if let Some(limit) = limit
+        && limit < needed
+    {
+        warn!(
+            open_files_limit = limit,
+            needed,
+            "the open-file limit is below what the guards' max_connections need; raise LimitNOFILE (systemd) or lower max_connections"
+        );
+    }
+}
+
+/// The soft "Max open files" from `/proc/self/limits` text (`None` if unlimited or absent).
+fn open_files_limit(limits: &str) -> Option<usize> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files").split_whitespace().next()?.parse().ok()
+}
+
 fn build_info() -> Family {
     Family::gauge("rmq_agent_build_info", "rmq-agent's version (value 1).")
         .with(vec![("version", env!("CARGO_PKG_VERSION").to_owned())], 1.0)
@@ -248,6 +271,7 @@ pub async fn run(
 
     let mut guard_shared = Vec::new();
     if !config.guard.listeners.is_empty() {
+        warn_if_descriptors_short(&config.guard);
         let keys = load_guard_keys(&config.guard)?;
         for l in &config.guard.listeners {
             let shared = Arc::new(guard_listener(l, &config.guard, keys.clone()));
@@ -331,4 +355,19 @@ pub async fn run(
         warn!(?grace, "collectors did not stop within the grace period; abandoning them");
     }
     served.map_err(StartError::Serve)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::open_files_limit;
+
+    #[test]
+    fn reads_the_soft_open_file_limit() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max processes             95364                95364                processes \n\
+                      Max open files            1024                 524288               files     \n";
+        assert_eq!(open_files_limit(limits), Some(1024));
+        assert_eq!(open_files_limit("Max open files            unlimited            unlimited            files\n"), None);
+        assert_eq!(open_files_limit(""), None);
+    }
 }

@@ -28,6 +28,8 @@ const SECRET: &[u8] = b"guard-test-secret";
 struct Guarded {
     main: SocketAddr,
     vip: SocketAddr,
+    /// Like `main`, with a one-second idle timeout.
+    idle: SocketAddr,
     agent: support::Agent,
     _keys: tempfile::TempDir,
 }
@@ -54,11 +56,15 @@ async fn start() -> (&'static Cluster, Guarded) {
         connect_timeout_ms: 15_000,
         ..GuardListener::default()
     };
-    cfg.guard.listeners =
-        vec![listener("main", main, cluster.broker.addr()), listener("vip", vip, cluster.broker.vip_addr())];
+    let idle: SocketAddr = format!("127.0.0.1:{}", free_port().unwrap()).parse().unwrap();
+    cfg.guard.listeners = vec![
+        listener("main", main, cluster.broker.addr()),
+        listener("vip", vip, cluster.broker.vip_addr()),
+        GuardListener { idle_timeout_seconds: 1, ..listener("idle", idle, cluster.broker.addr()) },
+    ];
     cfg.validate().unwrap();
     let agent = support::Agent::start(cfg).await;
-    (cluster, Guarded { main, vip, agent, _keys: keys })
+    (cluster, Guarded { main, vip, idle, agent, _keys: keys })
 }
 
 fn now_ms() -> u64 {
@@ -234,6 +240,26 @@ async fn bad_frames_and_slow_clients_cost_one_connection() {
     let mut s = tokio::net::TcpStream::connect(g.main).await.unwrap();
     s.write_all(&[0, 0, 0, 100, 0, 0, 0, 10]).await.unwrap();
     closed(s).await;
+    // A connection that goes quiet after a request (idle_timeout_seconds = 1 on "idle").
+    let c = Client::new(ClientConfig::new(g.idle.to_string()));
+    let _: BrokerRuntimeInfo = c.fetch(RequestCode::GET_BROKER_RUNTIME_INFO, None).await.unwrap();
+    let idle_closes = |b: &str| {
+        rmq_testkit::expo::value(b, "rmq_guard_connection_errors_total", &[("listener", "idle"), ("reason", "timeout")])
+            .unwrap_or(0.0)
+    };
+    g.agent.wait_for("idle connection closed", Duration::from_secs(30), |b| idle_closes(b) >= 1.0).await;
+    // The answer arrives, then the quiet connection is closed: read_to_end returns.
+    let mut s = tokio::net::TcpStream::connect(g.idle).await.unwrap();
+    let req = rmq_protocol::frame::encode_to_bytes(
+        &Header::request(RequestCode::GET_BROKER_RUNTIME_INFO, 7),
+        SerializeType::JSON,
+        &[],
+    )
+    .unwrap();
+    s.write_all(&req).await.unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut got)).await.expect("idle close").unwrap();
+    assert_eq!(rmq_protocol::RawFrame::parse(bytes::Bytes::from(got)).unwrap().header().unwrap().opaque, 7);
     // Meanwhile, a well-behaved client is unaffected.
     let c = Client::new(ClientConfig::new(g.main.to_string()));
     let info: BrokerRuntimeInfo = c.fetch(RequestCode::GET_BROKER_RUNTIME_INFO, None).await.unwrap();

@@ -12,10 +12,13 @@ use bytes::BytesMut;
 use rmq_protocol::frame::{self, RawFrame};
 use rmq_protocol::policy::{CodeClass, classify};
 use rmq_protocol::{RequestCode, ResponseCode};
+use std::pin::Pin;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+
+use tokio::sync::{Semaphore, oneshot, watch};
+use tokio::time::Sleep;
 use tracing::{debug, info, warn};
 
 use super::auth::{Decision, Policy};
@@ -271,22 +274,23 @@ async fn handle(client: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
     let cw = Arc::new(tokio::sync::Mutex::new(cw));
     let last_activity = Arc::new(Activity::new());
     let in_flight: InFlight = Arc::default();
-    let (client_done_tx, client_done) = watch::channel(false);
-    let to_broker = {
-        let (cw, shared, last_activity, in_flight) =
-            (Arc::clone(&cw), Arc::clone(shared), Arc::clone(&last_activity), Arc::clone(&in_flight));
-        async move {
-            let (end, uw) = client_to_broker(cr, uw, cw, peer, shared, last_activity, in_flight).await;
-            let _ = client_done_tx.send(true);
-            // The broker's write side stays open until owed responses are relayed: RocketMQ
-            // servers close a connection on EOF, which would drop them.
-            (end, uw)
-        }
-    };
-    let to_client = broker_to_client(ur, cw, Arc::clone(shared), last_activity, in_flight, client_done);
-    // Each direction ends on its own (half-close): a client that shuts its write side still
+    let (client_done_tx, client_done) = oneshot::channel::<()>();
+    // Each direction is its own task, so a frame in one direction wakes (and polls) only that
+    // direction. Each ends on its own (half-close): a client that shuts its write side still
     // gets the broker's remaining responses.
-    let ((a, uw), b) = tokio::join!(to_broker, to_client);
+    let to_client = tokio::spawn(broker_to_client(
+        FrameReader::new(ur),
+        Arc::clone(&cw),
+        Arc::clone(shared),
+        Arc::clone(&last_activity),
+        Arc::clone(&in_flight),
+        client_done,
+    ));
+    let (a, uw) = client_to_broker(FrameReader::new(cr), uw, cw, peer, shared, &last_activity, &in_flight).await;
+    drop(client_done_tx);
+    let b = to_client.await;
+    // The broker's write side stays open until owed responses are relayed: RocketMQ servers
+    // close a connection on EOF, which would drop them.
     drop(uw);
     debug!(listener = %shared.name, %peer, client_side = ?a, broker_side = ?b, "connection closed");
 }
@@ -313,102 +317,134 @@ impl Activity {
     }
 }
 
-/// Why a direction ended.
+/// Why a direction ended (or, for `Tick`, why a read returned without a frame).
 #[derive(Debug)]
 enum End {
     Eof,
     Io,
     Malformed,
     Timeout,
+    /// The direction's timer fired; the caller decides what is due.
+    Tick,
 }
 
 /// Read size once data is flowing.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// Reads into `buf`. Between frames the buffer is released and the socket awaited without
-/// one, so an idle connection holds no buffer; data is then read with `read_buf`, whose
-/// short-read rule clears readiness (a `try_read` loop would pay an extra would-block
-/// `read` per frame).
-async fn fill(r: &mut OwnedReadHalf, buf: &mut BytesMut) -> std::io::Result<usize> {
-    if buf.is_empty() {
-        *buf = BytesMut::new();
-        r.readable().await?;
-    }
-    if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-        buf.reserve(READ_CHUNK);
-    }
-    r.read_buf(buf).await
+/// Frames one direction. Between frames the buffer is released and the socket awaited without
+/// one, so an idle connection holds no buffer; data is read with `read_buf`, whose short-read
+/// rule clears readiness (a `try_read` loop would pay an extra would-block `read` per frame).
+#[derive(Debug)]
+struct FrameReader {
+    half: OwnedReadHalf,
+    buf: BytesMut,
+    /// When the buffered partial frame began arriving.
+    partial_since: Option<tokio::time::Instant>,
 }
 
-/// Reads the next whole frame. `idle` applies while no frame has started; once one has, the
-/// rest must arrive within `frame_timeout`.
-async fn read_frame(
-    r: &mut OwnedReadHalf,
-    buf: &mut BytesMut,
-    idle: Option<Duration>,
-    frame_timeout: Duration,
-) -> Result<RawFrame, End> {
-    let mut started: Option<tokio::time::Instant> = None;
-    loop {
-        match RawFrame::split_from(buf) {
-            Ok(Some(f)) => return Ok(f),
-            Ok(None) => {}
-            Err(_) => return Err(End::Malformed),
+impl FrameReader {
+    fn new(half: OwnedReadHalf) -> Self {
+        Self { half, buf: BytesMut::new(), partial_since: None }
+    }
+
+    async fn fill(&mut self) -> std::io::Result<usize> {
+        if self.buf.is_empty() {
+            self.buf = BytesMut::new();
+            self.half.readable().await?;
         }
-        if !buf.is_empty() && started.is_none() {
-            started = Some(tokio::time::Instant::now());
+        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
+            self.buf.reserve(READ_CHUNK);
         }
-        let read = fill(r, buf);
-        let n = match (started, idle) {
-            (Some(t), _) => tokio::time::timeout_at(t + frame_timeout, read).await.map_err(|_| End::Timeout)?,
-            (None, Some(idle)) => tokio::time::timeout(idle, read).await.map_err(|_| End::Timeout)?,
-            (None, None) => read.await,
-        };
-        match n {
-            Ok(0) => return Err(if buf.is_empty() { End::Eof } else { End::Malformed }),
-            Ok(_) => {}
-            Err(_) => return Err(End::Io),
+        self.half.read_buf(&mut self.buf).await
+    }
+
+    /// The deadline of the partial frame being received, if one is.
+    fn partial_deadline(&self, frame_timeout: Option<Duration>) -> Option<tokio::time::Instant> {
+        Some(self.partial_since? + frame_timeout?)
+    }
+
+    /// The next whole frame, or `End::Tick` when `tick` fires first. A frame that has started
+    /// must complete within `frame_timeout`: `tick` is brought forward to that deadline, and
+    /// the caller learns of it from [`Self::partial_deadline`].
+    async fn next(&mut self, tick: &mut Pin<&mut Sleep>, frame_timeout: Option<Duration>) -> Result<RawFrame, End> {
+        loop {
+            match RawFrame::split_from(&mut self.buf) {
+                Ok(Some(f)) => {
+                    self.partial_since = None;
+                    return Ok(f);
+                }
+                Ok(None) => {}
+                Err(_) => return Err(End::Malformed),
+            }
+            if !self.buf.is_empty() && self.partial_since.is_none() {
+                self.partial_since = Some(tokio::time::Instant::now());
+                if let Some(d) = self.partial_deadline(frame_timeout)
+                    && d < tick.deadline()
+                {
+                    tick.as_mut().reset(d);
+                }
+            }
+            let n = tokio::select! {
+                biased;
+                n = self.fill() => n,
+                () = tick.as_mut() => return Err(End::Tick),
+            };
+            match n {
+                Ok(0) => return Err(if self.buf.is_empty() { End::Eof } else { End::Malformed }),
+                Ok(_) => {}
+                Err(_) => return Err(End::Io),
+            }
         }
     }
 }
+
+/// How often per-connection send counts are merged into the listener's table.
+const TALLY_FLUSH: Duration = Duration::from_secs(1);
 
 async fn client_to_broker(
-    mut cr: OwnedReadHalf,
+    mut reader: FrameReader,
     mut uw: OwnedWriteHalf,
     cw: Arc<tokio::sync::Mutex<OwnedWriteHalf>>,
     peer: SocketAddr,
-    shared: Arc<Shared>,
-    last_activity: Arc<Activity>,
-    in_flight: InFlight,
+    shared: &Arc<Shared>,
+    last_activity: &Activity,
+    in_flight: &InFlight,
 ) -> (End, OwnedWriteHalf) {
-    let mut buf = BytesMut::new();
+    let limits = shared.limits;
     let mut tally = SendTally::new(peer);
+    // One timer per direction, re-armed only when it fires (not per frame): it covers the idle
+    // timeout, a slow partial frame and the send-tally flush.
+    let tick = tokio::time::sleep(limits.idle_timeout);
+    tokio::pin!(tick);
     let end = loop {
-        let next = read_frame(&mut cr, &mut buf, Some(shared.limits.idle_timeout), shared.limits.frame_timeout);
-        let read = if tally.pending() {
-            // Counted sends are merged within a second even if the client goes quiet.
-            let left = Duration::from_secs(1).saturating_sub(tally.last_flush.elapsed());
-            match tokio::time::timeout(left, next).await {
-                Ok(r) => r,
-                Err(_) => {
-                    tally.flush(&shared.stats);
-                    continue;
-                }
-            }
-        } else {
-            next.await
-        };
-        let f = match read {
+        let f = match reader.next(&mut tick, Some(limits.frame_timeout)).await {
             Ok(f) => f,
-            Err(End::Timeout) => {
-                // Idle only if the broker side has been quiet too.
-                let quiet = last_activity.quiet_for();
-                if buf.is_empty() && quiet < shared.limits.idle_timeout {
-                    continue;
+            Err(End::Tick) => {
+                let now = tokio::time::Instant::now();
+                if reader.partial_deadline(Some(limits.frame_timeout)).is_some_and(|d| d <= now) {
+                    shared.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+                    info!(listener = %shared.name, %peer, "closing slow client (frame incomplete within the deadline)");
+                    break End::Timeout;
                 }
-                shared.stats.timeouts.fetch_add(1, Ordering::Relaxed);
-                info!(listener = %shared.name, %peer, "closing slow or idle client");
-                break End::Timeout;
+                let quiet = last_activity.quiet_for();
+                // Idle only if the broker side has been quiet too.
+                if reader.partial_since.is_none() && quiet >= limits.idle_timeout {
+                    shared.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+                    info!(listener = %shared.name, %peer, "closing idle client");
+                    break End::Timeout;
+                }
+                if tally.pending() && tally.last_flush.elapsed() >= TALLY_FLUSH {
+                    tally.flush(&shared.stats);
+                }
+                let mut next = now + limits.idle_timeout.saturating_sub(quiet);
+                if tally.pending() {
+                    next = next.min(now + TALLY_FLUSH.saturating_sub(tally.last_flush.elapsed()));
+                }
+                if let Some(d) = reader.partial_deadline(Some(limits.frame_timeout)) {
+                    next = next.min(d);
+                }
+                tick.as_mut().reset(next);
+                continue;
             }
             Err(End::Malformed) => {
                 shared.stats.malformed.fetch_add(1, Ordering::Relaxed);
@@ -418,7 +454,8 @@ async fn client_to_broker(
             Err(e) => break e,
         };
         last_activity.touch();
-        match inspect(&f, peer, &shared, &mut tally) {
+        let counted = tally.pending();
+        match inspect(&f, peer, shared, &mut tally) {
             Verdict::Forward(p) => {
                 if !p.is_response() && !p.is_oneway() {
                     in_flight
@@ -439,6 +476,13 @@ async fn client_to_broker(
             Verdict::Close => {
                 shared.stats.malformed.fetch_add(1, Ordering::Relaxed);
                 break End::Malformed;
+            }
+        }
+        // The first counted send of a period brings the timer forward to the flush.
+        if !counted && tally.pending() {
+            let flush_at = tokio::time::Instant::now() + TALLY_FLUSH;
+            if flush_at < tick.deadline() {
+                tick.as_mut().reset(flush_at);
             }
         }
     };
@@ -546,35 +590,43 @@ fn inspect(f: &RawFrame, peer: SocketAddr, shared: &Shared, tally: &mut SendTall
 /// After the client stops sending, responses still owed are relayed for at most this long.
 const DRAIN: Duration = Duration::from_secs(30);
 
+/// A timer deadline that is not meant to fire (re-armed if it does).
+const NEVER: Duration = Duration::from_secs(86_400);
+
 async fn broker_to_client(
-    mut ur: OwnedReadHalf,
+    mut reader: FrameReader,
     cw: Arc<tokio::sync::Mutex<OwnedWriteHalf>>,
     shared: Arc<Shared>,
     last_activity: Arc<Activity>,
     in_flight: InFlight,
-    mut client_done: watch::Receiver<bool>,
+    client_done: oneshot::Receiver<()>,
 ) -> End {
-    let mut buf = BytesMut::new();
-    let mut drain_until: Option<tokio::time::Instant> = None;
     let owed = |m: &InFlight| !m.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_empty();
+    tokio::pin!(client_done);
+    let mut draining = false;
+    // Armed only while draining; the broker's frames are trusted for timing (a long poll
+    // legitimately waits), but still framed and bounded in size.
+    let tick = tokio::time::sleep(NEVER);
+    tokio::pin!(tick);
     let end = loop {
-        // Half-close: once the client has stopped sending, relay only what is still owed.
-        if *client_done.borrow() {
-            if !owed(&in_flight) {
-                break End::Eof;
-            }
-            drain_until.get_or_insert_with(|| tokio::time::Instant::now() + DRAIN);
-        }
-        let deadline = drain_until;
-        // The broker's frames are trusted for timing (a long poll legitimately waits), but
-        // still framed and bounded.
         let f = tokio::select! {
-            r = read_frame(&mut ur, &mut buf, None, Duration::from_secs(3600)) => r,
-            _ = client_done.changed(), if !*client_done.borrow() => continue,
-            _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => break End::Timeout,
+            biased;
+            // Half-close: once the client has stopped sending, relay only what is still owed.
+            _ = &mut client_done, if !draining => {
+                draining = true;
+                tick.as_mut().reset(tokio::time::Instant::now() + DRAIN);
+                continue;
+            }
+            r = reader.next(&mut tick, None), if !draining || owed(&in_flight) => r,
+            else => break End::Eof,
         };
         let f = match f {
             Ok(f) => f,
+            Err(End::Tick) if !draining => {
+                tick.as_mut().reset(tokio::time::Instant::now() + NEVER);
+                continue;
+            }
+            Err(End::Tick) => break End::Timeout,
             Err(End::Malformed) => {
                 warn!(listener = %shared.name, "malformed frame from broker; closing the connection");
                 break End::Malformed;
