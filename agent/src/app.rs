@@ -367,7 +367,10 @@ mod tests {
                       Max processes             95364                95364                processes \n\
                       Max open files            1024                 524288               files     \n";
         assert_eq!(open_files_limit(limits), Some(1024));
-        assert_eq!(open_files_limit("Max open files            unlimited            unlimited            files\n"), None);
+        assert_eq!(
+            open_files_limit("Max open files            unlimited            unlimited            files\n"),
+            None
+        );
         assert_eq!(open_files_limit(""), None);
     }
 }
