@@ -433,7 +433,8 @@ impl Config {
     }
 }
 
-fn valid_host_port(s: &str) -> bool {
+/// `host:port` with a non-empty host and a port in 1..=65535.
+pub fn valid_host_port(s: &str) -> bool {
     match s.rsplit_once(':') {
         Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0),
         None => false,

@@ -12,10 +12,15 @@ use crate::metrics::{Exposition, Registry};
 
 /// The router.
 pub fn router(registry: Registry) -> Router {
+    router_for("rmq-agent", registry)
+}
+
+/// The router of the program `name` (shown on the index page).
+pub fn router_for(name: &'static str, registry: Registry) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/", get(|| async { "rmq-agent: /metrics /healthz\n" }))
+        .route("/", get(move || async move { format!("{name}: /metrics /healthz\n") }))
         .with_state(registry)
 }
 

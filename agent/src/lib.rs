@@ -7,6 +7,7 @@
 //! - [`metrics`]: snapshot families and their exposition.
 //! - [`remoting`]: the async RocketMQ remoting client.
 //! - [`probe`]: a one-shot look at a broker (`rmq-agent probe`).
+//! - [`process`]: logging and signals, shared with `rmq-ha-guard`.
 
 pub mod admin;
 pub mod app;
@@ -16,5 +17,6 @@ pub mod guard;
 pub mod http;
 pub mod metrics;
 pub mod probe;
+pub mod process;
 pub mod remoting;
 pub mod secret;

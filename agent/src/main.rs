@@ -6,12 +6,16 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use rmq_agent::config::{Config, ConfigError};
 use rmq_agent::probe;
+use rmq_agent::process::{init_logging, shutdown_signal, sighup_to};
 use rmq_agent::remoting::{Client, ClientConfig};
 use rmq_protocol::SerializeType;
 use tracing::error;
 
 /// EX_USAGE from sysexits.h: bad flags or configuration.
 const EX_USAGE: u8 = 64;
+
+/// Overrides the configured log level (an `EnvFilter` directive).
+const LOG_ENV: &str = "RMQ_AGENT_LOG";
 
 #[derive(Debug, Parser)]
 #[command(name = "rmq-agent", version, about = "Per-host RocketMQ sidecar agent")]
@@ -142,18 +146,6 @@ fn admin(
     }
 }
 
-fn init_logging(format: &str, level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RMQ_AGENT_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
-        .unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter);
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 #[allow(clippy::print_stderr)]
 fn load(config: Option<PathBuf>) -> Result<Config, ConfigError> {
     match config {
@@ -186,7 +178,7 @@ fn main() -> ExitCode {
             admin(addr, key_id, key_file, &scheme, binary, timeout, op)
         }
         Command::Probe { broker_addr, binary } => {
-            init_logging("human", "warn");
+            init_logging(LOG_ENV, "human", "warn");
             let mut cfg = ClientConfig::new(broker_addr);
             if binary {
                 cfg.serialize_type = SerializeType::ROCKETMQ;
@@ -226,7 +218,7 @@ fn main() -> ExitCode {
                 eprintln!("{e}");
                 return ExitCode::from(EX_USAGE);
             }
-            init_logging(&cfg.log.format, &cfg.log.level);
+            init_logging(LOG_ENV, &cfg.log.format, &cfg.log.level);
             if rustix::process::geteuid().is_root() {
                 tracing::warn!("running as root; rmq-agent needs no privileges (see systemd/)");
             }
@@ -261,35 +253,4 @@ fn main() -> ExitCode {
 /// halved resident memory on a broker with 1,000 topics (docs/benchmarks.md).
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread().enable_all().max_blocking_threads(2).build()?)
-}
-
-/// Forwards each SIGHUP as a reload request.
-async fn sighup_to(tx: tokio::sync::mpsc::Sender<()>) {
-    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
-        error!("cannot listen for SIGHUP; reload is unavailable");
-        return;
-    };
-    while hup.recv().await.is_some() {
-        // A reload already queued covers this one.
-        let _ = tx.try_send(());
-    }
-}
-
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        _ = term => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
 }

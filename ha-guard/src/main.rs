@@ -1,17 +1,22 @@
-//! The `rmq-ha-guard` binary. The tunnel itself is not built yet; today the binary can
-//! inspect `rmq-ha-v1` first packets, which helps check a peer's key and clock by hand.
+//! The `rmq-ha-guard` binary: arguments, logging, the runtime, signals and exit codes.
 
 use std::io::Read as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use rmq_agent::process::{init_logging, shutdown_signal, sighup_to};
+use rmq_ha_guard::config::Config;
 use rmq_protocol::ha::Parsed;
 use rmq_protocol::sign::ha_v1;
+use tracing::error;
 
-/// EX_USAGE from sysexits.h.
+/// EX_USAGE from sysexits.h: bad flags or configuration.
 const EX_USAGE: u8 = 64;
 /// EX_DATAERR from sysexits.h: the input was not what it should be.
 const EX_DATAERR: u8 = 65;
+/// Overrides the configured log level (an `EnvFilter` directive).
+const LOG_ENV: &str = "RMQ_HA_GUARD_LOG";
 
 #[derive(Debug, Parser)]
 #[command(name = "rmq-ha-guard", version, about = "Authenticated tunnel for RocketMQ HA replication")]
@@ -22,10 +27,25 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run every configured tunnel end until SIGTERM/SIGINT; SIGHUP reloads the keys.
+    Run {
+        /// TOML configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Override `http.listen`.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Validate a configuration file (and that its key files are readable and private).
+    CheckConfig {
+        /// The file.
+        file: PathBuf,
+    },
     /// Read an rmq-ha-v1 first packet (raw bytes) from stdin and print its fields.
     InspectHello,
 }
 
+#[allow(clippy::print_stdout, clippy::print_stderr)]
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -36,6 +56,56 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::InspectHello => inspect_hello(),
+        Command::CheckConfig { file } => {
+            match Config::load(&file).map_err(|e| e.to_string()).and_then(|c| {
+                rmq_ha_guard::app::load_keys(&c).map_err(|e| e.to_string())?;
+                Ok(c)
+            }) {
+                Ok(c) => {
+                    println!("{}: ok ({} accept, {} connect)", file.display(), c.accept.len(), c.connect.len());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(EX_USAGE)
+                }
+            }
+        }
+        Command::Run { config, listen } => {
+            let mut cfg = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(EX_USAGE);
+                }
+            };
+            if let Some(l) = listen {
+                cfg.http.listen = l;
+                if let Err(e) = cfg.validate() {
+                    eprintln!("{e}");
+                    return ExitCode::from(EX_USAGE);
+                }
+            }
+            init_logging(LOG_ENV, &cfg.log.format, &cfg.log.level);
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let result = runtime.map_err(anyhow::Error::from).and_then(|rt| {
+                rt.block_on(async {
+                    let (tx, requests) = tokio::sync::mpsc::channel(1);
+                    tokio::spawn(sighup_to(tx));
+                    let reload = rmq_ha_guard::app::Reloader { requests, path: config };
+                    rmq_ha_guard::app::run(cfg, shutdown_signal(), None, Some(reload)).await
+                })
+                .map_err(anyhow::Error::from)
+            });
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    error!("{e:#}");
+                    eprintln!("rmq-ha-guard: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
 

@@ -8,7 +8,7 @@ pub mod replay;
 
 pub use auth::{Decision, Policy, Scheme};
 pub use proxy::{GuardStats, Limits, Shared, serve};
-pub use replay::NonceCache;
+pub use replay::{NonceCache, NonceRejection};
 
 mod metrics;
 pub use metrics::families;

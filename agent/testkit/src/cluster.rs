@@ -99,6 +99,10 @@ pub struct BrokerOptions {
     /// loopback address (127.0.0.2) where a proxy listens on the same ports, and the name
     /// server hands clients the proxy.
     pub advertised_ip: Option<String>,
+    /// Broker id: 0 is the master; anything else starts a slave (`brokerRole = SLAVE`).
+    pub broker_id: i64,
+    /// A slave's `haMasterAddress` (where it dials the master's HA port).
+    pub ha_master_address: Option<String>,
 }
 
 impl Default for BrokerOptions {
@@ -109,6 +113,8 @@ impl Default for BrokerOptions {
             extra_broker_toml: String::new(),
             extra_store_toml: String::new(),
             advertised_ip: None,
+            broker_id: 0,
+            ha_master_address: None,
         }
     }
 }
@@ -141,9 +147,11 @@ impl Broker {
     fn write_config(&self) -> anyhow::Result<()> {
         let store = self.dir.path().join("store");
         let o = &self.options;
+        let role = if o.broker_id == 0 { "ASYNC_MASTER" } else { "SLAVE" };
         let toml = format!(
             r#"[broker]
 listenPort = {port}
+brokerRole = "{role}"
 brokerIp1 = "{advertised}"
 brokerIp2 = "127.0.0.1"
 storePathRootDir = "{store}"
@@ -156,13 +164,15 @@ bindAddress = "127.0.0.1"
 [broker.brokerIdentity]
 brokerName = "{name}"
 brokerClusterName = "{cluster}"
-brokerId = 0
+brokerId = {id}
 
 [store]
 haListenAddress = "127.0.0.1"
 haListenPort = {ha}
 storePathRootDir = "{store}"
 mappedFileSizeCommitLog = 67108864
+brokerRole = "{role}"
+{ha_master}
 {extra_store}
 "#,
             port = self.port,
@@ -174,6 +184,9 @@ mappedFileSizeCommitLog = 67108864
             cluster = o.cluster,
             extra_broker = o.extra_broker_toml,
             extra_store = o.extra_store_toml,
+            id = o.broker_id,
+            role = role,
+            ha_master = o.ha_master_address.as_ref().map(|a| format!("haMasterAddress = \"{a}\"")).unwrap_or_default(),
         );
         std::fs::write(self.config_path(), toml).context("writing broker.toml")
     }
@@ -204,7 +217,7 @@ mappedFileSizeCommitLog = 67108864
             let listed = info
                 .broker_addr_table
                 .get(&self.options.broker_name)
-                .is_some_and(|b| b.master_addr() == Some(&advertised));
+                .is_some_and(|b| b.broker_addrs.get(&self.options.broker_id) == Some(&advertised));
             Ok(listed.then_some(()))
         })?;
         self.process = Some(process);

@@ -1,0 +1,418 @@
+//! The ha-guard's configuration: one TOML file, unknown keys rejected, every problem reported
+//! at once with its path (the same conventions as rmq-agent). Documented in `docs/ha-guard.md`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rmq_agent::config::{ConfigError, ConfigProblem, HttpConfig, LogConfig, valid_host_port};
+use rmq_protocol::sign::ha_v1;
+use serde::Deserialize;
+
+/// Default HTTP listen address (rmq-agent uses 9558).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9559";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `/metrics` and `/healthz`.
+    pub http: HttpConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Shared HMAC keys: id → secret file.
+    pub keys: Vec<Key>,
+    /// A first packet's timestamp may differ from this host's clock by at most this much.
+    pub max_skew_seconds: u64,
+    /// Most nonces remembered (replay protection); when full, new first packets are refused.
+    pub nonce_cache_size: usize,
+    /// Master side: public HA ports owned by this guard.
+    pub accept: Vec<Accept>,
+    /// Slave side: local ports the slave's `haMasterAddress` points at.
+    pub connect: Vec<Connect>,
+    /// Seconds open tunnels may keep relaying after SIGTERM.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            http: HttpConfig { listen: DEFAULT_LISTEN.into() },
+            log: LogConfig::default(),
+            keys: Vec::new(),
+            max_skew_seconds: 30,
+            nonce_cache_size: 100_000,
+            accept: Vec::new(),
+            connect: Vec::new(),
+            shutdown_grace_seconds: 10,
+        }
+    }
+}
+
+/// `[[keys]]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Key {
+    /// Key id (sent in the first packet).
+    pub id: String,
+    /// File holding the secret; must not be readable by group or others.
+    pub secret_file: PathBuf,
+}
+
+/// Limits and timing of one tunnel end (the `max_connections`, `hello_timeout_ms`,
+/// `connect_timeout_ms` and `idle_timeout_seconds` keys of `[[accept]]` and `[[connect]]`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Tunnels at once; more are closed on accept.
+    pub max_connections: usize,
+    /// Accept side: the first packet must arrive whole within this (and the TLS handshake
+    /// before it). Connect side: the answer must arrive within this.
+    pub hello_timeout_ms: u64,
+    /// Dialling the next hop.
+    pub connect_timeout_ms: u64,
+    /// A tunnel with no bytes either way for this long is closed. HA heartbeats flow every
+    /// 5 s and brokers close after 20 s of silence, so this only catches dead peers.
+    pub idle_timeout_seconds: u64,
+}
+
+fn d_max_connections() -> usize {
+    64
+}
+fn d_hello_timeout_ms() -> u64 {
+    5_000
+}
+fn d_connect_timeout_ms() -> u64 {
+    3_000
+}
+fn d_idle_timeout_seconds() -> u64 {
+    60
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: d_max_connections(),
+            hello_timeout_ms: d_hello_timeout_ms(),
+            connect_timeout_ms: d_connect_timeout_ms(),
+            idle_timeout_seconds: d_idle_timeout_seconds(),
+        }
+    }
+}
+
+impl Limits {
+    /// The first-packet (or answer) deadline.
+    pub fn hello_timeout(&self) -> Duration {
+        Duration::from_millis(self.hello_timeout_ms)
+    }
+
+    /// The dial deadline.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    /// The idle deadline.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_seconds)
+    }
+}
+
+/// `[[accept]]`: the master host's side.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Accept {
+    /// Metric label and log field; defaults to `broker_name`.
+    #[serde(default)]
+    pub name: String,
+    /// The public HA address slaves (their connect-side guards) dial.
+    pub listen: String,
+    /// The master's real HA port, normally on loopback.
+    pub upstream: String,
+    /// The master's `brokerName`; a first packet signed for another broker is refused.
+    pub broker_name: String,
+    /// Key ids accepted here (empty: every configured key).
+    #[serde(default)]
+    pub key_ids: Vec<String>,
+    /// Read the classic HA stream as it passes (per-slave offsets, impossible reports close
+    /// the tunnel). Off for 5.x controller mode, whose frames differ.
+    #[serde(default = "yes")]
+    pub inspect: bool,
+    /// TLS server certificate chain (PEM); with `tls_key_file`, tunnels are TLS.
+    #[serde(default)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[serde(default)]
+    pub tls_key_file: Option<PathBuf>,
+    /// Tunnels at once; more are closed on accept.
+    #[serde(default = "d_max_connections")]
+    pub max_connections: usize,
+    /// Accept side: the first packet (and the TLS handshake before it) must arrive within
+    /// this. Connect side: the answer must arrive within this.
+    #[serde(default = "d_hello_timeout_ms")]
+    pub hello_timeout_ms: u64,
+    /// Dialling the next hop.
+    #[serde(default = "d_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// A tunnel with no bytes either way for this long is closed (must exceed the HA
+    /// protocol's 20 s; heartbeats flow every 5 s).
+    #[serde(default = "d_idle_timeout_seconds")]
+    pub idle_timeout_seconds: u64,
+}
+
+/// `[[connect]]`: the slave host's side.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Connect {
+    /// Metric label and log field; defaults to `broker_name`.
+    #[serde(default)]
+    pub name: String,
+    /// Where the slave's `haMasterAddress` points (normally loopback).
+    pub listen: String,
+    /// The master host's accept-side guard.
+    pub remote: String,
+    /// The master's `brokerName` (signed into the first packet).
+    pub broker_name: String,
+    /// Which key signs the first packet.
+    pub key_id: String,
+    /// Read the classic HA stream as it passes (metrics on the slave side too).
+    #[serde(default = "yes")]
+    pub inspect: bool,
+    /// CA certificates (PEM) that the accept side's certificate must chain to; set it to
+    /// use TLS.
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// The name the accept side's certificate must carry (default: the host of `remote`).
+    #[serde(default)]
+    pub tls_server_name: Option<String>,
+    /// Tunnels at once; more are closed on accept.
+    #[serde(default = "d_max_connections")]
+    pub max_connections: usize,
+    /// Accept side: the first packet (and the TLS handshake before it) must arrive within
+    /// this. Connect side: the answer must arrive within this.
+    #[serde(default = "d_hello_timeout_ms")]
+    pub hello_timeout_ms: u64,
+    /// Dialling the next hop.
+    #[serde(default = "d_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// A tunnel with no bytes either way for this long is closed (must exceed the HA
+    /// protocol's 20 s; heartbeats flow every 5 s).
+    #[serde(default = "d_idle_timeout_seconds")]
+    pub idle_timeout_seconds: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Accept {
+    /// Its limits.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_connections: self.max_connections,
+            hello_timeout_ms: self.hello_timeout_ms,
+            connect_timeout_ms: self.connect_timeout_ms,
+            idle_timeout_seconds: self.idle_timeout_seconds,
+        }
+    }
+
+    /// The label of this tunnel end.
+    pub fn label(&self) -> &str {
+        if self.name.is_empty() { &self.broker_name } else { &self.name }
+    }
+}
+
+impl Connect {
+    /// Its limits.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_connections: self.max_connections,
+            hello_timeout_ms: self.hello_timeout_ms,
+            connect_timeout_ms: self.connect_timeout_ms,
+            idle_timeout_seconds: self.idle_timeout_seconds,
+        }
+    }
+
+    /// The label of this tunnel end.
+    pub fn label(&self) -> &str {
+        if self.name.is_empty() { &self.broker_name } else { &self.name }
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let cfg: Config = toml::from_str(&text)
+            .map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string().trim_end().to_owned() })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The skew window.
+    pub fn max_skew_ms(&self) -> u64 {
+        self.max_skew_seconds.saturating_mul(1000)
+    }
+
+    /// Checks every value and reports every problem at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut p = Vec::new();
+        let mut bad = |path: String, message: String| p.push(ConfigProblem { path, message });
+        if self.http.listen.parse::<SocketAddr>().is_err() {
+            bad("http.listen".into(), format!("{:?} is not an IP:port address", self.http.listen));
+        }
+        if !matches!(self.log.format.as_str(), "human" | "json") {
+            bad("log.format".into(), format!("{:?} is neither \"human\" nor \"json\"", self.log.format));
+        }
+        if self.max_skew_seconds == 0 {
+            bad("max_skew_seconds".into(), "must be at least 1".into());
+        }
+        if self.nonce_cache_size == 0 {
+            bad("nonce_cache_size".into(), "must be at least 1".into());
+        }
+        if self.accept.is_empty() && self.connect.is_empty() {
+            bad("accept".into(), "no [[accept]] or [[connect]] tunnel is configured".into());
+        }
+        let key_ids: Vec<&str> = self.keys.iter().map(|k| k.id.as_str()).collect();
+        for (i, k) in self.keys.iter().enumerate() {
+            if !(1..=ha_v1::MAX_KEY_ID).contains(&k.id.len())
+                || !k.id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            {
+                bad(format!("keys[{i}].id"), format!("{:?}: 1-64 characters of A-Z a-z 0-9 . _ -", k.id));
+            }
+            if key_ids.iter().filter(|id| **id == k.id).count() > 1 {
+                bad(format!("keys[{i}].id"), format!("{:?} is configured twice", k.id));
+            }
+        }
+        let mut listens: Vec<String> = Vec::new();
+        let mut check_common = |at: &str, listen: &str, broker: &str, l: &Limits, bad: &mut dyn FnMut(String, String)| {
+            if listen.parse::<SocketAddr>().is_err() {
+                bad(format!("{at}.listen"), format!("{listen:?} is not an IP:port address"));
+            }
+            if listens.iter().any(|l| l == listen) {
+                bad(format!("{at}.listen"), format!("{listen:?} is used twice"));
+            }
+            listens.push(listen.to_owned());
+            if !(1..=ha_v1::MAX_BROKER_NAME).contains(&broker.len()) {
+                bad(format!("{at}.broker_name"), "must be 1-127 bytes".into());
+            }
+            if l.max_connections == 0 || l.hello_timeout_ms == 0 || l.connect_timeout_ms == 0 {
+                bad(at.into(), "max_connections, hello_timeout_ms and connect_timeout_ms must be at least 1".into());
+            }
+            if l.idle_timeout_seconds < 21 {
+                bad(
+                    format!("{at}.idle_timeout_seconds"),
+                    "must exceed the HA protocol's own 20 s (heartbeats every 5 s)".into(),
+                );
+            }
+        };
+        for (i, a) in self.accept.iter().enumerate() {
+            let at = format!("accept[{i}]");
+            check_common(&at, &a.listen, &a.broker_name, &a.limits(), &mut bad);
+            if !valid_host_port(&a.upstream) {
+                bad(format!("{at}.upstream"), format!("{:?} is not host:port", a.upstream));
+            }
+            if a.listen == a.upstream {
+                bad(format!("{at}.upstream"), "is the listen address itself".into());
+            }
+            if a.tls_cert_file.is_some() != a.tls_key_file.is_some() {
+                bad(format!("{at}.tls_cert_file"), "tls_cert_file and tls_key_file go together".into());
+            }
+            for id in &a.key_ids {
+                if !key_ids.contains(&id.as_str()) {
+                    bad(format!("{at}.key_ids"), format!("{id:?} is not in [[keys]]"));
+                }
+            }
+            if self.keys.is_empty() {
+                bad(at.clone(), "an accept side needs at least one [[keys]] entry".into());
+            }
+        }
+        for (i, c) in self.connect.iter().enumerate() {
+            let at = format!("connect[{i}]");
+            check_common(&at, &c.listen, &c.broker_name, &c.limits(), &mut bad);
+            if !valid_host_port(&c.remote) {
+                bad(format!("{at}.remote"), format!("{:?} is not host:port", c.remote));
+            }
+            if !key_ids.contains(&c.key_id.as_str()) {
+                bad(format!("{at}.key_id"), format!("{:?} is not in [[keys]]", c.key_id));
+            }
+            if c.tls_server_name.is_some() && c.tls_ca_file.is_none() {
+                bad(format!("{at}.tls_server_name"), "needs tls_ca_file (TLS is on only with a CA)".into());
+            }
+        }
+        if p.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(p)) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Config, String> {
+        let c: Config = toml::from_str(s).map_err(|e| e.to_string())?;
+        c.validate().map_err(|e| e.to_string())?;
+        Ok(c)
+    }
+
+    #[test]
+    fn a_minimal_pair_of_ends_is_valid_with_defaults() {
+        let c = parse(
+            r#"
+            [[keys]]
+            id = "ha-1"
+            secret_file = "/etc/k"
+            [[accept]]
+            listen = "10.0.0.1:10912"
+            upstream = "127.0.0.1:10912"
+            broker_name = "broker-a"
+            [[connect]]
+            listen = "127.0.0.1:20912"
+            remote = "10.0.0.1:10912"
+            broker_name = "broker-a"
+            key_id = "ha-1"
+            max_connections = 4
+            "#,
+        )
+        .unwrap();
+        assert!(c.accept[0].inspect);
+        assert_eq!(c.accept[0].label(), "broker-a");
+        assert_eq!(c.connect[0].limits().max_connections, 4);
+        assert_eq!(c.accept[0].limits(), Limits::default());
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let e = parse(
+            r#"
+            [[accept]]
+            listen = "nowhere"
+            upstream = "nowhere"
+            broker_name = ""
+            idle_timeout_seconds = 5
+            tls_cert_file = "/c"
+            [[connect]]
+            listen = "127.0.0.1:1"
+            remote = "x"
+            broker_name = "b"
+            key_id = "missing"
+            "#,
+        )
+        .unwrap_err();
+        for needle in [
+            "accept[0].listen",
+            "accept[0].upstream",
+            "accept[0].broker_name",
+            "accept[0].idle_timeout_seconds",
+            "accept[0].tls_cert_file",
+            "connect[0].remote",
+            "connect[0].key_id",
+            "needs at least one [[keys]]",
+        ] {
+            assert!(e.contains(needle), "{needle} missing from:\n{e}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_and_an_empty_file_are_refused() {
+        assert!(parse("[[accept]]\nlisten = \"1.2.3.4:1\"\nupsteam = \"x:1\"\n").unwrap_err().contains("unknown field"));
+        assert!(parse("").unwrap_err().contains("no [[accept]] or [[connect]]"));
+    }
+}

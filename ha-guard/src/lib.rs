@@ -1,0 +1,18 @@
+//! rmq-ha-guard: an authenticated tunnel for RocketMQ master-slave HA replication. The
+//! library behind the `rmq-ha-guard` binary.
+//!
+//! - [`config`]: the TOML configuration.
+//! - [`tunnel`]: the accept (master host) and connect (slave host) ends.
+//! - [`relay`]: relaying an established tunnel.
+//! - [`inspect`]: reading the classic HA stream as it passes.
+//! - [`stats`]: counters and per-slave replication state as metric families.
+//! - [`tls`]: optional TLS between the guards.
+//! - [`app`]: the running process (listeners, `/metrics`, reload, drain).
+
+pub mod app;
+pub mod config;
+pub mod inspect;
+pub mod relay;
+pub mod stats;
+pub mod tls;
+pub mod tunnel;

@@ -1,0 +1,352 @@
+//! The two tunnel ends. Accept (master host): verify the slave side's `rmq-ha-v1` first
+//! packet, and only then dial the master and answer. Connect (slave host): dial the master's
+//! guard, send the first packet, verify the answer, then relay.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rmq_agent::guard::NonceCache;
+use rmq_protocol::ha::Parsed;
+use rmq_protocol::sign::{AuthError, SigningKey, ha_v1};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tracing::{info, warn};
+
+use crate::config;
+use crate::relay::{RelayEnd, relay};
+use crate::stats::{EndStats, SlaveStats};
+
+/// What every tunnel end shares: keys (replaced on reload) and the nonces seen.
+#[derive(Debug)]
+pub struct Shared {
+    /// Key id → key.
+    pub keys: RwLock<Arc<HashMap<String, SigningKey>>>,
+    /// Nonces seen within ±skew.
+    pub nonces: Mutex<NonceCache>,
+    /// The skew window.
+    pub max_skew_ms: u64,
+}
+
+impl Shared {
+    fn key(&self, id: &str) -> Option<SigningKey> {
+        self.keys.read().unwrap_or_else(PoisonError::into_inner).get(id).cloned()
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A master-side tunnel end.
+pub struct AcceptEnd {
+    /// Its configuration.
+    pub cfg: config::Accept,
+    /// Its counters.
+    pub stats: Arc<EndStats>,
+    /// TLS, when configured.
+    pub tls: Option<TlsAcceptor>,
+    /// Keys and nonces.
+    pub shared: Arc<Shared>,
+}
+
+/// A slave-side tunnel end.
+pub struct ConnectEnd {
+    /// Its configuration.
+    pub cfg: config::Connect,
+    /// Its counters.
+    pub stats: Arc<EndStats>,
+    /// TLS, when configured.
+    pub tls: Option<(TlsConnector, ServerName<'static>)>,
+    /// Keys and nonces.
+    pub shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for AcceptEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AcceptEnd").field("cfg", &self.cfg).field("tls", &self.tls.is_some()).finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ConnectEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectEnd").field("cfg", &self.cfg).field("tls", &self.tls.is_some()).finish_non_exhaustive()
+    }
+}
+
+/// Either end, for the accept loop.
+#[derive(Debug, Clone)]
+pub enum End {
+    /// Master side.
+    Accept(Arc<AcceptEnd>),
+    /// Slave side.
+    Connect(Arc<ConnectEnd>),
+}
+
+impl End {
+    fn stats(&self) -> &EndStats {
+        match self {
+            Self::Accept(a) => &a.stats,
+            Self::Connect(c) => &c.stats,
+        }
+    }
+
+    fn max_connections(&self) -> usize {
+        match self {
+            Self::Accept(a) => a.cfg.max_connections,
+            Self::Connect(c) => c.cfg.max_connections,
+        }
+    }
+}
+
+/// Accepts until `stop` flips. Each tunnel holds a clone of `alive`, so the caller learns
+/// when the last one has ended (the drain on SIGTERM).
+pub async fn serve(listener: TcpListener, end: End, mut stop: watch::Receiver<bool>, alive: mpsc::Sender<()>) {
+    let slots = Arc::new(Semaphore::new(end.max_connections()));
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = stop.changed() => break,
+        };
+        let (sock, peer) = match accepted {
+            Ok(x) => {
+                backoff = Duration::from_millis(10);
+                x
+            }
+            Err(e) => {
+                warn!(guard = %end.stats().name, error = %e, "accept failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+            end.stats().reject("connection_limit");
+            warn!(guard = %end.stats().name, %peer, "connection limit reached; closing");
+            continue;
+        };
+        let _ = sock.set_nodelay(true);
+        let end = end.clone();
+        let alive = alive.clone();
+        tokio::spawn(async move {
+            match &end {
+                End::Accept(a) => accept_one(sock, peer, a).await,
+                End::Connect(c) => connect_one(sock, peer, c).await,
+            }
+            drop(permit);
+            drop(alive);
+        });
+    }
+}
+
+/// Why a connection was refused before relaying: a metric label and a log detail.
+#[derive(Debug)]
+struct Refusal {
+    reason: &'static str,
+    detail: String,
+}
+
+impl Refusal {
+    fn new(reason: &'static str, detail: impl std::fmt::Display) -> Self {
+        Self { reason, detail: detail.to_string() }
+    }
+}
+
+impl From<AuthError> for Refusal {
+    fn from(e: AuthError) -> Self {
+        Self::new(e.reason(), e)
+    }
+}
+
+/// Reads a whole first packet, never past its end (what follows belongs to the master).
+async fn read_hello<S: AsyncRead + Unpin>(s: &mut S) -> Result<Vec<u8>, Refusal> {
+    let mut buf = Vec::with_capacity(ha_v1::MAX_HELLO_LEN);
+    loop {
+        let need = match ha_v1::parse_hello(&buf) {
+            Ok(Parsed::Complete(..)) => return Ok(buf),
+            Ok(Parsed::NeedMore(n)) => n,
+            Err(e @ ha_v1::PreambleError::BadMagic) => return Err(Refusal::new("bad_magic", e)),
+            Err(e @ ha_v1::PreambleError::Version(_)) => return Err(Refusal::new("bad_version", e)),
+            Err(e) => return Err(Refusal::new("malformed", e)),
+        };
+        let at = buf.len();
+        buf.resize(at + need, 0);
+        match s.read(&mut buf[at..]).await {
+            Ok(0) => return Err(Refusal::new("incomplete", format!("closed after {at} bytes"))),
+            Ok(n) => buf.truncate(at + n),
+            Err(e) => return Err(Refusal::new("io", e)),
+        }
+    }
+}
+
+/// Verifies a first packet: known key (allowed here), MAC, time, broker name, fresh nonce.
+/// Returns the key and the hello's MAC (which the answer binds to).
+fn verify_hello(end: &AcceptEnd, bytes: &[u8]) -> Result<(String, SigningKey, [u8; 32]), Refusal> {
+    let Ok(Parsed::Complete(hello, _)) = ha_v1::parse_hello(bytes) else {
+        return Err(Refusal::new("malformed", "first packet does not parse"));
+    };
+    let allowed = end.cfg.key_ids.is_empty() || end.cfg.key_ids.iter().any(|k| k == hello.key_id);
+    let key = end
+        .shared
+        .key(hello.key_id)
+        .filter(|_| allowed)
+        .ok_or_else(|| Refusal::new("unknown_key", format!("key id {:?}", hello.key_id)))?;
+    let now = now_ms();
+    hello.verify(&key, now, end.shared.max_skew_ms, &end.cfg.broker_name)?;
+    let nonce: String = hello.nonce.iter().map(|b| format!("{b:02x}")).collect();
+    end.shared
+        .nonces
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .check_and_insert(hello.key_id, &nonce, now)
+        .map_err(|r| match r {
+            rmq_agent::guard::NonceRejection::Replayed => Refusal::from(AuthError::Replayed),
+            rmq_agent::guard::NonceRejection::Full => Refusal::new("nonce_cache_full", "nonce cache full; raise nonce_cache_size"),
+        })?;
+    Ok((hello.key_id.to_owned(), key, hello.mac))
+}
+
+async fn accept_one(sock: TcpStream, peer: SocketAddr, end: &AcceptEnd) {
+    let limits = end.cfg.limits();
+    let deadline = tokio::time::Instant::now() + limits.hello_timeout();
+    let refuse = |r: Refusal| {
+        end.stats.reject(r.reason);
+        warn!(guard = %end.stats.name, %peer, reason = r.reason, detail = %r.detail, "HA connection refused; nothing was sent to the master");
+    };
+    match &end.tls {
+        Some(tls) => match tokio::time::timeout_at(deadline, tls.accept(sock)).await {
+            Ok(Ok(s)) => accept_verified(s, peer, end, deadline).await.unwrap_or_else(refuse),
+            Ok(Err(e)) => refuse(Refusal::new("tls_handshake", e)),
+            Err(_) => refuse(Refusal::new("hello_timeout", "TLS handshake not finished in time")),
+        },
+        None => accept_verified(sock, peer, end, deadline).await.unwrap_or_else(refuse),
+    }
+}
+
+async fn accept_verified<S>(
+    mut s: S,
+    peer: SocketAddr,
+    end: &AcceptEnd,
+    deadline: tokio::time::Instant,
+) -> Result<(), Refusal>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let hello = tokio::time::timeout_at(deadline, read_hello(&mut s))
+        .await
+        .map_err(|_| Refusal::new("hello_timeout", "no complete first packet within hello_timeout_ms"))??;
+    let (key_id, key, hello_mac) = verify_hello(end, &hello)?;
+    let limits = end.cfg.limits();
+    let master = match tokio::time::timeout(limits.connect_timeout(), TcpStream::connect(&end.cfg.upstream)).await {
+        Ok(Ok(m)) => m,
+        Ok(Err(e)) => return Err(Refusal::new("upstream_unreachable", format!("{}: {e}", end.cfg.upstream))),
+        Err(_) => return Err(Refusal::new("upstream_unreachable", format!("{}: connect timed out", end.cfg.upstream))),
+    };
+    let _ = master.set_nodelay(true);
+    s.write_all(&ha_v1::encode_accept(&key, &hello_mac)).await.map_err(|e| Refusal::new("io", e))?;
+    run_tunnel(s, master, peer, &end.stats, end.cfg.inspect, limits.idle_timeout(), &key_id).await;
+    Ok(())
+}
+
+async fn connect_one(slave: TcpStream, peer: SocketAddr, end: &ConnectEnd) {
+    let refuse = |r: Refusal| {
+        end.stats.reject(r.reason);
+        warn!(guard = %end.stats.name, %peer, remote = %end.cfg.remote, reason = r.reason, detail = %r.detail, "HA tunnel not established; closing the slave's connection");
+    };
+    let limits = end.cfg.limits();
+    let remote = match tokio::time::timeout(limits.connect_timeout(), TcpStream::connect(&end.cfg.remote)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return refuse(Refusal::new("remote_unreachable", e)),
+        Err(_) => return refuse(Refusal::new("remote_unreachable", "connect timed out")),
+    };
+    let _ = remote.set_nodelay(true);
+    let result = match &end.tls {
+        Some((tls, name)) => {
+            match tokio::time::timeout(limits.hello_timeout(), tls.connect(name.clone(), remote)).await {
+                Ok(Ok(r)) => connect_verified(slave, r, peer, end).await,
+                Ok(Err(e)) => Err(Refusal::new("tls_handshake", e)),
+                Err(_) => Err(Refusal::new("answer_timeout", "TLS handshake not finished in time")),
+            }
+        }
+        None => connect_verified(slave, remote, peer, end).await,
+    };
+    if let Err(r) = result {
+        refuse(r);
+    }
+}
+
+async fn connect_verified<R>(slave: TcpStream, mut remote: R, peer: SocketAddr, end: &ConnectEnd) -> Result<(), Refusal>
+where
+    R: AsyncRead + AsyncWrite + Unpin,
+{
+    let key = end.shared.key(&end.cfg.key_id).ok_or_else(|| Refusal::new("unknown_key", &end.cfg.key_id))?;
+    let mut nonce = [0u8; ha_v1::NONCE_LEN];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
+        .map_err(|_| Refusal::new("io", "no randomness for the nonce"))?;
+    let hello = ha_v1::encode_hello(&end.cfg.key_id, &key, now_ms(), nonce, &end.cfg.broker_name)
+        .map_err(|e| Refusal::new("malformed", e))?;
+    let mut hello_mac = [0u8; 32];
+    hello_mac.copy_from_slice(&hello[hello.len() - 32..]);
+    remote.write_all(&hello).await.map_err(|e| Refusal::new("io", e))?;
+    let mut answer = [0u8; ha_v1::ACCEPT_LEN];
+    match tokio::time::timeout(end.cfg.limits().hello_timeout(), remote.read_exact(&mut answer)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(_)) => {
+            return Err(Refusal::new(
+                "refused_by_remote",
+                "the accept side closed without answering (its log and rmq_ha_guard_rejected_total say why)",
+            ));
+        }
+        Err(_) => return Err(Refusal::new("answer_timeout", "no answer within hello_timeout_ms")),
+    }
+    let Ok(Parsed::Complete(mac, _)) = ha_v1::parse_accept(&answer) else {
+        return Err(Refusal::new("bad_answer", "not an rmq-ha-v1 answer"));
+    };
+    ha_v1::verify_accept(&key, &hello_mac, &mac)
+        .map_err(|_| Refusal::new("bad_answer", "the answer is not signed with our key"))?;
+    run_tunnel(slave, remote, peer, &end.stats, end.cfg.inspect, end.cfg.limits().idle_timeout(), &end.cfg.key_id).await;
+    Ok(())
+}
+
+/// Relays an established tunnel and accounts for it.
+async fn run_tunnel<S, M>(
+    slave_side: S,
+    master_side: M,
+    peer: SocketAddr,
+    stats: &EndStats,
+    inspect: bool,
+    idle: Duration,
+    key_id: &str,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+    M: AsyncRead + AsyncWrite + Unpin,
+{
+    let slave = peer.ip().to_string();
+    let state: Arc<SlaveStats> = stats.slave(&slave);
+    stats.established.fetch_add(1, Ordering::Relaxed);
+    stats.active.fetch_add(1, Ordering::Relaxed);
+    state.tunnels.fetch_add(1, Ordering::Relaxed);
+    info!(guard = %stats.name, %peer, key_id, inspect, "HA tunnel established");
+    let end = relay(slave_side, master_side, inspect.then(|| Arc::clone(&state)), idle).await;
+    state.tunnels.fetch_sub(1, Ordering::Relaxed);
+    stats.active.fetch_sub(1, Ordering::Relaxed);
+    match end {
+        RelayEnd::Impossible(e) => {
+            stats.reject("impossible_stream");
+            warn!(guard = %stats.name, %peer, error = %e, "closing HA tunnel: the stream carried what no HA peer sends");
+        }
+        RelayEnd::Idle => {
+            stats.reject("idle");
+            info!(guard = %stats.name, %peer, "closing idle HA tunnel");
+        }
+        RelayEnd::Io(e) => info!(guard = %stats.name, %peer, error = %e, "HA tunnel ended"),
+        RelayEnd::SlaveClosed => info!(guard = %stats.name, %peer, "HA tunnel ended: slave side closed"),
+        RelayEnd::MasterClosed => info!(guard = %stats.name, %peer, "HA tunnel ended: master side closed"),
+    }
+}
