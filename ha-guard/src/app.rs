@@ -48,7 +48,10 @@ pub enum StartError {
 
 /// Reads every key (permission-checked).
 pub fn load_keys(cfg: &Config) -> Result<HashMap<String, SigningKey>, rmq_agent::secret::SecretError> {
-    cfg.keys.iter().map(|k| Ok((k.id.clone(), SigningKey::new(&rmq_agent::secret::read_file(&k.secret_file)?)))).collect()
+    cfg.keys
+        .iter()
+        .map(|k| Ok((k.id.clone(), SigningKey::new(&rmq_agent::secret::read_file(&k.secret_file)?))))
+        .collect()
 }
 
 /// How to reload (SIGHUP): requests and the file to read again.
@@ -84,29 +87,30 @@ pub async fn run(
     let mut stats = Vec::new();
     for a in &config.accept {
         let tls = match (&a.tls_cert_file, &a.tls_key_file) {
-            (Some(c), Some(k)) => Some(
-                crate::tls::acceptor(c, k).map_err(|source| StartError::Tls { end: a.label().into(), source })?,
-            ),
+            (Some(c), Some(k)) => {
+                Some(crate::tls::acceptor(c, k).map_err(|source| StartError::Tls { end: a.label().into(), source })?)
+            }
             _ => None,
         };
         let s = Arc::new(EndStats::new(a.label(), Side::Accept));
         stats.push(Arc::clone(&s));
-        let end =
-            End::Accept(Arc::new(AcceptEnd { cfg: a.clone(), stats: s, tls, shared: Arc::clone(&shared) }));
+        let end = End::Accept(Arc::new(AcceptEnd { cfg: a.clone(), stats: s, tls, shared: Arc::clone(&shared) }));
         ends.push((a.listen.clone(), end));
     }
     for c in &config.connect {
         let tls = match &c.tls_ca_file {
             Some(ca) => {
                 let name = c.tls_server_name.as_deref().unwrap_or_else(|| host_of(&c.remote));
-                Some(crate::tls::connector(ca, name).map_err(|source| StartError::Tls { end: c.label().into(), source })?)
+                Some(
+                    crate::tls::connector(ca, name)
+                        .map_err(|source| StartError::Tls { end: c.label().into(), source })?,
+                )
             }
             None => None,
         };
         let s = Arc::new(EndStats::new(c.label(), Side::Connect));
         stats.push(Arc::clone(&s));
-        let end =
-            End::Connect(Arc::new(ConnectEnd { cfg: c.clone(), stats: s, tls, shared: Arc::clone(&shared) }));
+        let end = End::Connect(Arc::new(ConnectEnd { cfg: c.clone(), stats: s, tls, shared: Arc::clone(&shared) }));
         ends.push((c.listen.clone(), end));
     }
     let mut tasks = tokio::task::JoinSet::new();
@@ -129,7 +133,8 @@ pub async fn run(
     let registry = Registry::new(vec![Arc::clone(&slot)]);
     slot.publish(all_families(&stats, &reloads));
     {
-        let (slot, stats, reloads, mut stop) = (Arc::clone(&slot), stats.clone(), Arc::clone(&reloads), stop_rx.clone());
+        let (slot, stats, reloads, mut stop) =
+            (Arc::clone(&slot), stats.clone(), Arc::clone(&reloads), stop_rx.clone());
         tasks.spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
@@ -148,7 +153,10 @@ pub async fn run(
                     req = r.requests.recv() => if req.is_none() { break },
                     _ = stop.changed() => break,
                 }
-                match Config::load(&r.path).map_err(|e| e.to_string()).and_then(|c| load_keys(&c).map_err(|e| e.to_string())) {
+                match Config::load(&r.path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|c| load_keys(&c).map_err(|e| e.to_string()))
+                {
                     Ok(keys) => {
                         let n = keys.len();
                         *shared.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);

@@ -283,7 +283,11 @@ impl Config {
             }
         }
         let mut listens: Vec<String> = Vec::new();
-        let mut check_common = |at: &str, listen: &str, broker: &str, l: &Limits, bad: &mut dyn FnMut(String, String)| {
+        let mut check_common = |at: &str,
+                                listen: &str,
+                                broker: &str,
+                                l: &Limits,
+                                bad: &mut dyn FnMut(String, String)| {
             if listen.parse::<SocketAddr>().is_err() {
                 bad(format!("{at}.listen"), format!("{listen:?} is not an IP:port address"));
             }
@@ -412,7 +416,9 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_an_empty_file_are_refused() {
-        assert!(parse("[[accept]]\nlisten = \"1.2.3.4:1\"\nupsteam = \"x:1\"\n").unwrap_err().contains("unknown field"));
+        assert!(
+            parse("[[accept]]\nlisten = \"1.2.3.4:1\"\nupsteam = \"x:1\"\n").unwrap_err().contains("unknown field")
+        );
         assert!(parse("").unwrap_err().contains("no [[accept]] or [[connect]]"));
     }
 }

@@ -118,10 +118,7 @@ mod tests {
         // magic-first-byte check stops that one before inspection. Here: a negative report.
         assert!(matches!(r.feed(&reports(&[-1]), |_| {}), Err(Impossible::Frame(HaFrameError::NegativeOffset(-1)))));
         let mut r = ReportReader::default();
-        assert_eq!(
-            r.feed(&reports(&[500, 400]), |_| {}),
-            Err(Impossible::Backwards { previous: 500, now: 400 })
-        );
+        assert_eq!(r.feed(&reports(&[500, 400]), |_| {}), Err(Impossible::Backwards { previous: 500, now: 400 }));
     }
 
     #[test]

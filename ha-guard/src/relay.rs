@@ -79,12 +79,7 @@ where
 
 /// Relays between the slave side and the master side until either closes, the tunnel idles
 /// out or the inspectors object. `inspect` carries the slave's state when inspection is on.
-pub async fn relay<S, M>(
-    slave_side: S,
-    master_side: M,
-    inspect: Option<Arc<SlaveStats>>,
-    idle: Duration,
-) -> RelayEnd
+pub async fn relay<S, M>(slave_side: S, master_side: M, inspect: Option<Arc<SlaveStats>>, idle: Duration) -> RelayEnd
 where
     S: AsyncRead + AsyncWrite + Unpin,
     M: AsyncRead + AsyncWrite + Unpin,

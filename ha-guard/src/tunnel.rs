@@ -207,7 +207,9 @@ fn verify_hello(end: &AcceptEnd, bytes: &[u8]) -> Result<(String, SigningKey, [u
         .check_and_insert(hello.key_id, &nonce, now)
         .map_err(|r| match r {
             rmq_agent::guard::NonceRejection::Replayed => Refusal::from(AuthError::Replayed),
-            rmq_agent::guard::NonceRejection::Full => Refusal::new("nonce_cache_full", "nonce cache full; raise nonce_cache_size"),
+            rmq_agent::guard::NonceRejection::Full => {
+                Refusal::new("nonce_cache_full", "nonce cache full; raise nonce_cache_size")
+            }
         })?;
     Ok((hello.key_id.to_owned(), key, hello.mac))
 }
@@ -310,7 +312,8 @@ where
     };
     ha_v1::verify_accept(&key, &hello_mac, &mac)
         .map_err(|_| Refusal::new("bad_answer", "the answer is not signed with our key"))?;
-    run_tunnel(slave, remote, peer, &end.stats, end.cfg.inspect, end.cfg.limits().idle_timeout(), &end.cfg.key_id).await;
+    run_tunnel(slave, remote, peer, &end.stats, end.cfg.inspect, end.cfg.limits().idle_timeout(), &end.cfg.key_id)
+        .await;
     Ok(())
 }
 

@@ -54,9 +54,8 @@ fn round(master: &Broker, slave: &Broker, guard: &Guard, from: usize, n: usize) 
     #[allow(clippy::cast_precision_loss)]
     let want_f = want as f64;
     let slave_labels = [("guard", "broker-a"), ("side", "accept"), ("slave", "127.0.0.1")];
-    guard.wait_value("ack offset reaches the master's", "rmq_ha_guard_slave_ack_offset", &slave_labels, |v| {
-        v >= want_f
-    });
+    guard
+        .wait_value("ack offset reaches the master's", "rmq_ha_guard_slave_ack_offset", &slave_labels, |v| v >= want_f);
     guard.wait_value("lag back to 0", "rmq_ha_guard_slave_lag_bytes", &slave_labels, |v| v == 0.0);
 }
 

@@ -131,8 +131,7 @@ impl Tap {
     /// Starts forwarding to `master`.
     pub fn start(master: SocketAddr) -> Self {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let tap =
-            Self { addr: l.local_addr().unwrap(), conns: Arc::default(), bytes_up: Arc::default() };
+        let tap = Self { addr: l.local_addr().unwrap(), conns: Arc::default(), bytes_up: Arc::default() };
         let t = tap.clone();
         std::thread::spawn(move || {
             for s in l.incoming() {

@@ -1,0 +1,168 @@
+//! Attacks against the accept side, in front of a real master. Each asserts the guard closed
+//! the connection, counted the reason, and that nothing reached the master: the accept
+//! side's upstream is a tap that counts connections and bytes on the way to the master's HA
+//! port, and one legitimate tunnel is the control that shows the tap does see traffic.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod support;
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rmq_protocol::ha::Parsed;
+use rmq_protocol::sign::{SigningKey, ha_v1};
+use rmq_testkit::Cluster;
+use support::{Guard, SECRET, Tap, free_addr, key_file};
+
+fn now_ms() -> u64 {
+    u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap()
+}
+
+fn hello(key_id: &str, secret: &str, ts: u64, nonce: u8, broker: &str) -> Vec<u8> {
+    let mut n = [0u8; ha_v1::NONCE_LEN];
+    n[0] = nonce;
+    n[1..9].copy_from_slice(&now_ms().to_be_bytes());
+    ha_v1::encode_hello(key_id, &SigningKey::new(secret.as_bytes()), ts, n, broker).unwrap()
+}
+
+/// Sends `bytes` and expects the guard to close without answering.
+fn refused(addr: SocketAddr, bytes: &[u8]) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut got = Vec::new();
+    // EOF (or a reset) once the guard closes; nothing before it.
+    let _ = s.read_to_end(&mut got);
+    assert!(got.is_empty(), "the guard answered a refused first packet: {got:?}");
+}
+
+/// Sends a valid first packet and checks the guard's answer; returns the open tunnel.
+fn accepted(addr: SocketAddr, hello: &[u8]) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(hello).unwrap();
+    let mut answer = [0u8; ha_v1::ACCEPT_LEN];
+    s.read_exact(&mut answer).unwrap();
+    let Ok(Parsed::Complete(mac, _)) = ha_v1::parse_accept(&answer) else { panic!("not an answer: {answer:?}") };
+    let Ok(Parsed::Complete(h, _)) = ha_v1::parse_hello(hello) else { panic!("bad test hello") };
+    ha_v1::verify_accept(&SigningKey::new(SECRET.as_bytes()), &h.mac, &mac).unwrap();
+    s
+}
+
+#[test]
+fn attacks_on_the_accept_side_never_reach_the_master() {
+    let cluster = Cluster::shared();
+    let tap = Tap::start(cluster.broker.ha_addr());
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path(), "ha-1", SECRET);
+    let wrong = key_file(dir.path(), "wrong", "not-the-secret");
+    let (accept, wrong_connect) = (free_addr(), free_addr());
+    let guard = Guard::start(
+        dir.path(),
+        "accept",
+        &format!(
+            "[[keys]]\nid = \"ha-1\"\nsecret_file = \"{}\"\n\
+             [[accept]]\nlisten = \"{accept}\"\nupstream = \"{}\"\nbroker_name = \"broker-a\"\n\
+             hello_timeout_ms = 1000\nmax_connections = 1100\n",
+            key.display(),
+            tap.addr
+        ),
+    );
+    // Counters are published once a second: wait for the exact expected value.
+    let expect = |r: &str, n: f64| {
+        guard.wait_value(r, "rmq_ha_guard_rejected_total", &[("side", "accept"), ("reason", r)], |v| v == n);
+    };
+    let now = now_ms();
+
+    // MQCloud's incident: "99999999" typed into telnet, i.e. an 8-byte offset report.
+    refused(accept, b"99999999");
+    // Random bytes.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let random: Vec<u8> = (0..64)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()[0]
+        })
+        .collect();
+    refused(accept, &[&[0x17u8][..], &random].concat());
+    expect("bad_magic", 2.0);
+    // Expired (10 minutes old; the window is 30 s), signed with the wrong secret, an unknown
+    // key id, and a packet for another broker.
+    refused(accept, &hello("ha-1", SECRET, now - 600_000, 1, "broker-a"));
+    refused(accept, &hello("ha-1", "not-the-secret", now, 2, "broker-a"));
+    refused(accept, &hello("nobody", SECRET, now, 3, "broker-a"));
+    refused(accept, &hello("ha-1", SECRET, now, 4, "broker-b"));
+    for r in ["expired", "bad_signature", "unknown_key", "wrong_broker"] {
+        expect(r, 1.0);
+    }
+    // A connection that sends nothing.
+    refused(accept, &[]);
+    expect("hello_timeout", 1.0);
+    assert_eq!(tap.connections(), 0, "an attack reached the master");
+
+    // The control: a valid first packet is answered and a tunnel opens to the master.
+    let valid = hello("ha-1", SECRET, now_ms(), 5, "broker-a");
+    drop(accepted(accept, &valid));
+    assert_eq!(tap.connections(), 1, "the legitimate tunnel did not reach the master");
+    // The same packet again: replayed.
+    refused(accept, &valid);
+    expect("replayed", 1.0);
+
+    // An authenticated peer whose reports are impossible (going backwards) is cut off before
+    // the impossible report is forwarded. The chunk holding it is not forwarded at all, so
+    // the master gets the first report only if it arrived in a read of its own.
+    let mut t = accepted(accept, &hello("ha-1", SECRET, now_ms(), 6, "broker-a"));
+    let before = tap.bytes_up();
+    t.write_all(&[16i64.to_be_bytes(), 8i64.to_be_bytes()].concat()).unwrap();
+    let mut sink = Vec::new();
+    let _ = t.read_to_end(&mut sink); // ends when the guard closes
+    guard.wait_value(
+        "impossible stream counted",
+        "rmq_ha_guard_rejected_total",
+        &[("reason", "impossible_stream")],
+        |v| v >= 1.0,
+    );
+    let forwarded = tap.bytes_up() - before;
+    assert!(forwarded == 0 || forwarded == 8, "the backwards report reached the master ({forwarded} bytes)");
+
+    // A connect-side guard holding the wrong secret: refused by the accept side, and it
+    // closes its slave's connection.
+    let slave_side = Guard::start(
+        dir.path(),
+        "connect",
+        &format!(
+            "[[keys]]\nid = \"ha-1\"\nsecret_file = \"{}\"\n[[connect]]\nlisten = \"{wrong_connect}\"\nremote = \"{accept}\"\nbroker_name = \"broker-a\"\nkey_id = \"ha-1\"\n",
+            wrong.display()
+        ),
+    );
+    refused(wrong_connect, &0i64.to_be_bytes());
+    slave_side.wait_value(
+        "connect side counted the refusal",
+        "rmq_ha_guard_rejected_total",
+        &[("reason", "refused_by_remote")],
+        |v| v >= 1.0,
+    );
+    expect("bad_signature", 2.0);
+
+    // 1,000 half-open connections, each with the start of a first packet: every one is
+    // closed at the deadline, none reaches the master, and the guard still serves.
+    let half: Vec<TcpStream> = (0..1000)
+        .map(|_| {
+            let mut s = TcpStream::connect(accept).unwrap();
+            s.write_all(&ha_v1::HELLO_MAGIC).unwrap();
+            s
+        })
+        .collect();
+    for mut s in half {
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut b = [0u8; 1];
+        assert!(matches!(s.read(&mut b), Ok(0) | Err(_)), "a half-open connection got an answer");
+    }
+    expect("hello_timeout", 1001.0);
+    assert_eq!(tap.connections(), 2, "a half-open connection reached the master");
+    drop(accepted(accept, &hello("ha-1", SECRET, now_ms(), 7, "broker-a")));
+    assert_eq!(tap.connections(), 3);
+}

@@ -1,0 +1,64 @@
+//! The binary's command line: `check-config` and `inspect-hello` exit codes and messages.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod support;
+
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::process::{Command, Stdio};
+
+use rmq_protocol::sign::{SigningKey, ha_v1};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rmq-ha-guard"))
+}
+
+#[test]
+fn check_config_reports_problems_and_unsafe_key_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = support::key_file(dir.path(), "ha-1", "s");
+    let good = format!(
+        "[[keys]]\nid = \"ha-1\"\nsecret_file = \"{}\"\n[[accept]]\nlisten = \"127.0.0.1:10912\"\nupstream = \"127.0.0.1:10922\"\nbroker_name = \"broker-a\"\n",
+        key.display()
+    );
+    let path = dir.path().join("g.toml");
+    std::fs::write(&path, &good).unwrap();
+    let out = bin().arg("check-config").arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (1 accept, 0 connect)"));
+
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = bin().arg("check-config").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&key.display().to_string()));
+
+    std::fs::write(&path, good.replace("broker_name = \"broker-a\"", "broker_name = \"\"\nidle_timeout_seconds = 5"))
+        .unwrap();
+    let out = bin().arg("check-config").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("accept[0].broker_name") && err.contains("accept[0].idle_timeout_seconds"), "{err}");
+}
+
+#[test]
+fn inspect_hello_prints_the_fields_or_says_why_not() {
+    let hello = ha_v1::encode_hello("ha-1", &SigningKey::new(b"s"), 1_700_000_000_000, [7; 16], "broker-a").unwrap();
+    let run = |input: &[u8]| {
+        let mut c = bin()
+            .arg("inspect-hello")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(input).unwrap();
+        c.wait_with_output().unwrap()
+    };
+    let out = run(&hello);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("broker-a") && text.contains("ha-1") && text.contains("1700000000000"), "{text}");
+    let out = run(b"99999999");
+    assert_eq!(out.status.code(), Some(65));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad magic"));
+}
