@@ -19,7 +19,7 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tracing::{info, warn};
 
 use crate::config;
-use crate::relay::{RelayEnd, relay};
+use crate::relay::{RelayEnd, relay, splice_relay};
 use crate::stats::{EndStats, SlaveStats};
 
 /// What every tunnel end shares: keys (replaced on reload) and the nonces seen.
@@ -238,7 +238,7 @@ async fn accept_verified<S>(
     deadline: tokio::time::Instant,
 ) -> Result<(), Refusal>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: TunnelStream,
 {
     let hello = tokio::time::timeout_at(deadline, read_hello(&mut s))
         .await
@@ -285,7 +285,7 @@ async fn connect_one(slave: TcpStream, peer: SocketAddr, end: &ConnectEnd) {
 
 async fn connect_verified<R>(slave: TcpStream, mut remote: R, peer: SocketAddr, end: &ConnectEnd) -> Result<(), Refusal>
 where
-    R: AsyncRead + AsyncWrite + Unpin,
+    R: TunnelStream,
 {
     let key = end.shared.key(&end.cfg.key_id).ok_or_else(|| Refusal::new("unknown_key", &end.cfg.key_id))?;
     let mut nonce = [0u8; ha_v1::NONCE_LEN];
@@ -317,6 +317,41 @@ where
     Ok(())
 }
 
+/// A tunnel's stream: a plain socket (which can be spliced) or TLS.
+pub trait TunnelStream: AsyncRead + AsyncWrite + Unpin + Sized {
+    /// The plain socket, if this is one.
+    fn into_tcp(self) -> Result<TcpStream, Self>;
+}
+
+impl TunnelStream for TcpStream {
+    fn into_tcp(self) -> Result<TcpStream, Self> {
+        Ok(self)
+    }
+}
+
+impl TunnelStream for tokio_rustls::server::TlsStream<TcpStream> {
+    fn into_tcp(self) -> Result<TcpStream, Self> {
+        Err(self)
+    }
+}
+
+impl TunnelStream for tokio_rustls::client::TlsStream<TcpStream> {
+    fn into_tcp(self) -> Result<TcpStream, Self> {
+        Err(self)
+    }
+}
+
+/// Relays without inspection by the cheapest path: `splice(2)` between two plain sockets,
+/// else a userspace copy.
+async fn relay_uninspected<S: TunnelStream, M: TunnelStream>(s: S, m: M, idle: Duration) -> RelayEnd {
+    match (s.into_tcp(), m.into_tcp()) {
+        (Ok(s), Ok(m)) => splice_relay(s, m, idle).await,
+        (Ok(s), Err(m)) => relay(s, m, None, idle).await,
+        (Err(s), Ok(m)) => relay(s, m, None, idle).await,
+        (Err(s), Err(m)) => relay(s, m, None, idle).await,
+    }
+}
+
 /// Relays an established tunnel and accounts for it.
 async fn run_tunnel<S, M>(
     slave_side: S,
@@ -327,8 +362,8 @@ async fn run_tunnel<S, M>(
     idle: Duration,
     key_id: &str,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin,
-    M: AsyncRead + AsyncWrite + Unpin,
+    S: TunnelStream,
+    M: TunnelStream,
 {
     let slave = peer.ip().to_string();
     let state: Arc<SlaveStats> = stats.slave(&slave);
@@ -336,7 +371,11 @@ async fn run_tunnel<S, M>(
     stats.active.fetch_add(1, Ordering::Relaxed);
     state.tunnels.fetch_add(1, Ordering::Relaxed);
     info!(guard = %stats.name, %peer, key_id, inspect, "HA tunnel established");
-    let end = relay(slave_side, master_side, inspect.then(|| Arc::clone(&state)), idle).await;
+    let end = if inspect {
+        relay(slave_side, master_side, Some(Arc::clone(&state)), idle).await
+    } else {
+        relay_uninspected(slave_side, master_side, idle).await
+    };
     state.tunnels.fetch_sub(1, Ordering::Relaxed);
     stats.active.fetch_sub(1, Ordering::Relaxed);
     match end {

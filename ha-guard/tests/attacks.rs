@@ -106,7 +106,14 @@ fn attacks_on_the_accept_side_never_reach_the_master() {
     // The control: a valid first packet is answered and a tunnel opens to the master.
     let valid = hello("ha-1", SECRET, now_ms(), 5, "broker-a");
     drop(accepted(accept, &valid));
-    assert_eq!(tap.connections(), 1, "the legitimate tunnel did not reach the master");
+    // The guard's connect() returns before the tap's accept() counts it.
+    let reached = |n: usize| {
+        rmq_testkit::wire::wait_for("tunnel reaches the master", Duration::from_secs(30), || {
+            Ok((tap.connections() >= n).then_some(()))
+        })
+        .unwrap();
+    };
+    reached(1);
     // The same packet again: replayed.
     refused(accept, &valid);
     expect("replayed", 1.0);
@@ -162,7 +169,9 @@ fn attacks_on_the_accept_side_never_reach_the_master() {
         assert!(matches!(s.read(&mut b), Ok(0) | Err(_)), "a half-open connection got an answer");
     }
     expect("hello_timeout", 1001.0);
+    reached(2);
     assert_eq!(tap.connections(), 2, "a half-open connection reached the master");
     drop(accepted(accept, &hello("ha-1", SECRET, now_ms(), 7, "broker-a")));
+    reached(3);
     assert_eq!(tap.connections(), 3);
 }

@@ -81,7 +81,8 @@ fn replication_through_the_guards_survives_restarts() {
         dir.path(),
         "slave-guard",
         &format!(
-            "{keys}[[connect]]\nlisten = \"{connect}\"\nremote = \"{accept}\"\nbroker_name = \"broker-a\"\nkey_id = \"ha-1\"\n"
+            // Inspection off on the slave side: that end relays with splice(2).
+            "{keys}[[connect]]\nlisten = \"{connect}\"\nremote = \"{accept}\"\nbroker_name = \"broker-a\"\nkey_id = \"ha-1\"\ninspect = false\n"
         ),
     );
     let bins = RocketmqBins::locate().unwrap();

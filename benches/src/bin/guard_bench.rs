@@ -143,9 +143,7 @@ fn pct(v: &[u32], p: f64) -> u32 {
 }
 
 fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("VmRSS")?;
-    Ok(line.split_whitespace().nth(1).context("VmRSS value")?.parse()?)
+    rmq_benches::procinfo::rss_kib(pid).context("VmRSS")
 }
 
 fn addr(port: u16) -> SocketAddr {
