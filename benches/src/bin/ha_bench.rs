@@ -201,7 +201,9 @@ async fn main() -> anyhow::Result<()> {
     println!();
     println!("| path | GB/s | vs direct | CPU s/GB, accept guard (or HAProxy) | CPU s/GB, connect guard |");
     println!("|---|---:|---:|---:|---:|");
-    let rows: [(&str, u16, bool, Option<u32>, Option<u32>); 6] = [
+    // (path, entry port, bench sends the first packet, accept-side pid, connect-side pid)
+    type Row<'a> = (&'a str, u16, bool, Option<u32>, Option<u32>);
+    let rows: [Row<'_>; 6] = [
         ("direct", master_port, false, None, None),
         ("HAProxy 2.6 (tcp, one hop)", hap, false, Some(haproxy_pid), None),
         ("accept guard alone, inspection on", acc_on, true, Some(accept_pid), None),
