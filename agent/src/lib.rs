@@ -6,9 +6,11 @@
 //! - [`collector`]: the broker and host collectors and the loop that runs them.
 //! - [`metrics`]: snapshot families and their exposition.
 //! - [`remoting`]: the async RocketMQ remoting client.
+//! - [`accept`]: accepting under a connection limit (both guards).
 //! - [`probe`]: a one-shot look at a broker (`rmq-agent probe`).
 //! - [`process`]: logging and signals, shared with `rmq-ha-guard`.
 
+pub mod accept;
 pub mod admin;
 pub mod app;
 pub mod collector;

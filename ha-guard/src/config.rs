@@ -203,39 +203,31 @@ fn yes() -> bool {
     true
 }
 
-impl Accept {
-    /// Its limits.
-    pub fn limits(&self) -> Limits {
-        Limits {
-            max_connections: self.max_connections,
-            hello_timeout_ms: self.hello_timeout_ms,
-            connect_timeout_ms: self.connect_timeout_ms,
-            idle_timeout_seconds: self.idle_timeout_seconds,
-        }
-    }
+/// `limits()` and `label()` for both kinds of tunnel end (their keys are spelled out in each
+/// struct because serde cannot deny unknown keys through a flattened table).
+macro_rules! tunnel_end {
+    ($t:ty) => {
+        impl $t {
+            /// Its limits.
+            pub fn limits(&self) -> Limits {
+                Limits {
+                    max_connections: self.max_connections,
+                    hello_timeout_ms: self.hello_timeout_ms,
+                    connect_timeout_ms: self.connect_timeout_ms,
+                    idle_timeout_seconds: self.idle_timeout_seconds,
+                }
+            }
 
-    /// The label of this tunnel end.
-    pub fn label(&self) -> &str {
-        if self.name.is_empty() { &self.broker_name } else { &self.name }
-    }
+            /// The label of this tunnel end: its name, else the broker name.
+            pub fn label(&self) -> &str {
+                if self.name.is_empty() { &self.broker_name } else { &self.name }
+            }
+        }
+    };
 }
 
-impl Connect {
-    /// Its limits.
-    pub fn limits(&self) -> Limits {
-        Limits {
-            max_connections: self.max_connections,
-            hello_timeout_ms: self.hello_timeout_ms,
-            connect_timeout_ms: self.connect_timeout_ms,
-            idle_timeout_seconds: self.idle_timeout_seconds,
-        }
-    }
-
-    /// The label of this tunnel end.
-    pub fn label(&self) -> &str {
-        if self.name.is_empty() { &self.broker_name } else { &self.name }
-    }
-}
+tunnel_end!(Accept);
+tunnel_end!(Connect);
 
 impl Config {
     /// Reads, parses and validates a file.

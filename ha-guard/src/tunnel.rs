@@ -8,13 +8,14 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use rmq_agent::accept::{Accepted, LimitedAcceptor};
 use rmq_agent::guard::NonceCache;
 use rmq_protocol::ha::Parsed;
 use rmq_protocol::sign::{AuthError, SigningKey, ha_v1};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tracing::{info, warn};
 
@@ -107,29 +108,19 @@ impl End {
 /// Accepts until `stop` flips. Each tunnel holds a clone of `alive`, so the caller learns
 /// when the last one has ended (the drain on SIGTERM).
 pub async fn serve(listener: TcpListener, end: End, mut stop: watch::Receiver<bool>, alive: mpsc::Sender<()>) {
-    let slots = Arc::new(Semaphore::new(end.max_connections()));
-    let mut backoff = Duration::from_millis(10);
+    let mut acceptor = LimitedAcceptor::new(listener, end.max_connections());
     loop {
         let accepted = tokio::select! {
-            r = listener.accept() => r,
+            a = acceptor.next(&end.stats().name) => a,
             _ = stop.changed() => break,
         };
-        let (sock, peer) = match accepted {
-            Ok(x) => {
-                backoff = Duration::from_millis(10);
-                x
-            }
-            Err(e) => {
-                warn!(guard = %end.stats().name, error = %e, "accept failed");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
+        let (sock, peer, permit) = match accepted {
+            Accepted::Conn(s, p, permit) => (s, p, permit),
+            Accepted::OverLimit(peer) => {
+                end.stats().reject("connection_limit");
+                warn!(guard = %end.stats().name, %peer, "connection limit reached; closing");
                 continue;
             }
-        };
-        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-            end.stats().reject("connection_limit");
-            warn!(guard = %end.stats().name, %peer, "connection limit reached; closing");
-            continue;
         };
         let _ = sock.set_nodelay(true);
         let end = end.clone();

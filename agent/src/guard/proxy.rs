@@ -17,12 +17,13 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 
-use tokio::sync::{Semaphore, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio::time::Sleep;
 use tracing::{debug, info, warn};
 
 use super::auth::{Decision, Policy};
 use super::replay::NonceCache;
+use crate::accept::{Accepted, LimitedAcceptor};
 
 /// Limits of one listener.
 #[derive(Debug, Clone, Copy)]
@@ -215,31 +216,19 @@ fn now_ms() -> u64 {
 /// Accepts on `listener` until `stop` flips, then stops accepting; open connections are
 /// left to finish (the caller bounds the drain).
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let slots = Arc::new(Semaphore::new(shared.limits.max_connections));
-    let mut backoff = Duration::from_millis(10);
+    let mut acceptor = LimitedAcceptor::new(listener, shared.limits.max_connections);
     loop {
         let accepted = tokio::select! {
-            r = listener.accept() => r,
+            a = acceptor.next(&shared.name) => a,
             _ = stop.changed() => break,
         };
-        let (client, peer) = match accepted {
-            Ok(x) => {
-                backoff = Duration::from_millis(10);
-                x
-            }
-            Err(e) => {
-                // EMFILE and friends: back off instead of spinning or exiting.
-                warn!(listener = %shared.name, error = %e, "accept failed");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
+        let (client, peer, permit) = match accepted {
+            Accepted::Conn(c, p, permit) => (c, p, permit),
+            Accepted::OverLimit(peer) => {
+                shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+                warn!(listener = %shared.name, %peer, "connection limit reached; closing");
                 continue;
             }
-        };
-        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-            shared.stats.refused.fetch_add(1, Ordering::Relaxed);
-            warn!(listener = %shared.name, %peer, "connection limit reached; closing");
-            drop(client);
-            continue;
         };
         shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::clone(&shared);
