@@ -32,6 +32,9 @@ pub enum StartError {
     /// A secret could not be read.
     #[error(transparent)]
     Secret(#[from] crate::secret::SecretError),
+    /// Remote-write could not start.
+    #[error(transparent)]
+    Push(#[from] crate::push::PushError),
     /// The HTTP server failed.
     #[error("HTTP server: {0}")]
     Serve(#[source] std::io::Error),
@@ -154,13 +157,19 @@ pub async fn run(
     let host_slot = SnapshotSlot::new();
     let self_slot = SnapshotSlot::new();
     let guard_slot_for_registry = SnapshotSlot::new();
+    let push_slot = SnapshotSlot::new();
+    let probe_slot = SnapshotSlot::new();
     let registry = Registry::new(vec![
         broker_slot.clone(),
         namesrv_slot.clone(),
         host_slot.clone(),
         guard_slot_for_registry.clone(),
+        probe_slot.clone(),
+        push_slot.clone(),
         self_slot.clone(),
     ]);
+    // Spools are opened first: an unwritable spool directory stops the start with its path.
+    let endpoints = crate::push::open_endpoints(&config.remote_write)?;
     let store_dir: Arc<Mutex<Option<PathBuf>>> = Arc::new(Mutex::new(config.broker.store_dir.clone()));
     let mut tasks = tokio::task::JoinSet::new();
 
@@ -331,6 +340,44 @@ pub async fn run(
                 }
             }
         });
+    }
+
+    if config.put_probe.enabled {
+        let p = &config.put_probe;
+        let b = &config.broker;
+        let mut cc = ClientConfig::new(b.addr.clone());
+        cc.serialize_type = if b.serialize_type == "rocketmq" { SerializeType::ROCKETMQ } else { SerializeType::JSON };
+        let signer = match (&p.key_id, &p.key_file) {
+            (Some(id), Some(file)) => Some(crate::admin::Signer {
+                scheme: crate::guard::Scheme::parse(&p.scheme).unwrap_or(crate::guard::Scheme::RmqHmacV1),
+                key_id: id.clone(),
+                key: SigningKey::new(&crate::secret::read_file(file)?),
+            }),
+            _ => None,
+        };
+        info!(topic = %p.topic, interval_ms = p.interval_ms, "put probe on");
+        tasks.spawn(crate::put_probe::run(
+            Client::new(cc),
+            p.clone(),
+            signer,
+            Arc::default(),
+            probe_slot.clone(),
+            stop_rx.clone(),
+        ));
+    }
+
+    if !endpoints.is_empty() {
+        for ep in &endpoints {
+            tasks.spawn(Arc::clone(ep).send_loop(stop_rx.clone()));
+        }
+        info!(endpoints = endpoints.len(), interval = config.remote_write.interval_seconds, "remote-write on");
+        tasks.spawn(crate::push::produce_loop(
+            config.remote_write.clone(),
+            endpoints,
+            registry.clone(),
+            push_slot.clone(),
+            stop_rx.clone(),
+        ));
     }
 
     let listener = tokio::net::TcpListener::bind(&config.http.listen)

@@ -30,6 +30,10 @@ pub struct Config {
     pub host: HostConfig,
     /// The admin guard.
     pub guard: GuardConfig,
+    /// Pushing to central collectors (Prometheus remote-write).
+    pub remote_write: RemoteWriteConfig,
+    /// The active store-latency probe.
+    pub put_probe: PutProbeConfig,
     /// Seconds to wait for in-flight work on SIGTERM/SIGINT.
     pub shutdown_grace_seconds: u64,
 }
@@ -43,6 +47,8 @@ impl Default for Config {
             namesrv: NamesrvConfig::default(),
             host: HostConfig::default(),
             guard: GuardConfig::default(),
+            remote_write: RemoteWriteConfig::default(),
+            put_probe: PutProbeConfig::default(),
             shutdown_grace_seconds: 10,
         }
     }
@@ -59,6 +65,128 @@ pub struct HttpConfig {
 impl Default for HttpConfig {
     fn default() -> Self {
         Self { listen: DEFAULT_LISTEN.into() }
+    }
+}
+
+/// `[remote_write]`: what every endpoint gets.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemoteWriteConfig {
+    /// Seconds between snapshots pushed (each is everything `/metrics` shows at that moment).
+    pub interval_seconds: u64,
+    /// Labels added to every pushed series (a series' own label of the same name wins).
+    /// `host` defaults to this machine's hostname.
+    pub external_labels: std::collections::BTreeMap<String, String>,
+    /// The receivers; each has its own queue.
+    pub endpoints: Vec<RemoteWriteEndpoint>,
+}
+
+impl Default for RemoteWriteConfig {
+    fn default() -> Self {
+        Self { interval_seconds: 15, external_labels: std::collections::BTreeMap::new(), endpoints: Vec::new() }
+    }
+}
+
+/// `[[remote_write.endpoints]]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteWriteEndpoint {
+    /// Metric label and log field.
+    pub name: String,
+    /// The receiver's remote-write URL (`http://` or `https://`).
+    pub url: String,
+    /// This endpoint's durable queue (created if missing; must be writable).
+    pub spool_dir: PathBuf,
+    /// Spool size limit; the oldest requests are dropped (and counted) beyond it.
+    #[serde(default = "d_spool_bytes")]
+    pub max_spool_bytes: u64,
+    /// Samples older than this are dropped (and counted) instead of sent. Receivers refuse
+    /// very old samples anyway (Prometheus: older than its head block).
+    #[serde(default = "d_spool_age")]
+    pub max_spool_age_seconds: u64,
+    /// Series per request.
+    #[serde(default = "d_samples_per_request")]
+    pub max_samples_per_request: usize,
+    /// Seconds one request may take.
+    #[serde(default = "d_rw_timeout")]
+    pub timeout_seconds: u64,
+    /// Longest pause between retries (backoff starts at 250 ms and doubles, with jitter).
+    #[serde(default = "d_max_backoff")]
+    pub max_backoff_seconds: u64,
+    /// `Authorization: Bearer` token from this file.
+    #[serde(default)]
+    pub bearer_token_file: Option<PathBuf>,
+    /// Basic auth user (with `basic_auth_password_file`).
+    #[serde(default)]
+    pub basic_auth_username: Option<String>,
+    /// Basic auth password file.
+    #[serde(default)]
+    pub basic_auth_password_file: Option<PathBuf>,
+    /// CA certificates (PEM) to trust instead of the system's.
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// Client certificate chain (PEM), with `tls_key_file`.
+    #[serde(default)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// Client private key (PEM).
+    #[serde(default)]
+    pub tls_key_file: Option<PathBuf>,
+    /// Extra headers, e.g. `X-Scope-OrgID` (Mimir) or `THANOS-TENANT`.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+}
+
+fn d_spool_bytes() -> u64 {
+    256 * 1024 * 1024
+}
+fn d_spool_age() -> u64 {
+    2 * 3600
+}
+fn d_samples_per_request() -> usize {
+    10_000
+}
+fn d_rw_timeout() -> u64 {
+    30
+}
+fn d_max_backoff() -> u64 {
+    30
+}
+
+/// `[put_probe]`: send a small message every interval and time the broker's answer.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PutProbeConfig {
+    /// Off by default: it writes to the broker.
+    pub enabled: bool,
+    /// The probe topic (created at start if missing; no consumer group reads it).
+    pub topic: String,
+    /// Milliseconds between sends.
+    pub interval_ms: u64,
+    /// Milliseconds one send may take (a slower answer counts as a timeout).
+    pub timeout_ms: u64,
+    /// Message body size.
+    pub body_bytes: usize,
+    /// Key id that signs the create-topic request (when the broker sits behind an admin
+    /// guard); with `key_file`.
+    pub key_id: Option<String>,
+    /// Its secret.
+    pub key_file: Option<PathBuf>,
+    /// `rmq-hmac-v1` or `acl-v1`.
+    pub scheme: String,
+}
+
+impl Default for PutProbeConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            topic: "RMQ_SIDECAR_PUT_PROBE".into(),
+            interval_ms: 1000,
+            timeout_ms: 3000,
+            body_bytes: 128,
+            key_id: None,
+            key_file: None,
+            scheme: "rmq-hmac-v1".into(),
+        }
     }
 }
 
@@ -422,6 +550,47 @@ impl Config {
             }
             if l.frame_timeout_ms == 0 || l.idle_timeout_seconds == 0 || l.connect_timeout_ms == 0 {
                 bad(&at("*_timeout_*"), "timeouts must be at least 1".into());
+            }
+        }
+        let rw = &self.remote_write;
+        if rw.interval_seconds == 0 {
+            bad("remote_write.interval_seconds", "must be at least 1".into());
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, e) in rw.endpoints.iter().enumerate() {
+            let at = |f: &str| format!("remote_write.endpoints[{i}].{f}");
+            if e.name.is_empty() || !names.insert(e.name.as_str()) {
+                bad(&at("name"), "must be non-empty and unique".into());
+            }
+            if !(e.url.starts_with("http://") || e.url.starts_with("https://")) {
+                bad(&at("url"), format!("{:?} is not an http:// or https:// URL", e.url));
+            }
+            if e.max_samples_per_request == 0 || e.timeout_seconds == 0 || e.max_backoff_seconds == 0 {
+                bad(
+                    &at("*"),
+                    "max_samples_per_request, timeout_seconds and max_backoff_seconds must be at least 1".into(),
+                );
+            }
+            if e.basic_auth_username.is_some() != e.basic_auth_password_file.is_some() {
+                bad(&at("basic_auth_username"), "basic_auth_username and basic_auth_password_file go together".into());
+            }
+            if e.basic_auth_username.is_some() && e.bearer_token_file.is_some() {
+                bad(&at("bearer_token_file"), "choose basic auth or a bearer token, not both".into());
+            }
+            if e.tls_cert_file.is_some() != e.tls_key_file.is_some() {
+                bad(&at("tls_cert_file"), "tls_cert_file and tls_key_file go together".into());
+            }
+        }
+        let pp = &self.put_probe;
+        if pp.enabled {
+            if pp.topic.is_empty() || pp.interval_ms == 0 || pp.timeout_ms == 0 {
+                bad("put_probe", "topic, interval_ms and timeout_ms must be set".into());
+            }
+            if pp.key_id.is_some() != pp.key_file.is_some() {
+                bad("put_probe.key_id", "key_id and key_file go together".into());
+            }
+            if crate::guard::Scheme::parse(&pp.scheme).is_none() {
+                bad("put_probe.scheme", format!("unknown scheme {:?}", pp.scheme));
             }
         }
         if p.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(p)) }

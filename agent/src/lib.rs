@@ -8,6 +8,9 @@
 //! - [`remoting`]: the async RocketMQ remoting client.
 //! - [`accept`]: accepting under a connection limit (both guards).
 //! - [`probe`]: a one-shot look at a broker (`rmq-agent probe`).
+//! - [`push`]: remote-write to central collectors, with a durable spool.
+//! - [`tls`]: TLS material from PEM files.
+//! - [`put_probe`]: the active store-latency probe.
 //! - [`process`]: logging and signals, shared with `rmq-ha-guard`.
 
 pub mod accept;
@@ -20,5 +23,8 @@ pub mod http;
 pub mod metrics;
 pub mod probe;
 pub mod process;
+pub mod push;
+pub mod put_probe;
 pub mod remoting;
 pub mod secret;
+pub mod tls;

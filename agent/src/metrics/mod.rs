@@ -5,6 +5,7 @@
 
 mod family;
 mod render;
+pub mod segmented;
 mod text_format;
 
 pub use family::{Family, Kind, Labels, Sample, SnapshotSlot};

@@ -1,0 +1,486 @@
+//! Pushing to central collectors over Prometheus remote-write 1.0.
+//!
+//! Every `interval_seconds` the snapshot `/metrics` would show is read back into series,
+//! stamped with one timestamp and the external labels, and queued — as ready-to-send request
+//! bodies — in each endpoint's durable [`spool`]. Each endpoint has its own sender that sends
+//! the oldest request first, deletes it once the receiver accepts it, retries on 5xx, 429 and
+//! network errors with exponential backoff and jitter, and drops (with a log line carrying the
+//! receiver's message) what the receiver refuses with another 4xx. A series that disappears
+//! gets one staleness marker.
+
+pub mod exposition;
+pub mod spool;
+pub mod wire;
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash as _, Hasher as _};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{Notify, watch};
+use tracing::{debug, error, info, warn};
+
+use crate::config::{RemoteWriteConfig, RemoteWriteEndpoint};
+use crate::metrics::{Exposition, Family, Registry, SnapshotSlot};
+use spool::{Dropped, Spool, SpoolError};
+
+/// Why pushing could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// An endpoint's spool directory is unusable.
+    #[error("remote_write endpoint {endpoint}: {source}")]
+    Spool {
+        /// The endpoint.
+        endpoint: String,
+        /// Why.
+        #[source]
+        source: SpoolError,
+    },
+    /// A credential file could not be read.
+    #[error("remote_write endpoint {endpoint}: {source}")]
+    Secret {
+        /// The endpoint.
+        endpoint: String,
+        /// Why.
+        #[source]
+        source: crate::secret::SecretError,
+    },
+    /// TLS material could not be loaded.
+    #[error("remote_write endpoint {endpoint}: {source}")]
+    Tls {
+        /// The endpoint.
+        endpoint: String,
+        /// Why.
+        #[source]
+        source: crate::tls::TlsError,
+    },
+    /// The HTTP client could not be built.
+    #[error("remote_write endpoint {endpoint}: HTTP client: {message}")]
+    Client {
+        /// The endpoint.
+        endpoint: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Counters of one endpoint.
+#[derive(Debug, Default)]
+pub struct EndpointStats {
+    /// Samples the receiver accepted.
+    pub sent: AtomicU64,
+    /// Samples the receiver refused for good (4xx other than 429).
+    pub failed: AtomicU64,
+    /// Samples in requests that will be tried again (5xx, 429, network errors).
+    pub retried: AtomicU64,
+    /// Samples dropped because the spool was full.
+    pub dropped_size: AtomicU64,
+    /// Samples dropped because they were older than `max_spool_age_seconds`.
+    pub dropped_age: AtomicU64,
+    /// Samples that could not be queued (spool write failed).
+    pub dropped_write: AtomicU64,
+    /// Unix seconds of the last accepted request (0: never).
+    pub last_success: AtomicU64,
+    /// Spool bytes now.
+    pub queue_bytes: AtomicU64,
+    /// Requests in the spool now.
+    pub queue_requests: AtomicU64,
+    /// Unix ms of the oldest queued samples (0: empty).
+    pub oldest_ms: AtomicU64,
+}
+
+/// One receiver: its queue, client and counters.
+#[derive(Debug)]
+pub struct Endpoint {
+    cfg: RemoteWriteEndpoint,
+    client: reqwest::Client,
+    auth: Option<String>,
+    spool: Mutex<Spool>,
+    wake: Notify,
+    /// Counters.
+    pub stats: EndpointStats,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Endpoint {
+    /// Opens the spool (a clear error if it cannot be written) and builds the client.
+    pub fn open(cfg: &RemoteWriteEndpoint) -> Result<Self, PushError> {
+        let name = || cfg.name.clone();
+        let spool = Spool::open(&cfg.spool_dir, cfg.max_spool_bytes, cfg.max_spool_age_seconds.saturating_mul(1000))
+            .map_err(|source| PushError::Spool { endpoint: name(), source })?;
+        let secret = |p: &std::path::Path| {
+            crate::secret::read_file(p)
+                .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+                .map_err(|source| PushError::Secret { endpoint: name(), source })
+        };
+        let auth = match (&cfg.bearer_token_file, &cfg.basic_auth_username, &cfg.basic_auth_password_file) {
+            (Some(t), _, _) => Some(format!("Bearer {}", secret(t)?)),
+            (None, Some(u), Some(p)) => {
+                use base64::Engine as _;
+                let pair = format!("{u}:{}", secret(p)?);
+                Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair)))
+            }
+            _ => None,
+        };
+        let client_cert = cfg.tls_cert_file.as_deref().zip(cfg.tls_key_file.as_deref());
+        let tls = crate::tls::client_config(cfg.tls_ca_file.as_deref(), client_cert)
+            .map_err(|source| PushError::Tls { endpoint: name(), source })?;
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .timeout(Duration::from_secs(cfg.timeout_seconds))
+            .user_agent(concat!("rmq-agent/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| PushError::Client { endpoint: name(), message: e.to_string() })?;
+        let ep = Self {
+            cfg: cfg.clone(),
+            client,
+            auth,
+            spool: Mutex::new(spool),
+            wake: Notify::new(),
+            stats: EndpointStats::default(),
+        };
+        ep.update_queue_stats(&ep.spool.lock().unwrap_or_else(PoisonError::into_inner));
+        Ok(ep)
+    }
+
+    /// The endpoint's name.
+    pub fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    fn update_queue_stats(&self, s: &Spool) {
+        self.stats.queue_bytes.store(s.bytes(), Ordering::Relaxed);
+        self.stats.queue_requests.store(s.len() as u64, Ordering::Relaxed);
+        self.stats.oldest_ms.store(s.oldest_ts_ms().unwrap_or(0), Ordering::Relaxed);
+    }
+
+    fn count_dropped(&self, d: Dropped, counter: &AtomicU64, why: &str) {
+        if d.samples > 0 {
+            counter.fetch_add(d.samples, Ordering::Relaxed);
+            warn!(endpoint = %self.cfg.name, requests = d.requests, samples = d.samples, why, "remote-write spool dropped its oldest samples");
+        }
+    }
+
+    /// Queues request bodies taken at `ts_ms`.
+    fn enqueue(&self, bodies: &[(Vec<u8>, u64)], ts_ms: u64) {
+        let mut s = self.spool.lock().unwrap_or_else(PoisonError::into_inner);
+        for (body, samples) in bodies {
+            match s.push(body, ts_ms, *samples) {
+                Ok(d) => self.count_dropped(d, &self.stats.dropped_size, "max_spool_bytes"),
+                Err(e) => {
+                    self.stats.dropped_write.fetch_add(*samples, Ordering::Relaxed);
+                    error!(endpoint = %self.cfg.name, error = %e, "cannot queue samples; they are lost");
+                }
+            }
+        }
+        self.update_queue_stats(&s);
+        drop(s);
+        self.wake.notify_one();
+    }
+
+    async fn post(&self, body: Vec<u8>) -> Result<reqwest::Response, reqwest::Error> {
+        let mut req = self.client.post(&self.cfg.url).body(body);
+        for (k, v) in wire::HEADERS {
+            req = req.header(k, v);
+        }
+        for (k, v) in &self.cfg.headers {
+            req = req.header(k, v);
+        }
+        if let Some(a) = &self.auth {
+            req = req.header("Authorization", a);
+        }
+        req.send().await
+    }
+
+    /// Sends the spool's oldest request first, until `stop` flips.
+    pub async fn send_loop(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+        let max_backoff = Duration::from_secs(self.cfg.max_backoff_seconds);
+        let mut backoff = FIRST_BACKOFF;
+        let mut failing = false;
+        loop {
+            let next = {
+                let mut s = self.spool.lock().unwrap_or_else(PoisonError::into_inner);
+                let d = s.expire(now_ms());
+                self.count_dropped(d, &self.stats.dropped_age, "max_spool_age_seconds");
+                self.update_queue_stats(&s);
+                s.peek()
+            };
+            let Some((entry, body)) = next else {
+                tokio::select! {
+                    () = self.wake.notified() => continue,
+                    _ = stop.changed() => return,
+                }
+            };
+            let body = match body {
+                Ok(b) => b,
+                Err(e) => {
+                    error!(endpoint = %self.cfg.name, error = %e, "unreadable spool file; dropping it");
+                    self.stats.failed.fetch_add(entry.samples, Ordering::Relaxed);
+                    self.pop(&entry);
+                    continue;
+                }
+            };
+            let outcome = tokio::select! {
+                r = self.post(body) => r,
+                _ = stop.changed() => return,
+            };
+            let retry_why = match outcome {
+                Ok(resp) if resp.status().is_success() => {
+                    self.stats.sent.fetch_add(entry.samples, Ordering::Relaxed);
+                    self.stats.last_success.store(now_ms() / 1000, Ordering::Relaxed);
+                    self.pop(&entry);
+                    if failing {
+                        info!(endpoint = %self.cfg.name, "remote-write receiver accepts again; replaying the spool");
+                        failing = false;
+                    }
+                    backoff = FIRST_BACKOFF;
+                    continue;
+                }
+                Ok(resp) => {
+                    let status = resp.status();
+                    if status.as_u16() == 429 || status.is_server_error() {
+                        format!("HTTP {status}")
+                    } else {
+                        let text = resp.text().await.unwrap_or_default();
+                        let text: String = text.chars().take(512).collect();
+                        error!(endpoint = %self.cfg.name, %status, receiver_says = %text.trim(), samples = entry.samples, "remote-write request refused; dropping it (not retried)");
+                        self.stats.failed.fetch_add(entry.samples, Ordering::Relaxed);
+                        self.pop(&entry);
+                        continue;
+                    }
+                }
+                Err(e) => format!("{e}"),
+            };
+            self.stats.retried.fetch_add(entry.samples, Ordering::Relaxed);
+            if failing {
+                debug!(endpoint = %self.cfg.name, why = %retry_why, ?backoff, "remote-write still failing");
+            } else {
+                warn!(endpoint = %self.cfg.name, why = %retry_why, "remote-write failed; queueing to the spool and retrying");
+                failing = true;
+            }
+            let pause = jitter(backoff);
+            backoff = (backoff * 2).min(max_backoff);
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    fn pop(&self, entry: &spool::Entry) {
+        let mut s = self.spool.lock().unwrap_or_else(PoisonError::into_inner);
+        // Only if it is still the front (an age or size drop may have removed it meanwhile).
+        if s.peek().is_some_and(|(e, _)| e.seq == entry.seq) {
+            s.pop_front();
+        }
+        self.update_queue_stats(&s);
+    }
+}
+
+/// Between half and all of `d` (spreads a fleet's retries after a receiver outage).
+fn jitter(d: Duration) -> Duration {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |t| t.subsec_nanos());
+    let frac = 0.5 + f64::from(nanos % 1000) / 2000.0;
+    d.mul_f64(frac)
+}
+
+/// Turns snapshots into requests, and remembers series for staleness markers.
+#[derive(Debug)]
+pub struct Batcher {
+    external: Vec<(String, String)>,
+    /// Hash of each series' labels → its labels, as of the last snapshot.
+    previous: HashMap<u64, Vec<(String, String)>>,
+}
+
+fn series_key(labels: &[(String, String)]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    labels.hash(&mut h);
+    h.finish()
+}
+
+impl Batcher {
+    /// A batcher adding `external` labels (a series' own label of the same name wins).
+    pub fn new(external: &BTreeMap<String, String>) -> Self {
+        Self { external: external.iter().map(|(k, v)| (k.clone(), v.clone())).collect(), previous: HashMap::new() }
+    }
+
+    /// The series of one snapshot (`/metrics` text) at `ts_ms`, plus a staleness marker for
+    /// each series the previous snapshot had and this one lacks.
+    pub fn snapshot(&mut self, text: &str, ts_ms: i64) -> Result<Vec<wire::TimeSeries>, exposition::ParseError> {
+        let parsed = exposition::parse(text)?;
+        let mut out = Vec::with_capacity(parsed.len());
+        let mut current = HashMap::with_capacity(parsed.len());
+        for s in parsed {
+            let mut labels = s.labels;
+            for (k, v) in &self.external {
+                if !labels.iter().any(|(n, _)| n == k) {
+                    labels.push((k.clone(), v.clone()));
+                }
+            }
+            labels.sort();
+            let key = series_key(&labels);
+            out.push(series(&labels, s.value, ts_ms));
+            current.insert(key, labels);
+        }
+        for (key, labels) in &self.previous {
+            if !current.contains_key(key) {
+                out.push(series(labels, f64::from_bits(wire::STALE_NAN), ts_ms));
+            }
+        }
+        self.previous = current;
+        Ok(out)
+    }
+}
+
+fn series(labels: &[(String, String)], value: f64, ts_ms: i64) -> wire::TimeSeries {
+    wire::TimeSeries {
+        labels: labels.iter().map(|(n, v)| wire::Label { name: n.clone(), value: v.clone() }).collect(),
+        samples: vec![wire::Sample { value, timestamp: ts_ms }],
+    }
+}
+
+/// Encoded request bodies, each with its sample count.
+pub type Bodies = Vec<(Vec<u8>, u64)>;
+
+/// Request bodies of at most `per_request` series each, with their sample counts.
+pub fn bodies(series: &[wire::TimeSeries], per_request: usize) -> Bodies {
+    series
+        .chunks(per_request.max(1))
+        .filter_map(|chunk| {
+            let req = wire::WriteRequest { timeseries: chunk.to_vec() };
+            match wire::encode(&req) {
+                Ok(b) => Some((b, chunk.len() as u64)),
+                Err(e) => {
+                    error!(error = %e, "snappy compression failed; dropping a batch");
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+/// The hostname (the `host` external label's default).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map_or_else(|_| "unknown".into(), |h| h.trim().to_owned())
+}
+
+/// Opens every endpoint (failing on the first unusable one).
+pub fn open_endpoints(cfg: &RemoteWriteConfig) -> Result<Vec<Arc<Endpoint>>, PushError> {
+    cfg.endpoints.iter().map(|e| Endpoint::open(e).map(Arc::new)).collect()
+}
+
+/// Every interval: publishes the pusher's own metrics into `own`, renders `registry`, and
+/// queues the snapshot to every endpoint; until `stop` flips.
+pub async fn produce_loop(
+    cfg: RemoteWriteConfig,
+    endpoints: Vec<Arc<Endpoint>>,
+    registry: Registry,
+    own: Arc<SnapshotSlot>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut external = cfg.external_labels.clone();
+    external.entry("host".into()).or_insert_with(hostname);
+    let mut batcher = Batcher::new(&external);
+    let mut tick = tokio::time::interval(Duration::from_secs(cfg.interval_seconds));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        own.publish(families(&endpoints));
+        let ts = now_ms();
+        let text = registry.render(Exposition::Text);
+        let series = match batcher.snapshot(&text, i64::try_from(ts).unwrap_or(i64::MAX)) {
+            Ok(s) => s,
+            Err(e) => {
+                error!(error = %e, "cannot read back /metrics for remote-write; skipping this snapshot");
+                continue;
+            }
+        };
+        // Endpoints with the same request size share one encoding.
+        let mut encoded: HashMap<usize, Bodies> = HashMap::new();
+        for ep in &endpoints {
+            let per = ep.cfg.max_samples_per_request;
+            let b = encoded.entry(per).or_insert_with(|| bodies(&series, per));
+            ep.enqueue(b, ts);
+        }
+    }
+}
+
+/// The pusher's own metrics.
+pub fn families(endpoints: &[Arc<Endpoint>]) -> Vec<Family> {
+    let mut samples = Family::counter(
+        "rmq_remote_write_samples",
+        "Samples by outcome: sent (accepted), failed (refused, not retried), retried, dropped_size, dropped_age, dropped_write.",
+    );
+    let mut bytes = Family::gauge("rmq_remote_write_queue_bytes", "Bytes in the endpoint's spool.");
+    let mut requests = Family::gauge("rmq_remote_write_queue_requests", "Requests in the endpoint's spool.");
+    let mut age =
+        Family::gauge("rmq_remote_write_queue_oldest_age_seconds", "Age of the oldest queued samples (0 when empty).");
+    let mut last = Family::gauge(
+        "rmq_remote_write_last_success_timestamp_seconds",
+        "When the receiver last accepted a request (0: never).",
+    );
+    let now = now_ms();
+    #[allow(clippy::cast_precision_loss)]
+    for ep in endpoints {
+        let s = &ep.stats;
+        let l = || vec![("endpoint", ep.cfg.name.clone())];
+        for (outcome, c) in [
+            ("sent", &s.sent),
+            ("failed", &s.failed),
+            ("retried", &s.retried),
+            ("dropped_size", &s.dropped_size),
+            ("dropped_age", &s.dropped_age),
+            ("dropped_write", &s.dropped_write),
+        ] {
+            let mut lb = l();
+            lb.push(("outcome", outcome.to_owned()));
+            samples.push(lb, c.load(Ordering::Relaxed) as f64);
+        }
+        bytes.push(l(), s.queue_bytes.load(Ordering::Relaxed) as f64);
+        requests.push(l(), s.queue_requests.load(Ordering::Relaxed) as f64);
+        let oldest = s.oldest_ms.load(Ordering::Relaxed);
+        age.push(l(), if oldest == 0 { 0.0 } else { now.saturating_sub(oldest) as f64 / 1000.0 });
+        last.push(l(), s.last_success.load(Ordering::Relaxed) as f64);
+    }
+    vec![samples, bytes, requests, age, last]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_labels_are_added_sorted_and_vanished_series_get_one_stale_marker() {
+        let mut b = Batcher::new(&BTreeMap::from([("host".into(), "b1".into()), ("topic".into(), "ext".into())]));
+        let first = b.snapshot("a{topic=\"t1\"} 1\na{topic=\"t2\"} 2\n", 1000).unwrap();
+        assert_eq!(first.len(), 2);
+        let names: Vec<&str> = first[0].labels.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["__name__", "host", "topic"]);
+        // The series' own topic label wins over the external one.
+        assert_eq!(first[0].labels[2].value, "t1");
+        let second = b.snapshot("a{topic=\"t1\"} 3\n", 2000).unwrap();
+        assert_eq!(second.len(), 2);
+        let stale = &second[1];
+        assert_eq!(stale.labels[2].value, "t2");
+        assert_eq!(stale.samples[0].value.to_bits(), wire::STALE_NAN);
+        assert_eq!(stale.samples[0].timestamp, 2000);
+        // Once only.
+        assert_eq!(b.snapshot("a{topic=\"t1\"} 4\n", 3000).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn bodies_respect_the_per_request_limit() {
+        let series: Vec<_> = (0..25).map(|i| series(&[("__name__".into(), format!("m{i}"))], 1.0, 1)).collect();
+        let b = bodies(&series, 10);
+        assert_eq!(b.iter().map(|x| x.1).collect::<Vec<_>>(), [10, 10, 5]);
+        assert_eq!(wire::decode(&b[2].0).unwrap().timeseries.len(), 5);
+    }
+}
