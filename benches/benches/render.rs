@@ -2,31 +2,8 @@
 //! snapshot when a collector publishes it, and serving a scrape in either format.
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use rmq_agent::metrics::{Exposition, Family, Registry, SnapshotSlot};
-
-/// 100k series shaped like a big broker's: 100 families × 1,000 topic/group series.
-fn families(series: usize) -> Vec<Family> {
-    let mut fams = Vec::new();
-    let per_family = 1000;
-    for f in 0..series / per_family {
-        let name: &'static str = Box::leak(format!("rocketmq_bench_family_{f}").into_boxed_str());
-        let mut fam = Family::gauge(name, "A benchmark family.");
-        for t in 0..per_family {
-            #[allow(clippy::cast_precision_loss)]
-            fam.push(
-                vec![
-                    ("cluster", "DefaultCluster".into()),
-                    ("broker", "broker-a".into()),
-                    ("topic", format!("topic-{t:04}")),
-                    ("group", format!("group-{t:04}")),
-                ],
-                (t * 7) as f64,
-            );
-        }
-        fams.push(fam);
-    }
-    fams
-}
+use rmq_agent::metrics::{Exposition, Registry, SnapshotSlot};
+use rmq_benches::big_families as families;
 
 fn render(c: &mut Criterion) {
     let fams = families(100_000);

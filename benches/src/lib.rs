@@ -80,6 +80,30 @@ pub fn send_header() -> Header {
     send_v2_request()
 }
 
+/// `series` series shaped like a big broker's: families of 1,000 topic/group series each.
+pub fn big_families(series: usize) -> Vec<rmq_agent::metrics::Family> {
+    let mut fams = Vec::new();
+    let per_family = 1000;
+    for f in 0..series / per_family {
+        let name: &'static str = Box::leak(format!("rocketmq_bench_family_{f}").into_boxed_str());
+        let mut fam = rmq_agent::metrics::Family::gauge(name, "A benchmark family.");
+        for t in 0..per_family {
+            #[allow(clippy::cast_precision_loss)]
+            fam.push(
+                vec![
+                    ("cluster", "DefaultCluster".into()),
+                    ("broker", "broker-a".into()),
+                    ("topic", format!("topic-{t:04}")),
+                    ("group", format!("group-{t:04}")),
+                ],
+                (t * 7) as f64,
+            );
+        }
+        fams.push(fam);
+    }
+    fams
+}
+
 /// Process facts from /proc, for load scripts that measure another process.
 pub mod procinfo {
     /// The pid of the process listening on loopback TCP `port` (found through the socket's

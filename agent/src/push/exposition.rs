@@ -2,16 +2,19 @@
 //! remote-write: what is pushed is exactly what a scrape would see. Bounded: a line over
 //! [`MAX_LINE`] or a series with more than [`MAX_LABELS`] labels is an error, not a guess.
 
+use std::borrow::Cow;
+
 /// Longest line accepted.
 pub const MAX_LINE: usize = 64 * 1024;
 /// Most labels on one series (the name included).
 pub const MAX_LABELS: usize = 64;
 
-/// One sample line: labels (`__name__` first as written, not yet sorted) and value.
+/// One sample line: labels (`__name__` first, then as written) and value, borrowed from the
+/// text (a label value is copied only if it holds escapes).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Series {
+pub struct Series<'a> {
     /// Label pairs, `__name__` first.
-    pub labels: Vec<(String, String)>,
+    pub labels: Vec<(&'a str, Cow<'a, str>)>,
     /// Value.
     pub value: f64,
 }
@@ -44,7 +47,7 @@ fn parse_value(s: &str) -> Option<f64> {
 }
 
 /// Parses one sample line.
-fn parse_line(line: &str) -> Result<Series, &'static str> {
+fn parse_line(line: &str) -> Result<Series<'_>, &'static str> {
     let b = line.as_bytes();
     if b.is_empty() || !is_name_start(b[0]) {
         return Err("metric name expected");
@@ -53,7 +56,7 @@ fn parse_line(line: &str) -> Result<Series, &'static str> {
     while i < b.len() && is_name_char(b[i]) {
         i += 1;
     }
-    let mut labels = vec![("__name__".to_owned(), line[..i].to_owned())];
+    let mut labels = vec![("__name__", Cow::Borrowed(&line[..i]))];
     if b.get(i) == Some(&b'{') {
         i += 1;
         loop {
@@ -73,7 +76,8 @@ fn parse_line(line: &str) -> Result<Series, &'static str> {
                 return Err("=\" expected after a label name");
             }
             i += 2;
-            let mut value = String::new();
+            let start = i;
+            let mut value: Option<String> = None;
             loop {
                 match b.get(i) {
                     None => return Err("unterminated label value"),
@@ -82,23 +86,30 @@ fn parse_line(line: &str) -> Result<Series, &'static str> {
                         break;
                     }
                     Some(b'\\') => {
+                        let v = value.get_or_insert_with(|| line[start..i].to_owned());
                         match b.get(i + 1) {
-                            Some(b'n') => value.push('\n'),
-                            Some(b'\\') => value.push('\\'),
-                            Some(b'"') => value.push('"'),
+                            Some(b'n') => v.push('\n'),
+                            Some(b'\\') => v.push('\\'),
+                            Some(b'"') => v.push('"'),
                             _ => return Err("bad escape in a label value"),
                         }
                         i += 2;
                     }
                     Some(_) => {
-                        // Copy the run up to the next quote or backslash (keeps UTF-8 whole).
+                        // The run up to the next quote or backslash (keeps UTF-8 whole).
                         let run = line[i..].find(['"', '\\']).unwrap_or(line.len() - i);
-                        value.push_str(&line[i..i + run]);
+                        if let Some(v) = value.as_mut() {
+                            v.push_str(&line[i..i + run]);
+                        }
                         i += run;
                     }
                 }
             }
-            labels.push((name.to_owned(), value));
+            let value = match value {
+                Some(v) => Cow::Owned(v),
+                None => Cow::Borrowed(&line[start..i - 1]),
+            };
+            labels.push((name, value));
             if labels.len() > MAX_LABELS {
                 return Err("too many labels");
             }
@@ -119,7 +130,7 @@ fn parse_line(line: &str) -> Result<Series, &'static str> {
 }
 
 /// Parses exposition text; comments and blank lines are skipped.
-pub fn parse(text: &str) -> Result<Vec<Series>, ParseError> {
+pub fn parse(text: &str) -> Result<Vec<Series<'_>>, ParseError> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let err = |why| ParseError { line: n + 1, why };
@@ -144,12 +155,10 @@ mod tests {
                     up 1\nh_bucket{le=\"+Inf\"} 3\nh_sum 0.25\nnan_g NaN\nneg -2.5e-3\n";
         let s = parse(text).unwrap();
         assert_eq!(s.len(), 6);
-        assert_eq!(
-            s[0].labels,
-            [("__name__".into(), "x_total".into()), ("topic".into(), "a\"b".into()), ("q".into(), "1".into())]
-        );
+        assert_eq!(s[0].labels, [("__name__", "x_total".into()), ("topic", "a\"b".into()), ("q", "1".into())]);
+        assert!(matches!(s[0].labels[2].1, Cow::Borrowed(_)));
         assert_eq!(s[0].value, 5.0);
-        assert_eq!(s[2].labels[1], ("le".into(), "+Inf".into()));
+        assert_eq!(s[2].labels[1], ("le", "+Inf".into()));
         assert!(s[4].value.is_nan());
         assert_eq!(s[5].value, -0.0025);
     }

@@ -12,7 +12,7 @@ pub mod exposition;
 pub mod spool;
 pub mod wire;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash as _, Hasher as _};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -166,7 +166,7 @@ impl Endpoint {
     }
 
     /// Queues request bodies taken at `ts_ms`.
-    fn enqueue(&self, bodies: &[(Vec<u8>, u64)], ts_ms: u64) {
+    pub fn enqueue(&self, bodies: &[(Vec<u8>, u64)], ts_ms: u64) {
         let mut s = self.spool.lock().unwrap_or_else(PoisonError::into_inner);
         for (body, samples) in bodies {
             match s.push(body, ts_ms, *samples) {
@@ -293,67 +293,96 @@ fn jitter(d: Duration) -> Duration {
 #[derive(Debug)]
 pub struct Batcher {
     external: Vec<(String, String)>,
-    /// Hash of each series' labels → its labels, as of the last snapshot.
-    previous: HashMap<u64, Vec<(String, String)>>,
+    /// Label-set hashes of the last snapshot's series.
+    previous_keys: HashSet<u64>,
+    /// The last snapshot's text, read again only when a series has vanished from it.
+    previous_text: String,
 }
 
-fn series_key(labels: &[(String, String)]) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    labels.hash(&mut h);
-    h.finish()
+/// One snapshot, encoded: protobuf `TimeSeries` entries back to back (each framed as a
+/// `WriteRequest` field), and where each ends — any run of them is a request.
+#[derive(Debug, Default)]
+pub struct Encoded {
+    /// The entries.
+    pub buf: Vec<u8>,
+    /// End offset of each entry.
+    pub ends: Vec<usize>,
 }
 
 impl Batcher {
     /// A batcher adding `external` labels (a series' own label of the same name wins).
     pub fn new(external: &BTreeMap<String, String>) -> Self {
-        Self { external: external.iter().map(|(k, v)| (k.clone(), v.clone())).collect(), previous: HashMap::new() }
+        Self {
+            external: external.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            previous_keys: HashSet::new(),
+            previous_text: String::new(),
+        }
     }
 
-    /// The series of one snapshot (`/metrics` text) at `ts_ms`, plus a staleness marker for
-    /// each series the previous snapshot had and this one lacks.
-    pub fn snapshot(&mut self, text: &str, ts_ms: i64) -> Result<Vec<wire::TimeSeries>, exposition::ParseError> {
+    /// Calls `each` with every series of `text`: its labels (external ones added, sorted by
+    /// name), their hash, and its value.
+    fn for_each_series(
+        &self,
+        text: &str,
+        mut each: impl FnMut(&[(&str, &str)], u64, f64),
+    ) -> Result<usize, exposition::ParseError> {
         let parsed = exposition::parse(text)?;
-        let mut out = Vec::with_capacity(parsed.len());
-        let mut current = HashMap::with_capacity(parsed.len());
-        for s in parsed {
-            let mut labels = s.labels;
+        let mut labels: Vec<(&str, &str)> = Vec::with_capacity(16);
+        for s in &parsed {
+            labels.clear();
+            labels.extend(s.labels.iter().map(|(n, v)| (*n, v.as_ref())));
             for (k, v) in &self.external {
-                if !labels.iter().any(|(n, _)| n == k) {
-                    labels.push((k.clone(), v.clone()));
+                if !s.labels.iter().any(|(n, _)| n == k) {
+                    labels.push((k, v));
                 }
             }
-            labels.sort();
-            let key = series_key(&labels);
-            out.push(series(&labels, s.value, ts_ms));
-            current.insert(key, labels);
+            labels.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            labels.hash(&mut h);
+            each(&labels, h.finish(), s.value);
         }
-        for (key, labels) in &self.previous {
-            if !current.contains_key(key) {
-                out.push(series(labels, f64::from_bits(wire::STALE_NAN), ts_ms));
-            }
-        }
-        self.previous = current;
-        Ok(out)
+        Ok(parsed.len())
     }
-}
 
-fn series(labels: &[(String, String)], value: f64, ts_ms: i64) -> wire::TimeSeries {
-    wire::TimeSeries {
-        labels: labels.iter().map(|(n, v)| wire::Label { name: n.clone(), value: v.clone() }).collect(),
-        samples: vec![wire::Sample { value, timestamp: ts_ms }],
+    /// Encodes one snapshot (`/metrics` text) at `ts_ms`, plus a staleness marker for each
+    /// series the previous snapshot had and this one lacks.
+    pub fn snapshot(&mut self, text: String, ts_ms: i64) -> Result<Encoded, exposition::ParseError> {
+        let mut enc = Encoded { buf: Vec::with_capacity(text.len()), ends: Vec::new() };
+        let mut keys = HashSet::with_capacity(self.previous_keys.len());
+        self.for_each_series(&text, |labels, key, value| {
+            keys.insert(key);
+            wire::put_series(&mut enc.buf, labels, value, ts_ms);
+            enc.ends.push(enc.buf.len());
+        })?;
+        if self.previous_keys.iter().any(|k| !keys.contains(k)) {
+            let stale = f64::from_bits(wire::STALE_NAN);
+            // The previous text parsed once already; an error here cannot happen.
+            let _ = self.for_each_series(&self.previous_text, |labels, key, _| {
+                if !keys.contains(&key) {
+                    wire::put_series(&mut enc.buf, labels, stale, ts_ms);
+                    enc.ends.push(enc.buf.len());
+                }
+            });
+        }
+        self.previous_keys = keys;
+        self.previous_text = text;
+        Ok(enc)
     }
 }
 
 /// Encoded request bodies, each with its sample count.
 pub type Bodies = Vec<(Vec<u8>, u64)>;
 
-/// Request bodies of at most `per_request` series each, with their sample counts.
-pub fn bodies(series: &[wire::TimeSeries], per_request: usize) -> Bodies {
-    series
+/// Snappy-compressed request bodies of at most `per_request` series each.
+pub fn bodies(enc: &Encoded, per_request: usize) -> Bodies {
+    let mut start = 0;
+    enc.ends
         .chunks(per_request.max(1))
         .filter_map(|chunk| {
-            let req = wire::WriteRequest { timeseries: chunk.to_vec() };
-            match wire::encode(&req) {
+            let end = *chunk.last()?;
+            let raw = &enc.buf[start..end];
+            start = end;
+            match wire::compress(raw) {
                 Ok(b) => Some((b, chunk.len() as u64)),
                 Err(e) => {
                     error!(error = %e, "snappy compression failed; dropping a batch");
@@ -396,7 +425,7 @@ pub async fn produce_loop(
         own.publish(families(&endpoints));
         let ts = now_ms();
         let text = registry.render(Exposition::Text);
-        let series = match batcher.snapshot(&text, i64::try_from(ts).unwrap_or(i64::MAX)) {
+        let series = match batcher.snapshot(text, i64::try_from(ts).unwrap_or(i64::MAX)) {
             Ok(s) => s,
             Err(e) => {
                 error!(error = %e, "cannot read back /metrics for remote-write; skipping this snapshot");
@@ -457,30 +486,38 @@ pub fn families(endpoints: &[Arc<Endpoint>]) -> Vec<Family> {
 mod tests {
     use super::*;
 
+    fn decoded(enc: &Encoded) -> Vec<wire::TimeSeries> {
+        bodies(enc, 1000).iter().flat_map(|(b, _)| wire::decode(b).unwrap().timeseries).collect()
+    }
+
     #[test]
     fn external_labels_are_added_sorted_and_vanished_series_get_one_stale_marker() {
         let mut b = Batcher::new(&BTreeMap::from([("host".into(), "b1".into()), ("topic".into(), "ext".into())]));
-        let first = b.snapshot("a{topic=\"t1\"} 1\na{topic=\"t2\"} 2\n", 1000).unwrap();
+        let first = decoded(&b.snapshot("a{topic=\"t1\"} 1\na{topic=\"t2\"} 2\n".into(), 1000).unwrap());
         assert_eq!(first.len(), 2);
         let names: Vec<&str> = first[0].labels.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(names, ["__name__", "host", "topic"]);
         // The series' own topic label wins over the external one.
         assert_eq!(first[0].labels[2].value, "t1");
-        let second = b.snapshot("a{topic=\"t1\"} 3\n", 2000).unwrap();
+        assert_eq!(first[1].samples[0], wire::Sample { value: 2.0, timestamp: 1000 });
+        let second = decoded(&b.snapshot("a{topic=\"t1\"} 3\n".into(), 2000).unwrap());
         assert_eq!(second.len(), 2);
         let stale = &second[1];
         assert_eq!(stale.labels[2].value, "t2");
         assert_eq!(stale.samples[0].value.to_bits(), wire::STALE_NAN);
         assert_eq!(stale.samples[0].timestamp, 2000);
         // Once only.
-        assert_eq!(b.snapshot("a{topic=\"t1\"} 4\n", 3000).unwrap().len(), 1);
+        assert_eq!(decoded(&b.snapshot("a{topic=\"t1\"} 4\n".into(), 3000).unwrap()).len(), 1);
     }
 
     #[test]
     fn bodies_respect_the_per_request_limit() {
-        let series: Vec<_> = (0..25).map(|i| series(&[("__name__".into(), format!("m{i}"))], 1.0, 1)).collect();
-        let b = bodies(&series, 10);
+        let text: String = (0..25).map(|i| format!("m{i} 1\n")).collect();
+        let enc = Batcher::new(&BTreeMap::new()).snapshot(text, 1).unwrap();
+        let b = bodies(&enc, 10);
         assert_eq!(b.iter().map(|x| x.1).collect::<Vec<_>>(), [10, 10, 5]);
-        assert_eq!(wire::decode(&b[2].0).unwrap().timeseries.len(), 5);
+        let last = wire::decode(&b[2].0).unwrap().timeseries;
+        assert_eq!(last.len(), 5);
+        assert_eq!(last[4].labels[0].value, "m24");
     }
 }
