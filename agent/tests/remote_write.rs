@@ -28,25 +28,36 @@ struct Receiver {
     addr: SocketAddr,
     dir: std::path::PathBuf,
     kind: &'static str,
+    extra: Vec<String>,
+    scheme: &'static str,
 }
 
 impl Receiver {
     fn prometheus(dir: &Path) -> Self {
+        Self::prometheus_with(dir, Vec::new(), "http")
+    }
+
+    fn prometheus_with(dir: &Path, extra: Vec<String>, scheme: &'static str) -> Self {
         std::fs::write(dir.join("prometheus.yml"), "global:\n  scrape_interval: 1m\n").unwrap();
-        let mut r = Self { process: None, addr: addr(), dir: dir.into(), kind: "prometheus" };
+        let mut r = Self { process: None, addr: addr(), dir: dir.into(), kind: "prometheus", extra, scheme };
         r.start();
         r
     }
 
     fn victoria_metrics(dir: &Path) -> Self {
-        let mut r = Self { process: None, addr: addr(), dir: dir.into(), kind: "victoria-metrics" };
+        Self::victoria_metrics_with(dir, Vec::new())
+    }
+
+    fn victoria_metrics_with(dir: &Path, extra: Vec<String>) -> Self {
+        let mut r =
+            Self { process: None, addr: addr(), dir: dir.into(), kind: "victoria-metrics", extra, scheme: "http" };
         r.start();
         r
     }
 
     fn start(&mut self) {
         let d = &self.dir;
-        let (program, args, ready) = match self.kind {
+        let (program, mut args, ready) = match self.kind {
             "prometheus" => (
                 "/usr/bin/prometheus",
                 vec![
@@ -68,12 +79,20 @@ impl Receiver {
                 "/health",
             ),
         };
+        args.extend(self.extra.iter().cloned());
         let p =
             ManagedProcess::spawn(self.kind, Path::new(program), &args, d, &[], d.join(format!("{}.log", self.kind)))
                 .unwrap();
         let a = self.addr;
-        wire::wait_for(self.kind, WAIT, || Ok(http::get(a, ready, None).ok().filter(|r| r.status == 200).map(drop)))
-            .unwrap();
+        let started = if self.scheme == "https" {
+            // The plain-HTTP probe cannot speak TLS: ready is the port accepting.
+            wire::wait_for(self.kind, WAIT, || Ok(std::net::TcpStream::connect(a).ok().map(drop)))
+        } else {
+            wire::wait_for(self.kind, WAIT, || Ok(http::get(a, ready, None).ok().filter(|r| r.status == 200).map(drop)))
+        };
+        if let Err(e) = started {
+            panic!("{e:#}\n{}", p.log_tail(20));
+        }
         self.process = Some(p);
     }
 
@@ -84,7 +103,7 @@ impl Receiver {
     }
 
     fn write_url(&self) -> String {
-        format!("http://{}/api/v1/write", self.addr)
+        format!("{}://{}/api/v1/write", self.scheme, self.addr)
     }
 
     /// `/api/v1/query` result vector (instant query, or a range selector's raw samples).
@@ -326,4 +345,110 @@ async fn a_full_spool_drops_its_oldest_and_an_unusable_one_stops_the_start() {
     cfg.http.listen = "127.0.0.1:0".into();
     let err = rmq_agent::app::run(cfg, async {}, None, None).await.unwrap_err().to_string();
     assert!(err.contains("a-file/spool") && err.contains("bad"), "{err}");
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files in `dir`.
+fn pki(
+    dir: &Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+    use std::os::unix::fs::PermissionsExt as _;
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf = |names: Vec<String>, usage: ExtendedKeyUsagePurpose| {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(names).unwrap();
+        p.extended_key_usages = vec![usage];
+        (p.signed_by(&key, &ca, &ca_key).unwrap(), key)
+    };
+    let (srv, srv_key) = leaf(vec!["127.0.0.1".into()], ExtendedKeyUsagePurpose::ServerAuth);
+    let (cli, cli_key) = leaf(vec!["rmq-agent".into()], ExtendedKeyUsagePurpose::ClientAuth);
+    let write = |name: &str, pem: String, private: bool| {
+        let p = dir.join(name);
+        std::fs::write(&p, pem).unwrap();
+        if private {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        p
+    };
+    (
+        write("ca.pem", ca.pem(), false),
+        write("server.pem", srv.pem(), false),
+        write("server-key.pem", srv_key.serialize_pem(), true),
+        write("client.pem", cli.pem(), false),
+        write("client-key.pem", cli_key.serialize_pem(), true),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificates_and_basic_auth_are_presented_and_a_refusal_is_not_retried() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, srv, srv_key, cli, cli_key) = pki(dir.path());
+    // Prometheus over TLS, requiring a client certificate from our CA.
+    std::fs::write(
+        dir.path().join("web.yml"),
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {}\n",
+            srv.display(),
+            srv_key.display(),
+            ca.display()
+        ),
+    )
+    .unwrap();
+    let d = dir.path().to_owned();
+    let web = format!("--web.config.file={}", dir.path().join("web.yml").display());
+    let (prom, vm) = tokio::task::spawn_blocking(move || {
+        let prom = Receiver::prometheus_with(&d, vec![web], "https");
+        // VictoriaMetrics behind basic auth.
+        let vm = Receiver::victoria_metrics_with(
+            &d,
+            vec!["-httpAuth.username=rmq".into(), "-httpAuth.password=s3cret".into()],
+        );
+        (prom, vm)
+    })
+    .await
+    .unwrap();
+    let pw = |name: &str, secret: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, secret).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        p
+    };
+    let mut mtls = endpoint("mtls", prom.write_url(), dir.path());
+    mtls.tls_ca_file = Some(ca.clone());
+    mtls.tls_cert_file = Some(cli);
+    mtls.tls_key_file = Some(cli_key);
+    let mut no_cert = endpoint("no-cert", prom.write_url(), dir.path());
+    no_cert.tls_ca_file = Some(ca);
+    let mut basic = endpoint("basic", vm.write_url(), dir.path());
+    basic.basic_auth_username = Some("rmq".into());
+    basic.basic_auth_password_file = Some(pw("vm-password", "s3cret"));
+    let mut wrong = endpoint("wrong-password", vm.write_url(), dir.path());
+    wrong.basic_auth_username = Some("rmq".into());
+    wrong.basic_auth_password_file = Some(pw("vm-wrong", "guess"));
+    let agent = Agent::start(push_config(vec![mtls, no_cert, basic, wrong])).await;
+    let v = |b: &str, ep: &str, outcome: &str| {
+        rmq_testkit::expo::value(b, "rmq_remote_write_samples_total", &[("endpoint", ep), ("outcome", outcome)])
+            .unwrap_or(0.0)
+    };
+    let body = agent
+        .wait_for("every endpoint has an outcome", WAIT, |b| {
+            v(b, "mtls", "sent") > 0.0
+                && v(b, "no-cert", "retried") > 0.0
+                && v(b, "basic", "sent") > 0.0
+                && v(b, "wrong-password", "failed") > 0.0
+        })
+        .await;
+    // Without a client certificate the TLS handshake fails: kept and retried, never sent.
+    assert_eq!(v(&body, "no-cert", "sent"), 0.0);
+    // A 401 is final: dropped, not retried.
+    assert_eq!(v(&body, "wrong-password", "retried"), 0.0);
+    assert_eq!(v(&body, "wrong-password", "sent"), 0.0);
+    // `sent` counts only 2xx answers: from a Prometheus that requires a client certificate
+    // from our CA, and from a VictoriaMetrics that requires the password.
+    agent.stop().await;
+    drop((prom, vm));
 }
