@@ -389,11 +389,16 @@ pub async fn run(
     if let Some(tx) = ready {
         let _ = tx.send(local);
     }
+    crate::process::sd_notify("READY=1\nSTATUS=serving /metrics");
+    if let Some(ping) = crate::process::sd_watchdog(stop_rx.clone()) {
+        tasks.spawn(ping);
+    }
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     let stop_for_http = stop_tx.clone();
     let server = axum::serve(listener, crate::http::router(registry)).with_graceful_shutdown(async move {
         shutdown.await;
         info!("shutting down");
+        crate::process::sd_notify("STOPPING=1");
         let _ = stop_for_http.send(true);
     });
     let served = server.await;

@@ -47,3 +47,48 @@ pub async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
     }
 }
+
+/// Sends `state` (e.g. `READY=1`) to systemd's notification socket when the service runs
+/// under `Type=notify`; does nothing otherwise. Failures are logged, never fatal.
+pub fn sd_notify(state: &str) {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return };
+    let sent = (|| -> std::io::Result<()> {
+        let sock = std::os::unix::net::UnixDatagram::unbound()?;
+        let bytes = path.as_encoded_bytes();
+        if let Some(name) = bytes.strip_prefix(b"@") {
+            // An abstract socket (systemd's default for services).
+            use std::os::linux::net::SocketAddrExt as _;
+            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+            sock.send_to_addr(state.as_bytes(), &addr)?;
+        } else {
+            sock.send_to(state.as_bytes(), &path)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, state, "cannot notify systemd");
+    }
+}
+
+/// When systemd's watchdog is on for this process (`WatchdogSec=`), pings it at half the
+/// interval for as long as the runtime runs the returned future (a stalled runtime stops the
+/// pings, and systemd restarts the service), until `stop` flips. `None` when the watchdog is
+/// off.
+pub fn sd_watchdog(mut stop: tokio::sync::watch::Receiver<bool>) -> Option<impl std::future::Future<Output = ()>> {
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    if let Ok(pid) = std::env::var("WATCHDOG_PID")
+        && pid.parse::<u32>().ok() != Some(std::process::id())
+    {
+        return None;
+    }
+    let every = std::time::Duration::from_micros(usec / 2).max(std::time::Duration::from_millis(100));
+    Some(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => sd_notify("WATCHDOG=1"),
+                _ = stop.changed() => return,
+            }
+        }
+    })
+}

@@ -59,3 +59,37 @@ fn runs_without_a_broker_and_stops_on_sigterm() {
     let status = wire::wait_for("agent exit after SIGTERM", Duration::from_secs(30), || Ok(child.try_wait()?)).unwrap();
     assert!(status.success(), "exit status {status}");
 }
+
+#[test]
+fn tells_systemd_it_is_ready_pings_the_watchdog_and_says_when_it_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let port = free_port().unwrap();
+    let dead_broker = free_port().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "--listen", &format!("127.0.0.1:{port}"), "--broker-addr", &format!("127.0.0.1:{dead_broker}")])
+        .env("RMQ_AGENT_LOG", "warn")
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "200000")
+        .spawn()
+        .unwrap();
+    let mut recv = || {
+        let mut buf = [0u8; 256];
+        let n = sock.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let first = recv();
+    assert!(first.starts_with("READY=1"), "{first}");
+    // Ready means serving.
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert_eq!(http::get(addr, "/healthz", None).unwrap().status, 200);
+    assert_eq!(recv(), "WATCHDOG=1");
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    // Watchdog pings may still be queued before the stop notice.
+    let stopping = (0..100).map(|_| recv()).find(|m| m != "WATCHDOG=1");
+    assert_eq!(stopping.as_deref(), Some("STOPPING=1"));
+    let status = wire::wait_for("agent exit after SIGTERM", Duration::from_secs(30), || Ok(child.try_wait()?)).unwrap();
+    assert!(status.success(), "exit status {status}");
+}

@@ -181,11 +181,16 @@ pub async fn run(
     if let Some(tx) = ready {
         let _ = tx.send(local);
     }
+    rmq_agent::process::sd_notify("READY=1\nSTATUS=tunnels listening");
+    if let Some(ping) = rmq_agent::process::sd_watchdog(stop_rx.clone()) {
+        tasks.spawn(ping);
+    }
     let stop_for_http = stop_tx.clone();
     let served = axum::serve(listener, rmq_agent::http::router_for("rmq-ha-guard", registry))
         .with_graceful_shutdown(async move {
             shutdown.await;
             info!("shutting down: no new tunnels; open ones may finish");
+            rmq_agent::process::sd_notify("STOPPING=1");
             let _ = stop_for_http.send(true);
         })
         .await;

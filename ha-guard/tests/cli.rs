@@ -62,3 +62,28 @@ fn inspect_hello_prints_the_fields_or_says_why_not() {
     assert_eq!(out.status.code(), Some(65));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad magic"));
 }
+
+#[test]
+fn example_configurations_pass_check_config() {
+    let dir = tempfile::tempdir().unwrap();
+    support::key_file(dir.path(), "ha-1", "example");
+    std::fs::rename(dir.path().join("key-ha-1"), dir.path().join("ha-1")).unwrap();
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd/examples");
+    let mut n = 0;
+    for e in std::fs::read_dir(examples).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.starts_with("ha-guard-") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("/run/credentials/rmq-ha-guard.service", &dir.path().display().to_string());
+        let copy = dir.path().join(&name);
+        std::fs::write(&copy, text).unwrap();
+        let out = bin().arg("check-config").arg(&copy).output().unwrap();
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        n += 1;
+    }
+    assert_eq!(n, 2, "master and slave examples");
+}
