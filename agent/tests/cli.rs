@@ -75,7 +75,7 @@ fn tells_systemd_it_is_ready_pings_the_watchdog_and_says_when_it_stops() {
         .env("WATCHDOG_USEC", "200000")
         .spawn()
         .unwrap();
-    let mut recv = || {
+    let recv = || {
         let mut buf = [0u8; 256];
         let n = sock.recv(&mut buf).expect("a notification");
         String::from_utf8_lossy(&buf[..n]).into_owned()
