@@ -11,7 +11,7 @@ set -euo pipefail
 CACHE="${RMQ_SIDECAR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rmq-sidecar}"
 ROCKETMQ_VERSION="${ROCKETMQ_RUST_VERSION:-1.0.0}"
 ROCKETMQ_ROOT="$CACHE/rocketmq-$ROCKETMQ_VERSION"
-DEBIAN_PACKAGES=(prometheus victoria-metrics prometheus-node-exporter haproxy iproute2)
+DEBIAN_PACKAGES=(prometheus victoria-metrics prometheus-node-exporter haproxy iproute2 nftables systemd)
 PY_PROMETHEUS_CLIENT_VERSION=0.21.1
 
 log() { printf '[install-test-deps] %s\n' "$*" >&2; }

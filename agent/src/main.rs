@@ -71,6 +71,12 @@ enum Command {
         #[command(subcommand)]
         op: rmq_agent::admin::Operation,
     },
+    /// Write a new random secret (32 bytes, hex) to FILE with mode 0600, for a guard or HA
+    /// key. Refuses to overwrite an existing file.
+    Keygen {
+        /// Where to write it.
+        file: PathBuf,
+    },
     /// Ask a broker once for its runtime info and print a summary.
     Probe {
         /// The broker's remoting address.
@@ -172,6 +178,19 @@ fn main() -> ExitCode {
             Err(e) => {
                 eprintln!("{e}");
                 ExitCode::from(EX_USAGE)
+            }
+        },
+        Command::Keygen { file } => match rmq_agent::secret::generate(&file) {
+            Ok(()) => {
+                println!(
+                    "{}: new secret written (mode 0600); give the same file to every end that uses the key",
+                    file.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("rmq-agent keygen: {e}");
+                ExitCode::FAILURE
             }
         },
         Command::Admin { addr, key_id, key_file, scheme, binary, timeout, op } => {

@@ -75,3 +75,18 @@ mod tests {
         assert!(matches!(read_file(&f), Err(SecretError::Empty(_))));
     }
 }
+
+/// Writes a new random secret (32 bytes from the system's CSPRNG, as 64 hex characters) to
+/// `path`, created with mode 0600; an existing file is never overwritten.
+pub fn generate(path: &Path) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut bytes = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| std::io::Error::other("no randomness available"))?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(hex.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()
+}

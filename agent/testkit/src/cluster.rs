@@ -103,6 +103,9 @@ pub struct BrokerOptions {
     pub broker_id: i64,
     /// A slave's `haMasterAddress` (where it dials the master's HA port).
     pub ha_master_address: Option<String>,
+    /// Where the broker's remoting and HA listeners bind (default 127.0.0.1); `0.0.0.0`
+    /// behaves like a 4.x broker, which binds every interface.
+    pub bind_address: Option<String>,
 }
 
 impl Default for BrokerOptions {
@@ -115,6 +118,7 @@ impl Default for BrokerOptions {
             advertised_ip: None,
             broker_id: 0,
             ha_master_address: None,
+            bind_address: None,
         }
     }
 }
@@ -159,7 +163,7 @@ namesrvAddr = "{ns}"
 {extra_broker}
 
 [broker.brokerServerConfig]
-bindAddress = "127.0.0.1"
+bindAddress = "{bind}"
 
 [broker.brokerIdentity]
 brokerName = "{name}"
@@ -167,7 +171,7 @@ brokerClusterName = "{cluster}"
 brokerId = {id}
 
 [store]
-haListenAddress = "127.0.0.1"
+haListenAddress = "{bind}"
 haListenPort = {ha}
 storePathRootDir = "{store}"
 mappedFileSizeCommitLog = 67108864
@@ -185,6 +189,7 @@ brokerRole = "{role}"
             extra_broker = o.extra_broker_toml,
             extra_store = o.extra_store_toml,
             id = o.broker_id,
+            bind = o.bind_address.as_deref().unwrap_or("127.0.0.1"),
             role = role,
             ha_master = o.ha_master_address.as_ref().map(|a| format!("haMasterAddress = \"{a}\"")).unwrap_or_default(),
         );
