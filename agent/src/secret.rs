@@ -55,6 +55,21 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, SecretError> {
     Ok(bytes)
 }
 
+/// Writes a new random secret (32 bytes from the system's CSPRNG, as 64 hex characters) to
+/// `path`, created with mode 0600; an existing file is never overwritten.
+pub fn generate(path: &Path) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut bytes = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| std::io::Error::other("no randomness available"))?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(hex.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,19 +89,4 @@ mod tests {
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert!(matches!(read_file(&f), Err(SecretError::Empty(_))));
     }
-}
-
-/// Writes a new random secret (32 bytes from the system's CSPRNG, as 64 hex characters) to
-/// `path`, created with mode 0600; an existing file is never overwritten.
-pub fn generate(path: &Path) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut bytes = [0u8; 32];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-        .map_err(|_| std::io::Error::other("no randomness available"))?;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
-    f.write_all(hex.as_bytes())?;
-    f.write_all(b"\n")?;
-    f.sync_all()
 }
