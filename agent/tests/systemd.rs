@@ -73,3 +73,49 @@ fn example_agent_configurations_pass_check_config() {
     }
     assert_eq!(n, 3, "master, slave and name-server examples");
 }
+
+#[test]
+fn install_host_stages_every_file_with_its_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let stage = dir.path().join("root");
+    let bins = Path::new(BIN).parent().unwrap();
+    // rmq-ha-guard's binary may not be built when only this crate's tests run: stage a copy
+    // of rmq-agent's in its place (the script only copies it).
+    let fake = dir.path().join("bins");
+    std::fs::create_dir(&fake).unwrap();
+    std::fs::copy(BIN, fake.join("rmq-agent")).unwrap();
+    let ha = bins.join("rmq-ha-guard");
+    std::fs::copy(if ha.exists() { ha } else { BIN.into() }, fake.join("rmq-ha-guard")).unwrap();
+    let out = Command::new(repo().join("scripts/install-host.sh"))
+        .env("DESTDIR", &stage)
+        .env("RMQ_BIN_DIR", &fake)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mode = |p: &str| std::fs::metadata(stage.join(p)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("usr/bin/rmq-agent"), 0o755);
+    assert_eq!(mode("usr/bin/rmq-ha-guard"), 0o755);
+    assert_eq!(mode("etc/rmq-sidecar/keys"), 0o700);
+    for f in [
+        "usr/lib/systemd/system/rmq-agent.service",
+        "usr/lib/systemd/system/rmq-ha-guard.service",
+        "usr/lib/sysusers.d/rmq-sidecar.conf",
+        "etc/rmq-sidecar/rmq-sidecar-transparent.nft",
+        "usr/share/doc/rmq-sidecar/install.md",
+        "usr/share/doc/rmq-sidecar/examples/agent-master.toml",
+        "usr/share/doc/rmq-sidecar/examples/ha-guard-slave.toml",
+        "usr/share/rmq-sidecar/monitoring/alerts.yml",
+        "usr/share/rmq-sidecar/monitoring/grafana-dashboard.json",
+    ] {
+        assert!(stage.join(f).is_file(), "{f} missing");
+    }
+    // A second run keeps an edited configuration file.
+    std::fs::write(stage.join("etc/rmq-sidecar/rmq-sidecar-transparent.nft"), "edited").unwrap();
+    let again = Command::new(repo().join("scripts/install-host.sh"))
+        .env("DESTDIR", &stage)
+        .env("RMQ_BIN_DIR", &fake)
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+    assert_eq!(std::fs::read_to_string(stage.join("etc/rmq-sidecar/rmq-sidecar-transparent.nft")).unwrap(), "edited");
+}
