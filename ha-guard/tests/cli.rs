@@ -87,3 +87,40 @@ fn example_configurations_pass_check_config() {
     }
     assert_eq!(n, 2, "master and slave examples");
 }
+
+#[test]
+fn tells_systemd_when_every_tunnel_end_listens() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = support::key_file(dir.path(), "ha-1", "s");
+    let accept = support::free_addr();
+    let http = support::free_addr();
+    let cfg = dir.path().join("g.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[http]\nlisten = \"{http}\"\n[[keys]]\nid = \"ha-1\"\nsecret_file = \"{}\"\n[[accept]]\nlisten = \"{accept}\"\nupstream = \"127.0.0.1:9\"\nbroker_name = \"broker-a\"\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    let sock_path = dir.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
+    let mut child = bin()
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("RMQ_HA_GUARD_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let n = sock.recv(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("READY=1"));
+    // Ready means the tunnel port and /healthz both answer.
+    assert!(std::net::TcpStream::connect(accept).is_ok());
+    assert_eq!(rmq_testkit::http::get(http, "/healthz", None).unwrap().status, 200);
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let n = sock.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"STOPPING=1");
+    assert!(child.wait().unwrap().success());
+}
