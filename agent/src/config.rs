@@ -136,6 +136,29 @@ pub struct RemoteWriteEndpoint {
     pub headers: std::collections::BTreeMap<String, String>,
 }
 
+impl RemoteWriteEndpoint {
+    /// An endpoint with the defaults: no authentication, the system's CAs.
+    pub fn new(name: impl Into<String>, url: impl Into<String>, spool_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            name: name.into(),
+            url: url.into(),
+            spool_dir: spool_dir.into(),
+            max_spool_bytes: d_spool_bytes(),
+            max_spool_age_seconds: d_spool_age(),
+            max_samples_per_request: d_samples_per_request(),
+            timeout_seconds: d_rw_timeout(),
+            max_backoff_seconds: d_max_backoff(),
+            bearer_token_file: None,
+            basic_auth_username: None,
+            basic_auth_password_file: None,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            headers: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
 fn d_spool_bytes() -> u64 {
     256 * 1024 * 1024
 }

@@ -9,12 +9,6 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::time::Duration;
 
 use rmq_agent::config::{GuardKey, GuardListener};
-use rmq_agent::remoting::{Client, ClientConfig};
-use rmq_protocol::request::{
-    CommandHeader as _, CreateTopicRequestHeader, SendMessageRequestHeaderV2, UpdateConsumerOffsetRequestHeader,
-    subscription_group_body,
-};
-use rmq_protocol::{RequestCode, ResponseCode};
 use rmq_testkit::expo::{all, value};
 use rmq_testkit::{Cluster, free_port};
 use support::{Agent, fast_config};
@@ -25,33 +19,13 @@ const PROBE_TOPIC: &str = "itest-put-probe";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_probe_times_every_send_and_leaves_group_lag_alone() {
     let cluster = tokio::task::spawn_blocking(Cluster::shared).await.unwrap();
-    let direct = Client::new(ClientConfig::new(cluster.broker.addr().to_string()));
     // A real group with a known lag: 6 messages, 2 consumed.
     let (topic, group) = ("itest-probe-real-topic", "itest-probe-real-group");
-    direct.call(&CreateTopicRequestHeader::new(topic, 1), &[]).await.unwrap();
-    let r = direct
-        .request(RequestCode::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, None, &subscription_group_body(group), None)
+    let broker = cluster.broker.addr();
+    tokio::task::spawn_blocking(move || rmq_testkit::fixtures::lagging_group(broker, topic, group, 6, 2))
         .await
+        .unwrap()
         .unwrap();
-    assert_eq!(r.code(), ResponseCode::SUCCESS);
-    for i in 0..6 {
-        let h = SendMessageRequestHeaderV2 {
-            producer_group: "itest".into(),
-            topic: topic.into(),
-            default_topic: "TBW102".into(),
-            default_topic_queue_nums: 1,
-            born_timestamp: 1_700_000_000_000,
-            ..Default::default()
-        };
-        direct.call(&h, format!("m{i}").as_bytes()).await.unwrap();
-    }
-    let commit = UpdateConsumerOffsetRequestHeader {
-        consumer_group: group.into(),
-        topic: topic.into(),
-        queue_id: "0".into(),
-        commit_offset: "2".into(),
-    };
-    direct.request(RequestCode::UPDATE_CONSUMER_OFFSET, Some(commit.to_ext_fields()), &[], None).await.unwrap();
 
     // The agent reaches the broker through its own admin guard, so the probe's create-topic
     // must be signed.

@@ -151,21 +151,10 @@ fn instant_value(series: &Value) -> f64 {
 
 fn endpoint(name: &str, url: String, spool: &Path) -> RemoteWriteEndpoint {
     RemoteWriteEndpoint {
-        name: name.into(),
-        url,
-        spool_dir: spool.join(name),
-        max_spool_bytes: 256 << 20,
-        max_spool_age_seconds: 3600,
         max_samples_per_request: 2000,
         timeout_seconds: 5,
         max_backoff_seconds: 2,
-        bearer_token_file: None,
-        basic_auth_username: None,
-        basic_auth_password_file: None,
-        tls_ca_file: None,
-        tls_cert_file: None,
-        tls_key_file: None,
-        headers: Default::default(),
+        ..RemoteWriteEndpoint::new(name, url, spool.join(name))
     }
 }
 

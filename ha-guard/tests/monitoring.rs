@@ -17,10 +17,7 @@ use std::time::Duration;
 use rmq_agent::config::{Config, GuardKey, GuardListener, RemoteWriteEndpoint};
 use rmq_agent::remoting::{Client, ClientConfig};
 use rmq_protocol::fastjson::{self, Value};
-use rmq_protocol::request::{
-    CommandHeader as _, CreateTopicRequestHeader, SendMessageRequestHeaderV2, UpdateConsumerOffsetRequestHeader,
-    subscription_group_body,
-};
+use rmq_protocol::request::{CommandHeader as _, CreateTopicRequestHeader};
 use rmq_protocol::sign::{SigningKey, ha_v1};
 use rmq_protocol::{RequestCode, ResponseCode};
 use rmq_testkit::{Cluster, http, wire};
@@ -152,31 +149,13 @@ async fn every_metric_the_rules_and_dashboard_use_is_exported() {
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
 
     // A topic with a lagging group.
-    let direct = Client::new(ClientConfig::new(cluster.broker.addr().to_string()));
-    let (topic, group) = ("itest-mon-topic", "itest-mon-group");
-    direct.call(&CreateTopicRequestHeader::new(topic, 1), &[]).await.unwrap();
-    direct
-        .request(RequestCode::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, None, &subscription_group_body(group), None)
-        .await
-        .unwrap();
-    for i in 0..4 {
-        let h = SendMessageRequestHeaderV2 {
-            producer_group: "itest".into(),
-            topic: topic.into(),
-            default_topic: "TBW102".into(),
-            default_topic_queue_nums: 1,
-            born_timestamp: 1_700_000_000_000,
-            ..Default::default()
-        };
-        direct.call(&h, format!("m{i}").as_bytes()).await.unwrap();
-    }
-    let commit = UpdateConsumerOffsetRequestHeader {
-        consumer_group: group.into(),
-        topic: topic.into(),
-        queue_id: "0".into(),
-        commit_offset: "1".into(),
-    };
-    direct.request(RequestCode::UPDATE_CONSUMER_OFFSET, Some(commit.to_ext_fields()), &[], None).await.unwrap();
+    let broker = cluster.broker.addr();
+    tokio::task::spawn_blocking(move || {
+        rmq_testkit::fixtures::lagging_group(broker, "itest-mon-topic", "itest-mon-group", 4, 1)
+    })
+    .await
+    .unwrap()
+    .unwrap();
 
     // The agent with every feature on: collectors, name server, a guard, the probe, a push.
     let guard_addr = free_addr();
@@ -198,21 +177,9 @@ async fn every_metric_the_rules_and_dashboard_use_is_exported() {
     cfg.put_probe.interval_ms = 200;
     cfg.remote_write.interval_seconds = 1;
     cfg.remote_write.endpoints = vec![RemoteWriteEndpoint {
-        name: "down".into(),
-        url: format!("http://{}/api/v1/write", free_addr()),
-        spool_dir: dir.path().join("spool"),
-        max_spool_bytes: 1 << 20,
-        max_spool_age_seconds: 600,
-        max_samples_per_request: 10_000,
         timeout_seconds: 1,
         max_backoff_seconds: 1,
-        bearer_token_file: None,
-        basic_auth_username: None,
-        basic_auth_password_file: None,
-        tls_ca_file: None,
-        tls_cert_file: None,
-        tls_key_file: None,
-        headers: Default::default(),
+        ..RemoteWriteEndpoint::new("down", format!("http://{}/api/v1/write", free_addr()), dir.path().join("spool"))
     }];
     cfg.validate().unwrap();
     let (ready_tx, ready) = tokio::sync::oneshot::channel();

@@ -518,21 +518,8 @@ mod tests {
         std::fs::write(&token, "tok-123\n").unwrap();
         std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
         let cfg = RemoteWriteEndpoint {
-            name: "e".into(),
-            url: "https://example.invalid/api/v1/write".into(),
-            spool_dir: d.path().join("spool"),
-            max_spool_bytes: 1 << 20,
-            max_spool_age_seconds: 60,
-            max_samples_per_request: 10,
-            timeout_seconds: 1,
-            max_backoff_seconds: 1,
             bearer_token_file: Some(token.clone()),
-            basic_auth_username: None,
-            basic_auth_password_file: None,
-            tls_ca_file: None,
-            tls_cert_file: None,
-            tls_key_file: None,
-            headers: BTreeMap::new(),
+            ..RemoteWriteEndpoint::new("e", "https://example.invalid/api/v1/write", d.path().join("spool"))
         };
         assert_eq!(Endpoint::open(&cfg).unwrap().auth.as_deref(), Some("Bearer tok-123"));
         std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();

@@ -8,11 +8,13 @@
 //! - Every process is torn down when its handle drops — and also when the test process
 //!   dies without unwinding, because each runs under a small watchdog that ends it when
 //!   our end of its stdin closes.
-//! - [`wire`] is a blocking request/response helper for probes and simple test calls.
+//! - [`wire`] is a blocking request/response helper for probes and simple test calls;
+//!   [`fixtures`] builds common broker state with it.
 
 mod bins;
 mod cluster;
 pub mod expo;
+pub mod fixtures;
 pub mod http;
 mod ports;
 mod process;

@@ -59,21 +59,10 @@ async fn main() -> anyhow::Result<()> {
 
     // Phase 2: spool and send with the agent's sender.
     let ep = Arc::new(Endpoint::open(&RemoteWriteEndpoint {
-        name: "vm".into(),
-        url: format!("http://{vm}/api/v1/write"),
-        spool_dir: dir.path().join("spool"),
         max_spool_bytes: 4 << 30,
         max_spool_age_seconds: 86_400,
-        max_samples_per_request: 10_000,
-        timeout_seconds: 30,
         max_backoff_seconds: 1,
-        bearer_token_file: None,
-        basic_auth_username: None,
-        basic_auth_password_file: None,
-        tls_ca_file: None,
-        tls_cert_file: None,
-        tls_key_file: None,
-        headers: BTreeMap::new(),
+        ..RemoteWriteEndpoint::new("vm", format!("http://{vm}/api/v1/write"), dir.path().join("spool"))
     })?);
     let (c1, t1) = (cpu(), Instant::now());
     for (ts, b) in &encoded {
