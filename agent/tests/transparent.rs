@@ -16,6 +16,7 @@ use rmq_testkit::{BrokerOptions, Cluster, ManagedProcess, free_port, http, wire}
 const BIN: &str = env!("CARGO_BIN_EXE_rmq-agent");
 const BROKER_IP: &str = "10.77.0.1";
 const CLIENT_IP: &str = "10.77.0.2";
+const DONE: &str = "transparent-mode checks done";
 
 fn run(args: &[&str]) -> Output {
     let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
@@ -56,7 +57,8 @@ fn transparent_mode_in_network_namespaces() {
         .output()
         .unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && text.contains("1 passed"), "inner test failed:\n{text}");
+    // The marker proves the inner test ran its checks (it returns early outside a namespace).
+    assert!(out.status.success() && text.contains(DONE), "inner test failed:\n{text}");
 }
 
 /// `rmq-agent` run from the client host's namespace.
@@ -175,4 +177,8 @@ fn inside_the_broker_host() {
     .unwrap();
     assert_eq!(hdr.response_code(), rmq_protocol::ResponseCode::SUCCESS);
     drop(cluster);
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{DONE}");
+    }
 }
