@@ -275,7 +275,7 @@ impl Endpoint {
     fn pop(&self, entry: &spool::Entry) {
         let mut s = self.spool.lock().unwrap_or_else(PoisonError::into_inner);
         // Only if it is still the front (an age or size drop may have removed it meanwhile).
-        if s.peek().is_some_and(|(e, _)| e.seq == entry.seq) {
+        if s.front_seq() == Some(entry.seq) {
             s.pop_front();
         }
         self.update_queue_stats(&s);

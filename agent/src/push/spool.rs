@@ -148,6 +148,11 @@ impl Spool {
         Some((e.clone(), std::fs::read(self.path(e))))
     }
 
+    /// The oldest request's sequence number (no file read).
+    pub fn front_seq(&self) -> Option<u64> {
+        self.queue.front().map(|e| e.seq)
+    }
+
     /// Removes the oldest request (sent, or refused for good).
     pub fn pop_front(&mut self) -> Option<Entry> {
         let e = self.queue.pop_front()?;
