@@ -104,6 +104,19 @@ fn open_files_limit(limits: &str) -> Option<usize> {
     line.trim_start_matches("Max open files").split_whitespace().next()?.parse().ok()
 }
 
+/// How the agent talks to its local broker (the collector and the put probe alike): header
+/// type, request timeout, and ACL 1.0 credentials when the broker checks them.
+fn broker_client_config(b: &crate::config::BrokerConfig) -> Result<ClientConfig, crate::secret::SecretError> {
+    let mut cc = ClientConfig::new(b.addr.clone());
+    cc.serialize_type = if b.serialize_type == "rocketmq" { SerializeType::ROCKETMQ } else { SerializeType::JSON };
+    cc.request_timeout = Duration::from_millis(b.request_timeout_ms);
+    if let (Some(ak), Some(file)) = (&b.acl_access_key, &b.acl_secret_file) {
+        cc.credentials =
+            Some(Credentials { access_key: ak.clone(), secret: SigningKey::new(&crate::secret::read_file(file)?) });
+    }
+    Ok(cc)
+}
+
 fn build_info() -> Family {
     Family::gauge("rmq_agent_build_info", "rmq-agent's version (value 1).")
         .with(vec![("version", env!("CARGO_PKG_VERSION").to_owned())], 1.0)
@@ -175,13 +188,7 @@ pub async fn run(
 
     if config.broker.enabled {
         let b = &config.broker;
-        let mut cc = ClientConfig::new(b.addr.clone());
-        cc.serialize_type = if b.serialize_type == "rocketmq" { SerializeType::ROCKETMQ } else { SerializeType::JSON };
-        cc.request_timeout = Duration::from_millis(b.request_timeout_ms);
-        if let (Some(ak), Some(file)) = (&b.acl_access_key, &b.acl_secret_file) {
-            cc.credentials =
-                Some(Credentials { access_key: ak.clone(), secret: SigningKey::new(&crate::secret::read_file(file)?) });
-        }
+        let cc = broker_client_config(b)?;
         let collector = Arc::new(tokio::sync::Mutex::new(BrokerCollector::new(
             Client::new(cc),
             FetchOptions { concurrency: b.concurrency, stats: b.collect_stats, connections: b.collect_connections },
@@ -344,9 +351,7 @@ pub async fn run(
 
     if config.put_probe.enabled {
         let p = &config.put_probe;
-        let b = &config.broker;
-        let mut cc = ClientConfig::new(b.addr.clone());
-        cc.serialize_type = if b.serialize_type == "rocketmq" { SerializeType::ROCKETMQ } else { SerializeType::JSON };
+        let cc = broker_client_config(&config.broker)?;
         let signer = match (&p.key_id, &p.key_file) {
             (Some(id), Some(file)) => Some(crate::admin::Signer {
                 scheme: crate::guard::Scheme::parse(&p.scheme).unwrap_or(crate::guard::Scheme::RmqHmacV1),
