@@ -6,13 +6,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use rmq_agent::config::{Config, ConfigError};
 use rmq_agent::probe;
-use rmq_agent::process::{init_logging, shutdown_signal, sighup_to};
+use rmq_agent::process::{EX_USAGE, init_logging, parse_args, runtime, shutdown_signal, sighup_to};
 use rmq_agent::remoting::{Client, ClientConfig};
 use rmq_protocol::SerializeType;
 use tracing::error;
-
-/// EX_USAGE from sysexits.h: bad flags or configuration.
-const EX_USAGE: u8 = 64;
 
 /// Overrides the configured log level (an `EnvFilter` directive).
 const LOG_ENV: &str = "RMQ_AGENT_LOG";
@@ -130,7 +127,7 @@ fn admin(
         cfg.serialize_type = SerializeType::ROCKETMQ;
     }
     let client = Client::new(cfg);
-    let result = runtime().and_then(|rt| {
+    let result = runtime().map_err(anyhow::Error::from).and_then(|rt| {
         rt.block_on(rmq_agent::admin::run(&client, &op, signer.as_ref(), std::time::Duration::from_secs(timeout)))
             .map_err(anyhow::Error::from)
     });
@@ -162,12 +159,9 @@ fn load(config: Option<PathBuf>) -> Result<Config, ConfigError> {
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli: Cli = match parse_args() {
         Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(EX_USAGE) } else { ExitCode::SUCCESS };
-        }
+        Err(code) => return code,
     };
     match cli.command {
         Command::CheckConfig { file } => match Config::load(&file) {
@@ -202,7 +196,10 @@ fn main() -> ExitCode {
             if binary {
                 cfg.serialize_type = SerializeType::ROCKETMQ;
             }
-            match runtime().and_then(|rt| rt.block_on(probe::probe(&Client::new(cfg))).map_err(anyhow::Error::from)) {
+            match runtime()
+                .map_err(anyhow::Error::from)
+                .and_then(|rt| rt.block_on(probe::probe(&Client::new(cfg))).map_err(anyhow::Error::from))
+            {
                 Ok(report) => {
                     for (k, v) in report.summary() {
                         println!("{k:<24}{v}");
@@ -246,7 +243,7 @@ fn main() -> ExitCode {
                 let load = Box::new(move || Config::load(&path).map_err(|e| e.to_string()));
                 (tx, rmq_agent::app::Reloader { requests: rx, load })
             });
-            let result = runtime().and_then(|rt| {
+            let result = runtime().map_err(anyhow::Error::from).and_then(|rt| {
                 rt.block_on(async {
                     let reload = reloader.map(|(tx, r)| {
                         tokio::spawn(sighup_to(tx));
@@ -265,11 +262,4 @@ fn main() -> ExitCode {
             }
         }
     }
-}
-
-/// One thread: the agent's work is a few hundred pipelined requests per cycle and a render
-/// per scrape. A single allocating thread also keeps glibc to one malloc arena, which
-/// halved resident memory on a broker with 1,000 topics (docs/benchmarks.md).
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread().enable_all().max_blocking_threads(2).build()?)
 }

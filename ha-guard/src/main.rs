@@ -5,14 +5,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use rmq_agent::process::{init_logging, shutdown_signal, sighup_to};
+use rmq_agent::process::{EX_USAGE, init_logging, parse_args, runtime, shutdown_signal, sighup_to};
 use rmq_ha_guard::config::Config;
 use rmq_protocol::ha::Parsed;
 use rmq_protocol::sign::ha_v1;
 use tracing::error;
 
-/// EX_USAGE from sysexits.h: bad flags or configuration.
-const EX_USAGE: u8 = 64;
 /// EX_DATAERR from sysexits.h: the input was not what it should be.
 const EX_DATAERR: u8 = 65;
 /// Overrides the configured log level (an `EnvFilter` directive).
@@ -47,12 +45,9 @@ enum Command {
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli: Cli = match parse_args() {
         Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(EX_USAGE) } else { ExitCode::SUCCESS };
-        }
+        Err(code) => return code,
     };
     match cli.command {
         Command::InspectHello => inspect_hello(),
@@ -87,8 +82,7 @@ fn main() -> ExitCode {
                 }
             }
             init_logging(LOG_ENV, &cfg.log.format, &cfg.log.level);
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
-            let result = runtime.map_err(anyhow::Error::from).and_then(|rt| {
+            let result = runtime().map_err(anyhow::Error::from).and_then(|rt| {
                 rt.block_on(async {
                     let (tx, requests) = tokio::sync::mpsc::channel(1);
                     tokio::spawn(sighup_to(tx));
