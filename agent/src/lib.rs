@@ -7,6 +7,7 @@
 //! - [`metrics`]: snapshot families and their exposition.
 //! - [`remoting`]: the async RocketMQ remoting client.
 //! - [`accept`]: accepting under a connection limit (both guards).
+//! - [`activity`]: when a relayed connection last carried bytes (both guards).
 //! - [`probe`]: a one-shot look at a broker (`rmq-agent probe`).
 //! - [`push`]: remote-write to central collectors, with a durable spool.
 //! - [`tls`]: TLS material from PEM files.
@@ -14,6 +15,7 @@
 //! - [`process`]: logging and signals, shared with `rmq-ha-guard`.
 
 pub mod accept;
+pub mod activity;
 pub mod admin;
 pub mod app;
 pub mod collector;

@@ -3,9 +3,10 @@
 //! chunk is read by the HA inspectors before it is forwarded.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
+use rmq_agent::activity::Activity;
 use rustix::pipe::{PipeFlags, SpliceFlags};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, Interest};
 use tokio::net::TcpStream;
@@ -30,41 +31,6 @@ pub enum RelayEnd {
     Idle,
     /// The stream carried something no HA peer sends.
     Impossible(Impossible),
-}
-
-/// Milliseconds since the tunnel opened at its last byte.
-#[derive(Debug)]
-struct Activity {
-    opened: Instant,
-    last_ms: AtomicU64,
-}
-
-impl Activity {
-    fn touch(&self) {
-        self.last_ms.store(u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
-    }
-
-    fn quiet_for(&self) -> Duration {
-        let now = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
-        Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
-    }
-}
-
-impl Activity {
-    fn new() -> Self {
-        Self { opened: Instant::now(), last_ms: AtomicU64::new(0) }
-    }
-
-    /// Resolves once nothing has moved for `idle`.
-    async fn idle_out(&self, idle: Duration) -> RelayEnd {
-        loop {
-            let quiet = self.quiet_for();
-            if quiet >= idle {
-                return RelayEnd::Idle;
-            }
-            tokio::time::sleep(idle - quiet).await;
-        }
-    }
 }
 
 /// Copies `from` to `to`; `check` sees every chunk before it is written.
@@ -138,7 +104,7 @@ where
     tokio::select! {
         e = up => e,
         e = down => e,
-        e = activity.idle_out(idle) => e,
+        () = activity.idle_for(idle) => RelayEnd::Idle,
     }
 }
 
@@ -152,7 +118,7 @@ pub async fn splice_relay(slave_side: TcpStream, master_side: TcpStream, idle: D
     tokio::select! {
         e = splice_pump(&slave_side, &master_side, &activity, RelayEnd::SlaveClosed) => e,
         e = splice_pump(&master_side, &slave_side, &activity, RelayEnd::MasterClosed) => e,
-        e = activity.idle_out(idle) => e,
+        () = activity.idle_for(idle) => RelayEnd::Idle,
     }
 }
 

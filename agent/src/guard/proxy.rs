@@ -24,6 +24,7 @@ use tracing::{debug, info, warn};
 use super::auth::{Decision, Policy};
 use super::replay::NonceCache;
 use crate::accept::{Accepted, LimitedAcceptor};
+use crate::activity::Activity;
 
 /// Limits of one listener.
 #[derive(Debug, Clone, Copy)]
@@ -282,28 +283,6 @@ async fn handle(client: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
     // close a connection on EOF, which would drop them.
     drop(uw);
     debug!(listener = %shared.name, %peer, client_side = ?a, broker_side = ?b, "connection closed");
-}
-
-/// When a connection last carried a frame, as milliseconds since it opened (lock-free).
-#[derive(Debug)]
-struct Activity {
-    opened: Instant,
-    last_ms: AtomicU64,
-}
-
-impl Activity {
-    fn new() -> Self {
-        Self { opened: Instant::now(), last_ms: AtomicU64::new(0) }
-    }
-
-    fn touch(&self) {
-        self.last_ms.store(u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
-    }
-
-    fn quiet_for(&self) -> Duration {
-        let now = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
-        Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
-    }
 }
 
 /// Why a direction ended (or, for `Tick`, why a read returned without a frame).
