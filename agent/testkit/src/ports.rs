@@ -1,9 +1,50 @@
 //! Free loopback ports.
+//!
+//! Ports are picked *below* the kernel's ephemeral range. A port the OS hands out for
+//! `bind(0)` comes from the same range as the local ports of outgoing connections, so between
+//! "found free" and "bound by the server under test" a concurrent test's client connection
+//! could take it (EADDRINUSE, an intermittent start failure). Below the range, only another
+//! free-port caller can, and picks are random.
 
 use std::net::{Ipv4Addr, TcpListener};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// A port nothing listens on right now (the OS picks it).
+/// Lowest port handed out.
+const LOWEST: u16 = 10_000;
+
+/// The first ephemeral port (`net.ipv4.ip_local_port_range`), 32768 if unreadable.
+fn ephemeral_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
+}
+
+/// A pseudo-random number (differs per call and per process).
+fn next_random() -> u64 {
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() ^ u64::from(d.subsec_nanos()))
+        ^ (u64::from(std::process::id()) << 32);
+    let mut x = STATE.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) ^ seed;
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^ (x >> 33)
+}
+
+/// A port nothing listens on right now, below the ephemeral range when there is room.
 pub fn free_port() -> anyhow::Result<u16> {
+    let top = ephemeral_start();
+    if top > LOWEST + 1000 {
+        for _ in 0..1000 {
+            let span = u64::from(top - LOWEST);
+            let p = LOWEST + u16::try_from(next_random() % span).unwrap_or(0);
+            if TcpListener::bind((Ipv4Addr::LOCALHOST, p)).is_ok() {
+                return Ok(p);
+            }
+        }
+    }
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
 }
 
