@@ -28,9 +28,31 @@ fn probe(addr: SocketAddr, code: RequestCode) -> anyhow::Result<(Header, bytes::
 
 fn ensure_running(p: &mut ManagedProcess) -> anyhow::Result<()> {
     if !p.is_running() {
-        bail!("{} exited during startup; log {}:\n{}", p.name(), p.log_path().display(), p.log_tail(30));
+        return Err(wire::GiveUp(format!(
+            "{} exited during startup; log {}:\n{}",
+            p.name(),
+            p.log_path().display(),
+            p.log_summary(15)
+        ))
+        .into());
     }
     Ok(())
+}
+
+/// Where broker stores go. A broker will not start, and stops taking messages, once its store's
+/// file system is over 90% full (`diskSpaceWarningLevelRatio`, which RocketMQ-Rust caps at 90),
+/// and a build machine's disk is often that full. So stores live on `$RMQ_SIDECAR_TEST_STORE_DIR`
+/// when set, else on `/dev/shm` (a tmpfs: sized apart from the disk, and test stores hold a
+/// few megabytes), else in the temp dir.
+fn store_parent() -> PathBuf {
+    if let Some(d) = std::env::var_os("RMQ_SIDECAR_TEST_STORE_DIR") {
+        return PathBuf::from(d);
+    }
+    let shm = PathBuf::from("/dev/shm");
+    if shm.is_dir() && tempfile::Builder::new().prefix("rmq-probe-").tempdir_in(&shm).is_ok() {
+        return shm;
+    }
+    std::env::temp_dir()
 }
 
 /// A running name server.
@@ -59,7 +81,8 @@ impl Namesrv {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         wire::wait_for("name server", READY_TIMEOUT, || {
             ensure_running(&mut process)?;
-            Ok(probe(addr, RequestCode::GET_BROKER_CLUSTER_INFO).ok().map(|_| ()))
+            probe(addr, RequestCode::GET_BROKER_CLUSTER_INFO)?;
+            Ok(Some(()))
         })?;
         Ok(Self { process, addr, dir })
     }
@@ -129,6 +152,7 @@ pub struct Broker {
     process: Option<ManagedProcess>,
     port: u16,
     dir: TempDir,
+    store: TempDir,
     options: BrokerOptions,
     namesrv: SocketAddr,
     bins: RocketmqBins,
@@ -138,8 +162,12 @@ impl Broker {
     /// Starts a broker registered with `namesrv` and waits until it answers and is listed.
     pub fn start(bins: &RocketmqBins, namesrv: &Namesrv, options: BrokerOptions) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("rmq-broker-").tempdir()?;
+        let store = tempfile::Builder::new()
+            .prefix("rmq-broker-store-")
+            .tempdir_in(store_parent())
+            .context("creating the broker's store directory")?;
         let port = free_port_run(2, 1)?;
-        let mut b = Self { process: None, port, dir, options, namesrv: namesrv.addr(), bins: bins.clone() };
+        let mut b = Self { process: None, port, dir, store, options, namesrv: namesrv.addr(), bins: bins.clone() };
         b.boot(namesrv)?;
         Ok(b)
     }
@@ -149,7 +177,7 @@ impl Broker {
     }
 
     fn write_config(&self) -> anyhow::Result<()> {
-        let store = self.dir.path().join("store");
+        let store = self.store_dir();
         let o = &self.options;
         let role = if o.broker_id == 0 { "ASYNC_MASTER" } else { "SLAVE" };
         let toml = format!(
@@ -210,21 +238,27 @@ brokerRole = "{role}"
         )?;
         let addr = self.addr();
         let advertised = self.advertised_addr();
-        wire::wait_for("broker", READY_TIMEOUT, || {
+        let (name, id) = (&self.options.broker_name, self.options.broker_id);
+        // Every attempt that is not yet ready says why, so a timeout reports the last reason.
+        let ready = wire::wait_for("broker", READY_TIMEOUT, || {
             ensure_running(&mut process)?;
-            let Ok((h, _)) = probe(addr, RequestCode::GET_BROKER_RUNTIME_INFO) else {
-                return Ok(None);
-            };
+            let (h, _) = probe(addr, RequestCode::GET_BROKER_RUNTIME_INFO)?;
             if h.response_code() != ResponseCode::SUCCESS {
-                return Ok(None);
+                bail!("GET_BROKER_RUNTIME_INFO answered {}: {:?}", h.response_code(), h.remark);
             }
             let info = namesrv.cluster_info()?;
-            let listed = info
-                .broker_addr_table
-                .get(&self.options.broker_name)
-                .is_some_and(|b| b.broker_addrs.get(&self.options.broker_id) == Some(&advertised));
-            Ok(listed.then_some(()))
-        })?;
+            let addrs = info.broker_addr_table.get(name).map(|b| &b.broker_addrs);
+            if addrs.and_then(|a| a.get(&id)) != Some(&advertised) {
+                bail!("the name server lists {name} as {addrs:?}, not id {id} at {advertised}");
+            }
+            Ok(Some(()))
+        });
+        if let Err(e) = ready {
+            if e.is::<wire::GiveUp>() {
+                return Err(e);
+            }
+            bail!("{e:#}\nbroker log {}:\n{}", process.log_path().display(), process.log_summary(15));
+        }
         self.process = Some(process);
         Ok(())
     }
@@ -266,7 +300,7 @@ brokerRole = "{role}"
 
     /// The store directory.
     pub fn store_dir(&self) -> PathBuf {
-        self.dir.path().join("store")
+        self.store.path().to_path_buf()
     }
 
     /// Stops the broker; its store is kept for [`Broker::restart`].
@@ -313,7 +347,7 @@ impl Cluster {
         static SHARED: OnceLock<(Cluster, Janitor)> = OnceLock::new();
         let (cluster, _) = SHARED.get_or_init(|| {
             let started = Cluster::start(BrokerOptions::default()).and_then(|c| {
-                let janitor = Janitor::spawn(&[c.broker.dir.path(), c.namesrv.dir.path()])?;
+                let janitor = Janitor::spawn(&[c.broker.dir.path(), c.broker.store.path(), c.namesrv.dir.path()])?;
                 Ok((c, janitor))
             });
             match started {

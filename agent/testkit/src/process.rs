@@ -7,16 +7,28 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 
 use anyhow::Context as _;
 
-/// Ends the child with SIGTERM, then SIGKILL after 5 s, once stdin reaches EOF.
+/// Runs the child; once stdin reaches EOF (we dropped it, or the test process died) a
+/// background guard ends it with SIGTERM, then SIGKILL after 5 s. The watchdog itself exits
+/// when the child does, with the child's status (also written to the log), so
+/// [`ManagedProcess::is_running`] reports the child, not the watchdog.
 const WATCHDOG: &str = r#"
-"$@" <&- &
+exec 3<&0
+"$@" <&- 3<&- &
 child=$!
-cat >/dev/null
-kill -TERM "$child" 2>/dev/null
-i=0
-while kill -0 "$child" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
-kill -KILL "$child" 2>/dev/null
+(
+    cat <&3 >/dev/null
+    kill -TERM "$child" 2>/dev/null
+    i=0
+    while kill -0 "$child" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+    kill -KILL "$child" 2>/dev/null
+) &
+guard=$!
+exec 3<&-
 wait "$child"
+status=$?
+kill "$guard" 2>/dev/null
+echo "[watchdog] $1 exited with status $status" >&2
+exit "$status"
 "#;
 
 /// A supervised child process with its output in a log file.
@@ -51,16 +63,30 @@ impl ManagedProcess {
         Ok(Self { name: name.to_owned(), watchdog, stdin, log })
     }
 
-    /// Whether the process (its watchdog) is still running.
+    /// Whether the process is still running (its watchdog exits when it does).
     pub fn is_running(&mut self) -> bool {
         matches!(self.watchdog.try_wait(), Ok(None))
     }
 
-    /// The last `n` lines of its log, for error messages.
+    /// The last `n` lines of its log (terminal colour codes removed), for error messages.
     pub fn log_tail(&self, n: usize) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let text = strip_ansi(&std::fs::read_to_string(&self.log).unwrap_or_default());
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// Why a process failed, as far as its log tells: its last `n` warning and error lines,
+    /// then its last `n` lines (a shutdown sequence often buries the cause).
+    pub fn log_summary(&self, n: usize) -> String {
+        let text = strip_ansi(&std::fs::read_to_string(&self.log).unwrap_or_default());
+        let lines: Vec<&str> = text.lines().collect();
+        let problems: Vec<&str> =
+            lines.iter().copied().filter(|l| l.contains(" WARN ") || l.contains("ERROR")).collect();
+        format!(
+            "--- last warnings and errors ---\n{}\n--- last lines ---\n{}",
+            problems[problems.len().saturating_sub(n)..].join("\n"),
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        )
     }
 
     /// The log file.
@@ -102,5 +128,65 @@ impl Janitor {
         let mut child = cmd.spawn().context("starting the test janitor")?;
         let stdin = child.stdin.take();
         Ok(Self { _child: child, _stdin: stdin })
+    }
+}
+
+/// `text` without ANSI escape sequences (`ESC [ … letter`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // Skip to the sequence's final byte (a letter).
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a failed setup should panic
+
+    use std::time::Duration;
+
+    use super::ManagedProcess;
+    use crate::wire;
+
+    fn spawn(script: &str, dir: &tempfile::TempDir) -> ManagedProcess {
+        let args = vec!["-c".to_owned(), script.to_owned()];
+        ManagedProcess::spawn("sh", "/bin/sh".as_ref(), &args, dir.path(), &[], dir.path().join("log")).unwrap()
+    }
+
+    #[test]
+    fn a_child_that_exits_is_seen_as_stopped_with_its_status_logged() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = spawn(r"printf '\033[33m WARN\033[0m disk full\nstarted\n'; exit 7", &dir);
+        wire::wait_for("the child to exit", Duration::from_secs(30), || Ok((!p.is_running()).then_some(()))).unwrap();
+        let log = p.log_summary(5);
+        assert!(log.contains(" WARN disk full"), "{log}");
+        assert!(log.contains("started"), "{log}");
+        assert!(log.contains("exited with status 7"), "{log}");
+    }
+
+    #[test]
+    fn dropping_the_handle_ends_a_running_child() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let mut p = spawn(&format!("echo $$ > {}; exec sleep 600", pid_file.display()), &dir);
+        let pid = wire::wait_for("the child's pid", Duration::from_secs(30), || {
+            Ok(std::fs::read_to_string(&pid_file).ok().and_then(|s| s.trim().parse::<u32>().ok()))
+        })
+        .unwrap();
+        assert!(p.is_running());
+        drop(p);
+        // `stop` waited for the watchdog, which waits for the child: it is gone now.
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "pid {pid} still exists");
     }
 }

@@ -44,8 +44,23 @@ pub fn call(
     }
 }
 
+/// An error that ends [`wait_for`] at once instead of being retried: what is waited for can
+/// no longer become ready (its process exited, say).
+#[derive(Debug)]
+pub struct GiveUp(pub String);
+
+impl std::fmt::Display for GiveUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for GiveUp {}
+
 /// Calls until `check` accepts the answer, or `timeout` passes. Each attempt waits for a
 /// real answer (or a refused connection); the short pause between attempts only paces them.
+/// An error is remembered (and reported at the timeout) and the attempt repeated, except a
+/// [`GiveUp`], which is returned at once.
 pub fn wait_for<T>(
     what: &str,
     timeout: Duration,
@@ -57,6 +72,7 @@ pub fn wait_for<T>(
         match attempt() {
             Ok(Some(v)) => return Ok(v),
             Ok(None) => {}
+            Err(e) if e.is::<GiveUp>() => return Err(e),
             Err(e) => last_err = Some(e),
         }
         if Instant::now() >= deadline {
