@@ -203,6 +203,11 @@ haListenAddress = "{bind}"
 haListenPort = {ha}
 storePathRootDir = "{store}"
 mappedFileSizeCommitLog = 67108864
+# Small index and consume-queue files: the broker allocates them whole, and the store is on
+# a tmpfs (see store_parent). Defaults are 410 MiB and 5.7 MiB; tests store little.
+mappedFileSizeConsumeQueue = 60000
+maxHashSlotNum = 10000
+maxIndexNum = 40000
 brokerRole = "{role}"
 {ha_master}
 {extra_store}
