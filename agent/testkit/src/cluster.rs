@@ -1,7 +1,7 @@
 //! A name server and broker on loopback.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
@@ -39,20 +39,35 @@ fn ensure_running(p: &mut ManagedProcess) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Free space a store directory must leave: a store takes ~66 MB, and several brokers run at
+/// once.
+const STORE_ROOM: u64 = 2 << 30;
+
 /// Where broker stores go. A broker will not start, and stops taking messages, once its store's
 /// file system is over 90% full (`diskSpaceWarningLevelRatio`, which RocketMQ-Rust caps at 90),
 /// and a build machine's disk is often that full. So stores live on `$RMQ_SIDECAR_TEST_STORE_DIR`
-/// when set, else on `/dev/shm` (a tmpfs: sized apart from the disk, and test stores hold a
-/// few megabytes), else in the temp dir.
+/// when set, else on the first of `/dev/shm` (a tmpfs, sized apart from the disk) and the temp
+/// dir that has [`STORE_ROOM`] free and would stay under 80% used, else in the temp dir (and a
+/// broker that then refuses to start says why in its log).
 fn store_parent() -> PathBuf {
     if let Some(d) = std::env::var_os("RMQ_SIDECAR_TEST_STORE_DIR") {
         return PathBuf::from(d);
     }
-    let shm = PathBuf::from("/dev/shm");
-    if shm.is_dir() && tempfile::Builder::new().prefix("rmq-probe-").tempdir_in(&shm).is_ok() {
-        return shm;
-    }
-    std::env::temp_dir()
+    let roomy = |dir: &Path| {
+        rustix::fs::access(dir, rustix::fs::Access::WRITE_OK).is_ok()
+            && rustix::fs::statvfs(dir).is_ok_and(|v| {
+                leaves_room(v.f_blocks.saturating_mul(v.f_frsize), v.f_bavail.saturating_mul(v.f_frsize))
+            })
+    };
+    let candidates = [PathBuf::from("/dev/shm"), std::env::temp_dir()];
+    candidates.into_iter().find(|d| roomy(d)).unwrap_or_else(std::env::temp_dir)
+}
+
+/// Whether a file system of `total` bytes with `free` available can take [`STORE_ROOM`] more
+/// and stay under 80% used (the broker's own ratio: used over total).
+fn leaves_room(total: u64, free: u64) -> bool {
+    let used_after = total.saturating_sub(free).saturating_add(STORE_ROOM);
+    free >= STORE_ROOM && used_after.saturating_mul(5) < total.saturating_mul(4)
 }
 
 /// A running name server.
@@ -361,5 +376,21 @@ impl Cluster {
             }
         });
         cluster
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::leaves_room;
+
+    const GIB: u64 = 1 << 30;
+
+    #[test]
+    fn stores_avoid_file_systems_the_broker_would_find_full_or_that_are_small() {
+        assert!(leaves_room(24 * GIB, 24 * GIB), "an empty 24 GiB tmpfs");
+        assert!(!leaves_room(252 * GIB, 29 * GIB), "a disk 88% used (the broker refuses above 90%)");
+        assert!(!leaves_room(64 << 20, 64 << 20), "a container's 64 MiB /dev/shm");
+        assert!(leaves_room(252 * GIB, 80 * GIB), "a disk 68% used");
+        assert!(!leaves_room(0, 0));
     }
 }
