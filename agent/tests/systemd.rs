@@ -79,13 +79,13 @@ fn install_host_stages_every_file_with_its_mode() {
     let dir = tempfile::tempdir().unwrap();
     let stage = dir.path().join("root");
     let bins = Path::new(BIN).parent().unwrap();
-    // rmq-ha-guard's binary may not be built when only this crate's tests run: stage a copy
-    // of rmq-agent's in its place (the script only copies it).
+    // rmq-ha-guard's binary may not be built when only this crate's tests run: stage
+    // rmq-agent's in its place (the script only copies it). Symlinks: debug binaries are large.
     let fake = dir.path().join("bins");
     std::fs::create_dir(&fake).unwrap();
-    std::fs::copy(BIN, fake.join("rmq-agent")).unwrap();
+    std::os::unix::fs::symlink(BIN, fake.join("rmq-agent")).unwrap();
     let ha = bins.join("rmq-ha-guard");
-    std::fs::copy(if ha.exists() { ha } else { BIN.into() }, fake.join("rmq-ha-guard")).unwrap();
+    std::os::unix::fs::symlink(if ha.exists() { ha } else { BIN.into() }, fake.join("rmq-ha-guard")).unwrap();
     let out = Command::new(repo().join("scripts/install-host.sh"))
         .env("DESTDIR", &stage)
         .env("RMQ_BIN_DIR", &fake)
