@@ -70,23 +70,25 @@ impl ManagedProcess {
 
     /// The last `n` lines of its log (terminal colour codes removed), for error messages.
     pub fn log_tail(&self, n: usize) -> String {
-        let text = strip_ansi(&std::fs::read_to_string(&self.log).unwrap_or_default());
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        let text = self.log_text();
+        last_lines(text.lines(), n)
     }
 
     /// Why a process failed, as far as its log tells: its last `n` warning and error lines,
     /// then its last `n` lines (a shutdown sequence often buries the cause).
     pub fn log_summary(&self, n: usize) -> String {
-        let text = strip_ansi(&std::fs::read_to_string(&self.log).unwrap_or_default());
-        let lines: Vec<&str> = text.lines().collect();
-        let problems: Vec<&str> =
-            lines.iter().copied().filter(|l| l.contains(" WARN ") || l.contains("ERROR")).collect();
+        let text = self.log_text();
+        let problems = text.lines().filter(|l| l.contains(" WARN ") || l.contains("ERROR"));
         format!(
             "--- last warnings and errors ---\n{}\n--- last lines ---\n{}",
-            problems[problems.len().saturating_sub(n)..].join("\n"),
-            lines[lines.len().saturating_sub(n)..].join("\n")
+            last_lines(problems, n),
+            last_lines(text.lines(), n)
         )
+    }
+
+    /// The log so far, terminal colour codes removed.
+    fn log_text(&self) -> String {
+        strip_ansi(&std::fs::read_to_string(&self.log).unwrap_or_default())
     }
 
     /// The log file.
@@ -129,6 +131,12 @@ impl Janitor {
         let stdin = child.stdin.take();
         Ok(Self { _child: child, _stdin: stdin })
     }
+}
+
+/// The last `n` of `lines`, joined.
+fn last_lines<'a>(lines: impl Iterator<Item = &'a str>, n: usize) -> String {
+    let lines: Vec<&str> = lines.collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// `text` without ANSI escape sequences (`ESC [ … letter`).
