@@ -26,7 +26,8 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn remaining(&self) -> usize {
-        self.end - self.pos
+        // pos never passes end (`take` checks first); saturate so no caller can underflow.
+        self.end.saturating_sub(self.pos)
     }
 
     fn take(&mut self, n: usize, what: &'static str) -> Result<std::ops::Range<usize>, DecodeError> {
@@ -64,10 +65,15 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Bytes of the fields before the remark length: code, language, version, opaque, flag.
+const BEFORE_REMARK: usize = 13;
+
 /// The value of ext field `key` in an encoded binary header, without decoding the rest or
-/// allocating. `None` if absent or if the header is malformed.
+/// allocating. `None` if absent or if the header is malformed — including a header shorter
+/// than its fixed part.
 pub(super) fn find_ext<'a>(bytes: &'a [u8], key: &str) -> Option<&'a str> {
-    let mut c = Cursor { b: bytes, pos: 13, end: bytes.len() };
+    let mut c = Cursor { b: bytes, pos: 0, end: bytes.len() };
+    c.take(BEFORE_REMARK, "fixed header").ok()?;
     let remark_len = c.len32("remark length").ok()?;
     c.take(remark_len, "remark").ok()?;
     let ext_len = c.len32("ext length").ok()?;
@@ -88,6 +94,19 @@ pub(super) fn find_ext<'a>(bytes: &'a [u8], key: &str) -> Option<&'a str> {
 }
 
 pub(super) fn decode(bytes: &[u8]) -> Result<Header, DecodeError> {
+    // Java's HashMap keeps the last value of a repeated key; so do we.
+    decode_with(bytes, |map, key, value, _| {
+        map.insert(key, value);
+        Ok(())
+    })
+}
+
+/// Decodes a binary header, handing each ext entry (and its byte offset) to `put`, which
+/// stores it or refuses the header. The plain decoder and the guard reader differ only there.
+pub(super) fn decode_with<E: From<DecodeError>>(
+    bytes: &[u8],
+    mut put: impl FnMut(&mut ExtFields, &str, &str, usize) -> Result<(), E>,
+) -> Result<Header, E> {
     let mut c = Cursor { b: bytes, pos: 0, end: bytes.len() };
     let code = i32::from(c.i16("code")?);
     let language = LanguageCode(c.array::<1>("language")?[0]);
@@ -108,18 +127,19 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Header, DecodeError> {
             // Capacity: at most one entry per 6 bytes of area; the text is under n bytes.
             let mut map = ExtFields::with_capacity((n / 6).min(32), n);
             while area.remaining() > 0 {
+                let at = area.pos;
                 let klen = area.i16("ext key length")?;
                 let klen = usize::try_from(klen).map_err(|_| DecodeError::NegativeLength("ext key"))?;
                 let key = area.text(klen, "ext key")?;
                 let vlen = area.len32("ext value length")?;
                 let value = area.text(vlen, "ext value")?;
-                map.insert(key, value);
+                put(&mut map, key, value, at)?;
             }
             Some(map)
         }
     };
     if c.remaining() > 0 {
-        return Err(DecodeError::TrailingBytes(c.remaining()));
+        return Err(DecodeError::TrailingBytes(c.remaining()).into());
     }
     Ok(Header { code, language, version, opaque, flag, remark, ext_fields })
 }
@@ -135,7 +155,7 @@ pub(super) fn encode(h: &Header, dst: &mut BytesMut) -> Result<(), EncodeError> 
             if i16::try_from(k.len()).is_err() {
                 return Err(EncodeError::FieldTooLong("ext key"));
             }
-            ext_len += 2 + k.len() + 4 + v.len();
+            ext_len = ext_len.saturating_add(2 + k.len() + 4).saturating_add(v.len());
         }
     }
     let ext_len32 = i32::try_from(ext_len).map_err(|_| EncodeError::FieldTooLong("ext fields"))?;
