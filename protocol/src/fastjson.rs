@@ -391,6 +391,67 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Byte offset of the next unread byte (after skipping spaces): where the next token
+    /// starts, for error reports.
+    pub(crate) fn offset(&mut self) -> usize {
+        self.ws();
+        self.pos
+    }
+
+    /// An object key that must be text, decoded into UTF-16 code units as Java holds it:
+    /// `\uXXXX` escapes are kept as they are, lone surrogates included (a `String` would have
+    /// to replace them). Accepts exactly what [`Reader::key_str`] accepts.
+    pub(crate) fn key_utf16(&mut self, out: &mut Vec<u16>) -> Result<(), JsonError> {
+        out.clear();
+        let quote = match self.peek() {
+            Some(q @ (b'"' | b'\'')) => q,
+            Some(_) => {
+                let tok = self.bare()?;
+                out.extend(tok.encode_utf16());
+                return Ok(());
+            }
+            None => return Err(self.err("expected a key")),
+        };
+        self.pos += 1;
+        // Start of the literal run not yet copied. Quotes and backslashes are ASCII, so a
+        // run never splits a UTF-8 sequence and checking runs is checking the whole string.
+        let mut run = self.pos;
+        loop {
+            let Some(&b) = self.s.get(self.pos) else {
+                return Err(self.err("unterminated string"));
+            };
+            if b != quote && b != b'\\' {
+                self.pos += 1;
+                continue;
+            }
+            let lit = std::str::from_utf8(&self.s[run..self.pos])
+                .map_err(|_| JsonError { kind: "string is not UTF-8", at: run })?;
+            out.extend(lit.encode_utf16());
+            self.pos += 1;
+            if b == quote {
+                return Ok(());
+            }
+            let Some(&e) = self.s.get(self.pos) else {
+                return Err(self.err("unterminated escape"));
+            };
+            self.pos += 1;
+            out.push(match e {
+                b'"' => 0x22,
+                b'\'' => 0x27,
+                b'\\' => 0x5c,
+                b'/' => 0x2f,
+                b'b' => 0x08,
+                b'f' => 0x0c,
+                b'n' => 0x0a,
+                b'r' => 0x0d,
+                b't' => 0x09,
+                b'u' => self.hex4()?,
+                _ => return Err(self.err("invalid escape")),
+            });
+            run = self.pos;
+        }
+    }
+
     /// A plain double-quoted string without escapes, as raw bytes (the common case for
     /// header keys and short values); `None` (nothing consumed) otherwise.
     pub(crate) fn plain_key(&mut self) -> Option<&'a [u8]> {

@@ -53,7 +53,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Header, DecodeError> {
     Ok(h)
 }
 
-fn int32(r: &mut Reader<'_>, what: &'static str) -> Result<i32, DecodeError> {
+pub(super) fn int32(r: &mut Reader<'_>, what: &'static str) -> Result<i32, DecodeError> {
     let v = match r.plain_int() {
         Some(v) => v,
         None => r.int_field(what)?,
@@ -61,7 +61,7 @@ fn int32(r: &mut Reader<'_>, what: &'static str) -> Result<i32, DecodeError> {
     i32::try_from(v).map_err(|_| DecodeError::InvalidField(what))
 }
 
-fn language(r: &mut Reader<'_>) -> Result<LanguageCode, DecodeError> {
+pub(super) fn language(r: &mut Reader<'_>) -> Result<LanguageCode, DecodeError> {
     if let Some(name) = r.plain_key() {
         let name = std::str::from_utf8(name).unwrap_or("");
         return Ok(LanguageCode::from_name(name).unwrap_or(LanguageCode::OTHER));

@@ -10,15 +10,23 @@
 //! | `remark` | string, omitted when absent | i32 length + UTF-8, 0 = absent |
 //! | `extFields` | object string→string, omitted when absent | i32 area length + entries |
 //!
-//! Decoding tolerates what Java accepts and sends: missing fields take Java's defaults,
-//! unknown JSON keys are skipped, `"code":"28"` is a number, extField values that are JSON
-//! numbers or booleans keep their text. Encoding is byte-exact with Java's output.
+//! [`Header::decode`] tolerates what Java accepts and sends: missing fields take Java's
+//! defaults, unknown JSON keys are skipped, `"code":"28"` is a number, extField values that
+//! are JSON numbers or booleans keep their text. It matches JSON keys exactly, which Java does
+//! not (it ignores case, `_` and `-`), so a component that *decides* on a header a Java
+//! broker will execute uses [`Header::decode_guarded`] instead: it refuses every header Java
+//! could read differently (rules there; reasons in [`Refusal`]; hostile examples in
+//! [`spellings`]).
+//! Encoding is byte-exact with Java's output.
 
 mod binary;
 mod ext_fields;
+mod guarded;
 mod json;
+pub mod spellings;
 
 pub use ext_fields::ExtFields;
+pub use guarded::{DecodeLimits, Refusal};
 pub(crate) use json::put_str as put_json_str;
 
 use bytes::BytesMut;
@@ -139,6 +147,37 @@ impl Header {
         }
     }
 
+    /// Decodes a header the way a guard must before deciding on it: strictly, within
+    /// `limits`, refusing anything a Java broker could read differently from this crate.
+    ///
+    /// JSON (serialize type 0): a key Java maps to a header property (`code`, `extFields`,
+    /// `flag`, `language`, `opaque`, `remark`, `serializeTypeCurrentRPC`, `version`) must be
+    /// spelled exactly, double-quoted, without escapes, and appear once; an ext key must appear
+    /// once; `@type` and `$ref` keys are refused; other unknown keys are skipped, in any order.
+    /// Binary (type 1): a full decode that refuses a repeated or reserved ext key. Both: the
+    /// header's size and ext-field count are bounded by `limits`. Linear in `bytes`.
+    ///
+    /// The caller should forward `encode` of the returned header, not the client's bytes.
+    ///
+    /// ```
+    /// use rmq_protocol::header::{DecodeLimits, Header};
+    /// use rmq_protocol::SerializeType;
+    ///
+    /// let limits = DecodeLimits::default();
+    /// let ok = br#"{"code":17,"extFields":{"topic":"T"},"flag":0,"language":"GO","opaque":3,"remark":"","version":317}"#;
+    /// let h = Header::decode_guarded(SerializeType::JSON, ok, &limits)?;
+    /// assert_eq!((h.code, h.ext("topic")), (17, Some("T")));
+    ///
+    /// // Java reads `CODE` as `code`; the guard refuses it.
+    /// let bad = br#"{"CODE":17,"extFields":{"topic":"T"},"flag":0}"#;
+    /// let refusal = Header::decode_guarded(SerializeType::JSON, bad, &limits).unwrap_err();
+    /// assert_eq!(refusal.reason(), "noncanonical_field_name");
+    /// # Ok::<(), rmq_protocol::header::Refusal>(())
+    /// ```
+    pub fn decode_guarded(ty: SerializeType, bytes: &[u8], limits: &DecodeLimits) -> Result<Header, Refusal> {
+        guarded::decode(ty, bytes, limits)
+    }
+
     /// Appends the encoded header (without the frame's length words) to `dst`.
     pub fn encode(&self, ty: SerializeType, dst: &mut BytesMut) -> Result<(), EncodeError> {
         match ty {
@@ -152,7 +191,9 @@ impl Header {
     }
 
     /// Reads the code, flag and opaque of an encoded header: three fixed offsets for a binary
-    /// header (the proxy's fast path), a full decode for JSON.
+    /// header (the proxy's fast path), a full decode for JSON. A binary header shorter than
+    /// its 13 fixed bytes is `Truncated`. Like [`Header::decode`], this matches JSON keys
+    /// exactly; do not base a security decision on it (use [`Header::decode_guarded`]).
     pub fn peek(ty: SerializeType, bytes: &[u8]) -> Result<Peek, DecodeError> {
         match ty {
             SerializeType::ROCKETMQ => {
@@ -169,7 +210,8 @@ impl Header {
 
     /// The value of one ext field of an encoded *binary* header, found without decoding the
     /// rest or allocating (the proxy's per-topic accounting). `None` for JSON headers, absent
-    /// keys and malformed headers.
+    /// keys and malformed headers, including any shorter than the fixed part. A repeated key
+    /// gives its last value, as Java's map keeps.
     pub fn peek_ext<'a>(ty: SerializeType, bytes: &'a [u8], key: &str) -> Option<&'a str> {
         match ty {
             SerializeType::ROCKETMQ => binary::find_ext(bytes, key),
@@ -190,5 +232,7 @@ impl Header {
     }
 }
 
+#[cfg(test)]
+mod guarded_tests;
 #[cfg(test)]
 mod tests;
