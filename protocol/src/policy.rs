@@ -1,16 +1,26 @@
-//! Which request codes are administrative: the classification of every known code as data,
-//! so the admin guard's default policy is a table that tests can read.
+//! Which request codes a client may send without a signature: the classification of every
+//! known code, so the admin guard's default policy is a table that tests can read.
 //!
 //! The classes follow the protocol reference §2.4: admin mutating (`AdminWrite`), admin
 //! read-only (`AdminRead`), the data path (`DataWrite`, `DataRead`, `DataSession`), server
 //! callbacks to clients, cluster-internal traffic, and codes no server handles.
 //!
-//! [`default_admin_codes`] is the list a guard enforces unless configured otherwise:
-//! every `AdminWrite` code a listener of that role can receive (broker: broker and broker
-//! container codes; name server: name-server and embedded-controller codes), plus, on
-//! brokers, the few read-only codes that return secrets. Cluster-internal writes (`REGISTER_BROKER`, controller traffic, …) are
-//! *not* in it: stock brokers and controllers send them unsigned, so enforcing them would
-//! break a cluster. Operators who route no peer traffic through the guard can add them.
+//! The guard's policy is an allow-list. [`default_unsigned_codes`] is what a listener of a
+//! role lets through unsigned unless configured otherwise: the data-path codes that role
+//! serves (sends, pulls, heartbeats, offsets, routes, session codes), and, on a name-server
+//! port, the codes stock brokers send it ([`NAMESRV_BROKER_EGRESS`]: registration,
+//! heartbeats, data-version queries), because stock brokers cannot sign. Every other code
+//! needs a signature, including codes this table does not know: configuration and secret
+//! reads (`GET_BROKER_CONFIG`, `GET_NAMESRV_CONFIG`, ACL reads), slave-sync reads, and
+//! cluster-internal writes that redirect replication or roles (`EXCHANGE_BROKER_HA_INFO`,
+//! `NOTIFY_BROKER_ROLE_CHANGED`, controller codes). A deployment that routes a stock peer
+//! through a guard lists what that peer sends in the listener's `allow_unsigned`.
+//!
+//! Four reads the reference files under admin reads are classified `DataRead` here because
+//! stock clients send them on the data path (`MQAdmin.searchOffset`/`maxOffset`/`minOffset`/
+//! `earliestMsgStoreTime`: a push consumer asks `GET_MAX_OFFSET` for every new queue), and
+//! `SET_MESSAGE_REQUEST_MODE` is `AdminWrite`: only admin tools send it, and it switches a
+//! whole group between pull and pop.
 
 use crate::codes::RequestCode;
 
@@ -38,7 +48,7 @@ pub enum CodeClass {
 }
 
 impl CodeClass {
-    /// Whether the class is on the client data path (never guarded by default).
+    /// Whether the class is on the client data path (unsigned by default where served).
     pub const fn is_data_path(self) -> bool {
         matches!(self, Self::DataWrite | Self::DataRead | Self::DataSession)
     }
@@ -100,6 +110,24 @@ pub enum Role {
     Namesrv,
 }
 
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 2] = [Role::Broker, Role::Namesrv];
+
+    /// The configuration name: `broker` or `namesrv`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Broker => "broker",
+            Self::Namesrv => "namesrv",
+        }
+    }
+
+    /// Parses a configuration name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
 /// One row of the classification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Classification {
@@ -111,13 +139,37 @@ pub struct Classification {
     pub handler: Handler,
 }
 
-/// Read-only codes that return credentials; guarded by default although they change nothing.
-pub const SECRET_READS: &[RequestCode] = &[
-    // ACL 1.0: every account with its secretKey (4.9.x, 5.0–5.3.1).
-    RequestCode::GET_BROKER_CLUSTER_ACL_CONFIG,
-    // ACL 2.0 user records.
-    RequestCode::AUTH_GET_USER,
-    RequestCode::AUTH_LIST_USER,
+/// What stock brokers send a name server, unsigned by default on a name-server listener
+/// because a stock broker cannot sign (there is no signed broker egress yet): registration
+/// and unregistration, topic registration (5.x), the data-version check before each
+/// re-registration, the 5.x broker heartbeat (`enableSlaveActingMaster`, also sent to a
+/// controller), the member-group lookup of 5.x pre-online, and the cluster-info read every
+/// 5.x broker makes every 5 s (`BrokerOuterAPI.refreshMetadata`).
+///
+/// Anyone who reaches the port can therefore register a broker or rewrite its routes, as
+/// without a guard; restrict who reaches a name server at the network.
+pub const NAMESRV_BROKER_EGRESS: &[RequestCode] = &[
+    RequestCode::REGISTER_BROKER,
+    RequestCode::UNREGISTER_BROKER,
+    RequestCode::GET_BROKER_CLUSTER_INFO,
+    RequestCode::REGISTER_TOPIC_IN_NAMESRV,
+    RequestCode::QUERY_DATA_VERSION,
+    RequestCode::GET_BROKER_MEMBER_GROUP,
+    RequestCode::BROKER_HEARTBEAT,
+];
+
+/// What a 4.x/5.x slave reads from its master to mirror metadata (`SlaveSynchronize`): signed
+/// by default; a master's listeners list these in `allow_unsigned` when stock slaves sync
+/// through them. `GET_ALL_TOPIC_CONFIG` and the timer codes go to the VIP port (listenPort −
+/// 2), the others to the main port.
+pub const SLAVE_SYNC_READS: &[RequestCode] = &[
+    RequestCode::GET_ALL_TOPIC_CONFIG,
+    RequestCode::GET_ALL_CONSUMER_OFFSET,
+    RequestCode::GET_ALL_DELAY_OFFSET,
+    RequestCode::GET_TIMER_CHECK_POINT,
+    RequestCode::GET_TIMER_METRICS,
+    RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG,
+    RequestCode::GET_ALL_MESSAGE_REQUEST_MODE,
 ];
 
 const ROWS: &[(RequestCode, CodeClass, Handler)] = &[
@@ -136,10 +188,10 @@ const ROWS: &[(RequestCode, CodeClass, Handler)] = &[
     (RequestCode::GET_BROKER_CONFIG, CodeClass::AdminRead, Handler::BROKER),
     (RequestCode::TRIGGER_DELETE_FILES, CodeClass::Unhandled, Handler::NONE),
     (RequestCode::GET_BROKER_RUNTIME_INFO, CodeClass::AdminRead, Handler::BROKER),
-    (RequestCode::SEARCH_OFFSET_BY_TIMESTAMP, CodeClass::AdminRead, Handler::BROKER),
-    (RequestCode::GET_MAX_OFFSET, CodeClass::AdminRead, Handler::BROKER),
-    (RequestCode::GET_MIN_OFFSET, CodeClass::AdminRead, Handler::BROKER),
-    (RequestCode::GET_EARLIEST_MSG_STORETIME, CodeClass::AdminRead, Handler::BROKER),
+    (RequestCode::SEARCH_OFFSET_BY_TIMESTAMP, CodeClass::DataRead, Handler::BROKER),
+    (RequestCode::GET_MAX_OFFSET, CodeClass::DataRead, Handler::BROKER),
+    (RequestCode::GET_MIN_OFFSET, CodeClass::DataRead, Handler::BROKER),
+    (RequestCode::GET_EARLIEST_MSG_STORETIME, CodeClass::DataRead, Handler::BROKER),
     (RequestCode::VIEW_MESSAGE_BY_ID, CodeClass::DataRead, Handler::BROKER),
     (RequestCode::HEART_BEAT, CodeClass::DataSession, Handler::BROKER),
     (RequestCode::UNREGISTER_CLIENT, CodeClass::DataSession, Handler::BROKER),
@@ -233,7 +285,7 @@ const ROWS: &[(RequestCode, CodeClass, Handler)] = &[
     (RequestCode::LITE_PULL_MESSAGE, CodeClass::DataRead, Handler::BROKER),
     (RequestCode::RECALL_MESSAGE, CodeClass::DataWrite, Handler::BROKER),
     (RequestCode::QUERY_ASSIGNMENT, CodeClass::DataRead, Handler::BROKER),
-    (RequestCode::SET_MESSAGE_REQUEST_MODE, CodeClass::DataWrite, Handler::BROKER),
+    (RequestCode::SET_MESSAGE_REQUEST_MODE, CodeClass::AdminWrite, Handler::BROKER),
     (RequestCode::GET_ALL_MESSAGE_REQUEST_MODE, CodeClass::AdminRead, Handler::BROKER),
     (RequestCode::UPDATE_AND_CREATE_STATIC_TOPIC, CodeClass::AdminWrite, Handler::BROKER),
     (RequestCode::GET_BROKER_MEMBER_GROUP, CodeClass::InternalRead, Handler::NAMESRV),
@@ -297,18 +349,24 @@ pub fn classify(code: RequestCode) -> Option<CodeClass> {
     ROWS.binary_search_by_key(&code.get(), |r| r.0.get()).ok().map(|i| ROWS[i].1)
 }
 
-/// The admin codes a guard in front of `role` enforces by default, sorted and unique.
-pub fn default_admin_codes(role: Role) -> Vec<RequestCode> {
-    let mut codes: Vec<RequestCode> = classifications()
-        .filter(|c| c.class == CodeClass::AdminWrite && c.handler.served_by(role))
-        .map(|c| c.code)
-        .collect();
-    if role == Role::Broker {
-        codes.extend_from_slice(SECRET_READS);
+/// The codes a guard in front of `role` lets through unsigned by default, sorted and unique:
+/// the data-path codes (`DataWrite`, `DataRead`, `DataSession`) a server of that role
+/// handles, plus [`NAMESRV_BROKER_EGRESS`] on a name server. Every other code — including
+/// codes no release defines — needs a signature.
+pub fn default_unsigned_codes(role: Role) -> Vec<RequestCode> {
+    let mut codes: Vec<RequestCode> =
+        classifications().filter(|c| c.class.is_data_path() && c.handler.served_by(role)).map(|c| c.code).collect();
+    if role == Role::Namesrv {
+        codes.extend_from_slice(NAMESRV_BROKER_EGRESS);
     }
     codes.sort();
     codes.dedup();
     codes
+}
+
+/// Whether a guard in front of `role` needs a signature on `code` by default.
+pub fn signed_by_default(role: Role, code: RequestCode) -> bool {
+    !default_unsigned_codes(role).contains(&code)
 }
 
 #[cfg(test)]
@@ -340,6 +398,9 @@ mod tests {
             (R::GET_BROKER_RUNTIME_INFO, Some(CodeClass::AdminRead)),
             (R::GET_ALL_TOPIC_CONFIG, Some(CodeClass::AdminRead)),
             (R::GET_BROKER_CONSUME_STATS, Some(CodeClass::AdminRead)),
+            (R::GET_MAX_OFFSET, Some(CodeClass::DataRead)),
+            (R::SEARCH_OFFSET_BY_TIMESTAMP, Some(CodeClass::DataRead)),
+            (R::SET_MESSAGE_REQUEST_MODE, Some(CodeClass::AdminWrite)),
             (R::REGISTER_BROKER, Some(CodeClass::InternalWrite)),
             (R::CHECK_TRANSACTION_STATE, Some(CodeClass::Callback)),
             (R::QUERY_BROKER_OFFSET, Some(CodeClass::Unhandled)),
@@ -350,65 +411,94 @@ mod tests {
         }
     }
 
-    #[test]
-    fn default_broker_list() {
-        let got = default_admin_codes(Role::Broker);
-        // MQCloud's broker list (17, 25, 200, 207, 215) is the floor.
-        for c in [
-            R::UPDATE_AND_CREATE_TOPIC,
-            R::UPDATE_BROKER_CONFIG,
-            R::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP,
-            R::DELETE_SUBSCRIPTIONGROUP,
-            R::DELETE_TOPIC_IN_BROKER,
-            R::UPDATE_AND_CREATE_TOPIC_LIST,
-            R::CLONE_GROUP_OFFSET,
-            R::INVOKE_BROKER_TO_RESET_OFFSET,
-            R::CONSUME_MESSAGE_DIRECTLY,
-            R::UPDATE_AND_CREATE_ACL_CONFIG,
-            R::AUTH_CREATE_USER,
-            R::GET_BROKER_CLUSTER_ACL_CONFIG,
-            R::SET_COMMITLOG_READ_MODE,
-            R::POP_ROLLBACK,
-            R::ADD_BROKER,
-            R::REMOVE_BROKER,
-        ] {
-            assert!(got.contains(&c), "{c} should be guarded on a broker");
-        }
-        // Never the data path, nor what slaves and exporters read, nor name-server codes.
-        for c in [
-            R::SEND_MESSAGE,
-            R::SEND_MESSAGE_V2,
-            R::PULL_MESSAGE,
-            R::HEART_BEAT,
-            R::UPDATE_CONSUMER_OFFSET,
-            R::GET_ALL_TOPIC_CONFIG,
-            R::GET_ALL_CONSUMER_OFFSET,
-            R::GET_BROKER_RUNTIME_INFO,
-            R::PUT_KV_CONFIG,
-            R::REGISTER_BROKER,
-            R::EXCHANGE_BROKER_HA_INFO,
-        ] {
-            assert!(!got.contains(&c), "{c} must not be guarded by default on a broker");
-        }
-        assert!(got.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(got.len(), 35, "30 broker + 2 container admin writes + 3 secret reads");
+    fn codes(list: &[i32]) -> Vec<RequestCode> {
+        list.iter().map(|&c| RequestCode(c)).collect()
     }
 
     #[test]
-    fn default_namesrv_list() {
-        let got = default_admin_codes(Role::Namesrv);
-        let want = [
-            R::PUT_KV_CONFIG,
-            R::DELETE_KV_CONFIG,
-            R::WIPE_WRITE_PERM_OF_BROKER,
-            R::DELETE_TOPIC_IN_NAMESRV,
-            R::UPDATE_NAMESRV_CONFIG,
-            R::ADD_WRITE_PERM_OF_BROKER,
-            R::UPDATE_CONTROLLER_CONFIG,
-            R::CLEAN_BROKER_DATA,
+    fn default_broker_unsigned_list() {
+        // Sends, pulls and pops, offsets, heartbeats and locks, transactions, message lookups.
+        let want = codes(&[
+            10, 11, 12, 14, 15, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 41, 42, 46, 310, 320, 324, 325, 361, 370, 400,
+            200_050, 200_051, 200_052, 200_053, 200_054, 200_055, 200_151,
+        ]);
+        assert_eq!(default_unsigned_codes(Role::Broker), want);
+    }
+
+    #[test]
+    fn default_namesrv_unsigned_list() {
+        // Routes for clients; registration, heartbeats and lookups for stock brokers.
+        let want = codes(&[103, 104, 105, 106, 217, 322, 901, 904]);
+        assert_eq!(default_unsigned_codes(Role::Namesrv), want);
+    }
+
+    #[test]
+    fn signed_by_default_table() {
+        let b = Role::Broker;
+        let n = Role::Namesrv;
+        let cases: &[(Role, i32, bool, &str)] = &[
+            (b, 10, false, "SEND_MESSAGE"),
+            (b, 310, false, "SEND_MESSAGE_V2"),
+            (b, 11, false, "PULL_MESSAGE"),
+            (b, 34, false, "HEART_BEAT"),
+            (b, 15, false, "UPDATE_CONSUMER_OFFSET: data path, even for another's group"),
+            (b, 30, false, "GET_MAX_OFFSET: push consumers ask it for new queues"),
+            (b, 17, true, "UPDATE_AND_CREATE_TOPIC"),
+            (b, 25, true, "UPDATE_BROKER_CONFIG"),
+            (b, 26, true, "GET_BROKER_CONFIG returns broker.conf, ACL 2.0 credentials included"),
+            (b, 28, true, "GET_BROKER_RUNTIME_INFO"),
+            (b, 21, true, "GET_ALL_TOPIC_CONFIG: slave sync, listed per deployment"),
+            (b, 43, true, "GET_ALL_CONSUMER_OFFSET"),
+            (b, 54, true, "GET_BROKER_CLUSTER_ACL_CONFIG returns secret keys"),
+            (b, 3004, true, "AUTH_GET_USER"),
+            (b, 3009, true, "AUTH_GET_ACL"),
+            (b, 401, true, "SET_MESSAGE_REQUEST_MODE"),
+            (b, 906, true, "EXCHANGE_BROKER_HA_INFO redirects a slave's replication"),
+            (b, 908, true, "RESET_MASTER_FLUSH_OFFSET"),
+            (b, 1007, true, "GET_BROKER_EPOCH_CACHE"),
+            (b, 1008, true, "NOTIFY_BROKER_ROLE_CHANGED"),
+            (b, 105, true, "a name-server code on a broker port"),
+            (b, 13, true, "QUERY_BROKER_OFFSET: no handler"),
+            (b, 39, true, "CHECK_TRANSACTION_STATE: a callback, never sent to a broker"),
+            (b, 9999, true, "unknown"),
+            (b, -1, true, "unknown"),
+            (n, 105, false, "GET_ROUTEINFO_BY_TOPIC"),
+            (n, 103, false, "REGISTER_BROKER: stock brokers cannot sign"),
+            (n, 904, false, "BROKER_HEARTBEAT"),
+            (n, 319, true, "GET_NAMESRV_CONFIG"),
+            (n, 318, true, "UPDATE_NAMESRV_CONFIG"),
+            (n, 100, true, "PUT_KV_CONFIG"),
+            (n, 101, true, "GET_KV_CONFIG"),
+            (n, 205, true, "WIPE_WRITE_PERM_OF_BROKER"),
+            (n, 206, true, "GET_ALL_TOPIC_LIST_FROM_NAMESERVER"),
+            (n, 1002, true, "CONTROLLER_ELECT_MASTER"),
+            (n, 1010, true, "GET_CONTROLLER_CONFIG"),
+            (n, 10, true, "a broker code on a name-server port"),
+            (n, 9999, true, "unknown"),
         ];
-        assert_eq!(got, want);
-        assert!(!got.contains(&R::REGISTER_BROKER), "stock brokers register unsigned");
+        for &(role, code, signed, why) in cases {
+            assert_eq!(signed_by_default(role, RequestCode(code)), signed, "{} {code}: {why}", role.as_str());
+        }
+    }
+
+    #[test]
+    fn peer_lists_are_not_data_path() {
+        // Both lists exist because their codes are not unsigned by their class.
+        for c in SLAVE_SYNC_READS {
+            assert!(signed_by_default(Role::Broker, *c), "{c}");
+            assert_eq!(classify(*c), Some(CodeClass::AdminRead), "{c}");
+        }
+        for c in NAMESRV_BROKER_EGRESS {
+            assert!(!classify(*c).is_some_and(CodeClass::is_data_path), "{c}");
+        }
+    }
+
+    #[test]
+    fn roles_parse() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Role::parse("controller"), None);
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! Nonces seen within the clock-skew window, for `rmq-hmac-v1` replay protection. Bounded:
-//! entries older than the window are dropped as time passes, and when the cache is full a
-//! new nonce is refused (fail closed) rather than an unexpired one forgotten.
+//! Nonces seen within the clock-skew window, for `rmq-hmac-v1` replay protection. One cache
+//! per process, shared by every listener (a request accepted on the main port is a replay on
+//! the VIP port). Bounded: entries older than the window are dropped as time passes, and when
+//! the cache is full a new nonce is refused (fail closed) rather than an unexpired one
+//! forgotten.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -55,6 +57,13 @@ impl NonceCache {
         Ok(())
     }
 
+    /// Applies a reloaded configuration's window and capacity, keeping what is remembered
+    /// (a smaller capacity refuses new nonces until enough expire).
+    pub fn reconfigure(&mut self, window_ms: u64, capacity: usize) {
+        self.window_ms = window_ms;
+        self.capacity = capacity;
+    }
+
     /// Nonces currently remembered.
     pub fn len(&self) -> usize {
         self.seen.len()
@@ -81,5 +90,15 @@ mod tests {
         assert_eq!(c.check_and_insert("k", "n2", 1600), Ok(()));
         assert_eq!(c.check_and_insert("k", "n1", 1700), Ok(()), "expired nonce is new again");
         assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn reconfigure_keeps_what_is_remembered() {
+        let mut c = NonceCache::new(1000, 10);
+        assert_eq!(c.check_and_insert("k", "n1", 0), Ok(()));
+        c.reconfigure(5000, 1);
+        assert_eq!(c.check_and_insert("k", "n1", 3000), Err(NonceRejection::Replayed), "the longer window applies");
+        assert_eq!(c.check_and_insert("k", "n2", 3000), Err(NonceRejection::Full));
+        assert_eq!(c.check_and_insert("k", "n2", 5001), Ok(()));
     }
 }

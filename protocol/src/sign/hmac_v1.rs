@@ -13,6 +13,7 @@
 //! | `RmqTimestamp` | signing time, Unix milliseconds, decimal |
 //! | `RmqNonce` | 16–64 of `A-Z a-z 0-9 _ -`; 128 random bits in hex recommended |
 //! | `RmqSignature` | lowercase hex of HMAC-SHA256(secret, canonical string), 64 characters |
+//! | `RmqTarget` | optional: the broker or cluster the request is for, 1–127 of `A-Z a-z 0-9 . _ - :` |
 //!
 //! ## Canonical string
 //!
@@ -40,6 +41,18 @@
 //! clock (so a valid but stale request reads as `expired`, a forged one as
 //! `bad_signature`). The verifier must also reject a nonce it has seen within the window.
 //!
+//! ## Target binding
+//!
+//! `RmqTarget` names what the signer means the request for: a broker name (`broker-a`), a
+//! cluster name (`DefaultCluster`) or any other name a verifier is configured to accept. It
+//! is an ordinary extField, so it is signed like every other one (a line of the canonical
+//! string; nothing else changes) and a verifier that does not check targets still verifies
+//! the signature. A verifier configured with a set of targets must reject a request whose
+//! `RmqTarget` is absent or not in its set, so a signature captured at one broker is refused
+//! at another within the timestamp window even when they share a key and a nonce cache
+//! does not span them. [`verify`] checks the field's form and returns it; the membership
+//! check is the caller's.
+//!
 //! ## Test vector
 //!
 //! Secret `rmq-test-secret`, key id `ops-1`, code 17 (UPDATE_AND_CREATE_TOPIC), timestamp
@@ -59,6 +72,12 @@
 //!
 //! `RmqSignature` = `3ddfed36aaceb17c26c4d7083af6b47d38d1790bd87d98921bd18dcf2133675d`
 //! (computed independently with Python's `hmac`; the module's tests check it).
+//!
+//! The same request with `RmqTarget=broker-a` adds the line `9:RmqTarget=8:broker-a` (first:
+//! `R` sorts before lowercase) →
+//! `a5831f190dc0e23e6fdb1fba79b4edcd06b560f74d9a40be4a63900611680526`. Code 26
+//! (GET_BROKER_CONFIG), no other extField, `RmqTarget=DefaultCluster`, same key, time and
+//! nonce → `04903d7994a41016f645ca6c2e7568956f91a7565209d9a1dae5a129be4711a7`.
 
 use ring::{digest, hmac};
 
@@ -75,6 +94,8 @@ pub const TIMESTAMP: &str = "RmqTimestamp";
 pub const NONCE: &str = "RmqNonce";
 /// extField: hex HMAC.
 pub const SIGNATURE: &str = "RmqSignature";
+/// extField (optional, signed like any other): the broker or cluster the request is for.
+pub const TARGET: &str = "RmqTarget";
 
 const EXCLUDED: [&str; 7] = [KEY_ID, TIMESTAMP, NONCE, SIGNATURE, "AccessKey", "SecurityToken", "Signature"];
 
@@ -86,6 +107,12 @@ pub fn valid_key_id(s: &str) -> bool {
 /// Whether `s` is a valid nonce.
 pub fn valid_nonce(s: &str) -> bool {
     (16..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+}
+
+/// Whether `s` is a valid target name (`RmqTarget`): 1–127 of `A-Z a-z 0-9 . _ - :`.
+pub fn valid_target(s: &str) -> bool {
+    (1..=127).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
 }
 
 /// The canonical string for a request (see the module docs).
@@ -130,6 +157,8 @@ pub struct Verified<'e> {
     pub timestamp_ms: u64,
     /// The nonce, for the caller's replay check.
     pub nonce: &'e str,
+    /// The signed `RmqTarget`, if the request names one (for the caller's target check).
+    pub target: Option<&'e str>,
 }
 
 /// Whether the request carries any `rmq-hmac-v1` field (to pick the scheme to check).
@@ -160,12 +189,16 @@ pub fn verify<'e>(
     if !valid_nonce(nonce) {
         return Err(AuthError::Malformed(NONCE));
     }
+    let target = ext.get(TARGET);
+    if target.is_some_and(|t| !valid_target(t)) {
+        return Err(AuthError::Malformed(TARGET));
+    }
     let tag = unhex::<32>(sig).ok_or(AuthError::Malformed(SIGNATURE))?;
     let key = lookup(key_id).ok_or(AuthError::UnknownKey)?;
     hmac::verify(key.sha256(), &canonical(code, key_id, timestamp_ms, nonce, ext, body), &tag)
         .map_err(|_| AuthError::BadSignature)?;
     check_skew(timestamp_ms, now_ms, max_skew_ms)?;
-    Ok(Verified { key_id, timestamp_ms, nonce })
+    Ok(Verified { key_id, timestamp_ms, nonce, target })
 }
 
 #[cfg(test)]
@@ -198,7 +231,56 @@ mod tests {
         sign(&mut ext, 17, b"", "ops-1", &key, 1_700_000_000_000, NONCE_V);
         assert_eq!(ext.get(SIGNATURE), Some(HMAC_V1_VECTOR_SIGNATURE));
         let v = verify(17, &ext, b"", |id| (id == "ops-1").then_some(&key), 1_700_000_000_000, 300_000).unwrap();
-        assert_eq!(v, Verified { key_id: "ops-1", timestamp_ms: 1_700_000_000_000, nonce: NONCE_V });
+        assert_eq!(v, Verified { key_id: "ops-1", timestamp_ms: 1_700_000_000_000, nonce: NONCE_V, target: None });
+    }
+
+    #[test]
+    fn target_vectors() {
+        // Computed with Python: the canonical string gains one line, "9:RmqTarget=8:broker-a".
+        let key = SigningKey::new(b"rmq-test-secret");
+        let cases: &[(i32, &[(&str, &str)], &str, &str)] = &[
+            (
+                17,
+                &[("topic", "T1"), ("readQueueNums", "8")],
+                "broker-a",
+                "a5831f190dc0e23e6fdb1fba79b4edcd06b560f74d9a40be4a63900611680526",
+            ),
+            (26, &[], "DefaultCluster", "04903d7994a41016f645ca6c2e7568956f91a7565209d9a1dae5a129be4711a7"),
+        ];
+        for &(code, fields, target, want) in cases {
+            let mut ext: ExtFields = fields.iter().copied().collect();
+            ext.insert(TARGET, target);
+            sign(&mut ext, code, b"", "ops-1", &key, 1_700_000_000_000, NONCE_V);
+            assert_eq!(ext.get(SIGNATURE), Some(want), "code {code}");
+            let v = verify(code, &ext, b"", |_| Some(&key), 1_700_000_000_000, 1).unwrap();
+            assert_eq!(v.target, Some(target));
+            // The target is signed: another one breaks the MAC.
+            let mut moved = ext.clone();
+            moved.insert(TARGET, "broker-b");
+            assert_eq!(verify(code, &moved, b"", |_| Some(&key), 1_700_000_000_000, 1), Err(AuthError::BadSignature));
+        }
+        let c = canonical(
+            17,
+            "ops-1",
+            1_700_000_000_000,
+            NONCE_V,
+            &{
+                let mut e = vector_ext();
+                e.insert(TARGET, "broker-a");
+                e
+            },
+            b"",
+        );
+        assert!(
+            String::from_utf8(c).unwrap().ends_with("\n9:RmqTarget=8:broker-a\n13:readQueueNums=1:8\n5:topic=2:T1\n")
+        );
+        let mut bad = vector_ext();
+        bad.insert(TARGET, "two words");
+        sign(&mut bad, 17, b"", "ops-1", &key, 1_700_000_000_000, NONCE_V);
+        assert_eq!(verify(17, &bad, b"", |_| Some(&key), 1_700_000_000_000, 1), Err(AuthError::Malformed(TARGET)));
+        assert!(
+            valid_target("broker-a") && valid_target("10.0.0.1:10911") && !valid_target("") && !valid_target("a/b")
+        );
     }
 
     #[test]
