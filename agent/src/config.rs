@@ -60,11 +60,17 @@ impl Default for Config {
 pub struct HttpConfig {
     /// `host:port` to serve on.
     pub listen: String,
+    /// Connections served at once; one more is closed as soon as it is accepted.
+    pub max_connections: usize,
+    /// A request head must arrive whole within this many seconds of the connection opening
+    /// (or of the previous response), and a blocked response write must make progress
+    /// within it; otherwise the connection is closed.
+    pub header_timeout_seconds: u64,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { listen: DEFAULT_LISTEN.into() }
+        Self { listen: DEFAULT_LISTEN.into(), max_connections: 64, header_timeout_seconds: 10 }
     }
 }
 

@@ -186,14 +186,13 @@ pub async fn run(
         tasks.spawn(ping);
     }
     let stop_for_http = stop_tx.clone();
-    let served = axum::serve(listener, rmq_agent::http::router_for("rmq-ha-guard", registry))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            info!("shutting down: no new tunnels; open ones may finish");
-            rmq_agent::process::sd_notify("STOPPING=1");
-            let _ = stop_for_http.send(true);
-        })
-        .await;
+    let served = rmq_agent::http::serve(listener, "rmq-ha-guard", registry, &config.http, async move {
+        shutdown.await;
+        info!("shutting down: no new tunnels; open ones may finish");
+        rmq_agent::process::sd_notify("STOPPING=1");
+        let _ = stop_for_http.send(true);
+    })
+    .await;
     let _ = stop_tx.send(true);
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     // Every tunnel holds a sender: recv() returns None once the last has ended.

@@ -37,7 +37,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            http: HttpConfig { listen: DEFAULT_LISTEN.into() },
+            http: HttpConfig { listen: DEFAULT_LISTEN.into(), ..HttpConfig::default() },
             log: LogConfig::default(),
             keys: Vec::new(),
             max_skew_seconds: 30,
@@ -250,6 +250,9 @@ impl Config {
         let mut bad = |path: String, message: String| p.push(ConfigProblem { path, message });
         if self.http.listen.parse::<SocketAddr>().is_err() {
             bad("http.listen".into(), format!("{:?} is not an IP:port address", self.http.listen));
+        }
+        for (field, message) in rmq_agent::http::limit_problems(&self.http) {
+            bad(format!("http.{field}"), message);
         }
         if !matches!(self.log.format.as_str(), "human" | "json") {
             bad("log.format".into(), format!("{:?} is neither \"human\" nor \"json\"", self.log.format));
