@@ -13,7 +13,8 @@ const TS: u64 = 1_700_000_000_000;
 #[test]
 fn vectors_with_and_without_a_target() {
     let key = SigningKey::new(b"rmq-test-secret");
-    let cases: &[(i32, &[(&str, &str)], &str)] = &[
+    type Case<'a> = (i32, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case<'_>] = &[
         (
             17,
             &[("topic", "T1"), ("readQueueNums", "8")],

@@ -238,7 +238,8 @@ mod tests {
     fn target_vectors() {
         // Computed with Python: the canonical string gains one line, "9:RmqTarget=8:broker-a".
         let key = SigningKey::new(b"rmq-test-secret");
-        let cases: &[(i32, &[(&str, &str)], &str, &str)] = &[
+        type Case<'a> = (i32, &'a [(&'a str, &'a str)], &'a str, &'a str);
+        let cases: &[Case<'_>] = &[
             (
                 17,
                 &[("topic", "T1"), ("readQueueNums", "8")],
