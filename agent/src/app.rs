@@ -47,37 +47,64 @@ pub fn load_guard_keys(
     g.keys.iter().map(|k| Ok((k.id.clone(), SigningKey::new(&crate::secret::read_file(&k.secret_file)?)))).collect()
 }
 
-/// The shared state of one guarded listener.
+/// One listener's policy: its role's unsigned list adjusted by `allow_unsigned` and
+/// `require_signed`, its schemes, the keys (with their `acl_v1_codes`), and its targets.
+pub fn guard_policy(
+    l: &crate::config::GuardListener,
+    g: &crate::config::GuardConfig,
+    keys: std::collections::HashMap<String, SigningKey>,
+) -> crate::guard::Policy {
+    let mut policy = crate::guard::Policy::new(
+        l.role.policy_role(),
+        &l.allow_unsigned,
+        &l.require_signed,
+        l.schemes.clone(),
+        keys,
+        g.max_skew_seconds * 1000,
+    )
+    .with_targets(&l.targets);
+    for k in &g.keys {
+        if let Some(codes) = &k.acl_v1_codes {
+            policy = policy.with_acl_v1_codes(&k.id, codes);
+        }
+    }
+    policy
+}
+
+/// The process's one replay cache, shared by every guarded listener: a nonce is remembered for
+/// the whole window a signature is valid in, ±skew.
+pub fn guard_nonce_cache(g: &crate::config::GuardConfig) -> Arc<Mutex<crate::guard::NonceCache>> {
+    Arc::new(Mutex::new(crate::guard::NonceCache::new(2 * g.max_skew_seconds * 1000, g.nonce_cache_size)))
+}
+
+/// The shared state of one guarded listener. `nonces` is the process's one replay cache
+/// ([`guard_nonce_cache`]), the same for every listener.
 pub fn guard_listener(
     l: &crate::config::GuardListener,
     g: &crate::config::GuardConfig,
     keys: std::collections::HashMap<String, SigningKey>,
+    nonces: Arc<Mutex<crate::guard::NonceCache>>,
 ) -> crate::guard::Shared {
-    let role =
-        if l.role == "namesrv" { rmq_protocol::policy::Role::Namesrv } else { rmq_protocol::policy::Role::Broker };
-    let schemes = l.schemes.iter().filter_map(|s| crate::guard::Scheme::parse(s)).collect();
-    let skew_ms = g.max_skew_seconds * 1000;
     crate::guard::Shared {
         name: if l.name.is_empty() { l.listen.clone() } else { l.name.clone() },
         listen: l.listen.clone(),
         upstream: l.upstream.clone(),
-        policy: std::sync::RwLock::new(Arc::new(crate::guard::Policy::new(
-            role,
-            &l.add_codes,
-            &l.remove_codes,
-            schemes,
-            keys,
-            skew_ms,
-        ))),
-        // A nonce must be remembered for the whole window a signature is valid in: ±skew.
-        nonces: Mutex::new(crate::guard::NonceCache::new(2 * skew_ms, g.nonce_cache_size)),
+        policy: std::sync::RwLock::new(Arc::new(guard_policy(l, g, keys))),
+        nonces,
         limits: crate::guard::Limits {
             max_connections: l.max_connections,
             frame_timeout: Duration::from_millis(l.frame_timeout_ms),
             idle_timeout: Duration::from_secs(l.idle_timeout_seconds),
             connect_timeout: Duration::from_millis(l.connect_timeout_ms),
+            max_connections_per_source: l.max_connections_per_source,
+            write_timeout: Duration::from_millis(l.write_timeout_ms),
+            max_pending_requests: l.max_pending_requests,
+            max_header_bytes: l.max_header_bytes,
+            max_ext_fields: l.max_ext_fields,
+            max_signed_body_bytes: l.max_signed_body_bytes,
         },
         stats: crate::guard::GuardStats::default(),
+        sources: Mutex::default(),
     }
 }
 
@@ -137,7 +164,9 @@ impl std::fmt::Debug for Reloader {
 }
 
 /// Applies a new configuration's guard keys and policies to running listeners, matched by
-/// listen address. Connections stay open; listeners added or removed need a restart.
+/// listen address. Connections stay open; listeners added or removed need a restart. The
+/// replay cache stays the one every listener shares (what it remembers is kept); it takes the
+/// new window and size.
 fn apply_guard_reload(new: &Config, running: &[Arc<crate::guard::Shared>]) -> Result<usize, String> {
     let keys = load_guard_keys(&new.guard).map_err(|e| e.to_string())?;
     let mut applied = 0;
@@ -146,10 +175,17 @@ fn apply_guard_reload(new: &Config, running: &[Arc<crate::guard::Shared>]) -> Re
             warn!(listen = %l.listen, "new guard listener in the reloaded configuration: restart to start it");
             continue;
         };
-        let fresh = guard_listener(l, &new.guard, keys.clone());
-        let policy = fresh.policy.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let policy = Arc::new(guard_policy(l, &new.guard, keys.clone()));
         *shared.policy.write().unwrap_or_else(std::sync::PoisonError::into_inner) = policy;
         applied += 1;
+    }
+    if let Some(first) = running.first() {
+        let g = &new.guard;
+        first
+            .nonces
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .reconfigure(2 * g.max_skew_seconds * 1000, g.nonce_cache_size);
     }
     Ok(applied)
 }
@@ -289,8 +325,11 @@ pub async fn run(
     if !config.guard.listeners.is_empty() {
         warn_if_descriptors_short(&config.guard);
         let keys = load_guard_keys(&config.guard)?;
+        // One replay cache for the process: a request accepted on one port is a replay on
+        // every other (and stays so across reloads).
+        let nonces = guard_nonce_cache(&config.guard);
         for l in &config.guard.listeners {
-            let shared = Arc::new(guard_listener(l, &config.guard, keys.clone()));
+            let shared = Arc::new(guard_listener(l, &config.guard, keys.clone(), Arc::clone(&nonces)));
             let sock = tokio::net::TcpListener::bind(&l.listen)
                 .await
                 .map_err(|source| StartError::Bind { addr: l.listen.clone(), source })?;
@@ -357,6 +396,7 @@ pub async fn run(
                 scheme: crate::guard::Scheme::parse(&p.scheme).unwrap_or(crate::guard::Scheme::RmqHmacV1),
                 key_id: id.clone(),
                 key: SigningKey::new(&crate::secret::read_file(file)?),
+                target: None,
             }),
             _ => None,
         };

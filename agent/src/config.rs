@@ -384,6 +384,11 @@ pub struct GuardKey {
     pub id: String,
     /// File holding the secret (not world-readable).
     pub secret_file: PathBuf,
+    /// The only request codes this key may sign with `acl-v1` (ACL 1.0 does not sign the
+    /// code, so a captured signature over no fields is valid for every field-less code).
+    /// Unset: any code, on listeners that accept `acl-v1` at all.
+    #[serde(default)]
+    pub acl_v1_codes: Option<Vec<i32>>,
 }
 
 /// `[[guard.listeners]]`
@@ -396,14 +401,18 @@ pub struct GuardListener {
     pub listen: String,
     /// The broker's real port, normally on loopback.
     pub upstream: String,
-    /// `broker` or `namesrv`: which default admin-code list applies.
-    pub role: String,
-    /// Accepted schemes: `acl-v1`, `rmq-hmac-v1`.
-    pub schemes: Vec<String>,
-    /// Request codes to guard beyond the default list.
-    pub add_codes: Vec<i32>,
-    /// Request codes to leave unguarded although in the default list.
-    pub remove_codes: Vec<i32>,
+    /// `broker` or `namesrv`: which default list of unsigned codes applies.
+    pub role: GuardRole,
+    /// Accepted schemes: `rmq-hmac-v1` (default), `acl-v1` (opt-in, for stock tools).
+    pub schemes: Vec<crate::guard::Scheme>,
+    /// Request codes let through unsigned beyond the role's default list (e.g. the reads
+    /// stock slaves sync with, on a master's listeners).
+    pub allow_unsigned: Vec<i32>,
+    /// Request codes that need a signature although in the role's default list.
+    pub require_signed: Vec<i32>,
+    /// When set, `rmq-hmac-v1` requests must carry a signed `RmqTarget` naming one of these
+    /// (the broker's or its cluster's name).
+    pub targets: Vec<String>,
     /// Client connections at once.
     pub max_connections: usize,
     /// Milliseconds a started frame may take to arrive whole (slow clients).
@@ -412,6 +421,20 @@ pub struct GuardListener {
     pub idle_timeout_seconds: u64,
     /// Milliseconds to dial the upstream.
     pub connect_timeout_ms: u64,
+    /// Client connections at once from one source IP address.
+    pub max_connections_per_source: usize,
+    /// Milliseconds a write toward a client (or the broker) may take; a peer that stops
+    /// reading is closed instead of growing the guard's buffers.
+    pub write_timeout_ms: u64,
+    /// Requests per connection awaiting the broker's response that the guard tracks; past it
+    /// the oldest is forgotten (counted in `rmq_guard_pending_evicted_total`).
+    pub max_pending_requests: usize,
+    /// Largest request header the guard reads, in bytes; a larger one closes the connection.
+    pub max_header_bytes: usize,
+    /// Most ext fields in one request header; more closes the connection.
+    pub max_ext_fields: usize,
+    /// Largest body of a request that needs a signature, in bytes.
+    pub max_signed_body_bytes: usize,
 }
 
 impl Default for GuardListener {
@@ -420,15 +443,60 @@ impl Default for GuardListener {
             name: String::new(),
             listen: String::new(),
             upstream: String::new(),
-            role: "broker".into(),
-            schemes: vec!["acl-v1".into(), "rmq-hmac-v1".into()],
-            add_codes: Vec::new(),
-            remove_codes: Vec::new(),
+            role: GuardRole::Broker,
+            schemes: vec![crate::guard::Scheme::RmqHmacV1],
+            allow_unsigned: Vec::new(),
+            require_signed: Vec::new(),
+            targets: Vec::new(),
             max_connections: 10_000,
             frame_timeout_ms: 10_000,
             idle_timeout_seconds: 150,
             connect_timeout_ms: 3_000,
+            max_connections_per_source: crate::guard::Limits::DEFAULT.max_connections_per_source,
+            write_timeout_ms: 30_000,
+            max_pending_requests: crate::guard::Limits::DEFAULT.max_pending_requests,
+            max_header_bytes: crate::guard::Limits::DEFAULT.max_header_bytes,
+            max_ext_fields: crate::guard::Limits::DEFAULT.max_ext_fields,
+            max_signed_body_bytes: crate::guard::Limits::DEFAULT.max_signed_body_bytes,
         }
+    }
+}
+
+/// `[[guard.listeners]] role`: what the listener stands in front of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GuardRole {
+    /// A broker's main or VIP port.
+    Broker,
+    /// A name server.
+    Namesrv,
+}
+
+impl GuardRole {
+    /// The protocol crate's role (which default unsigned list applies).
+    pub fn policy_role(self) -> rmq_protocol::policy::Role {
+        match self {
+            Self::Broker => rmq_protocol::policy::Role::Broker,
+            Self::Namesrv => rmq_protocol::policy::Role::Namesrv,
+        }
+    }
+}
+
+/// Keys of `[[guard.listeners]]` that no longer exist, with what replaced them.
+const RETIRED_GUARD_KEYS: [(&str, &str); 2] = [
+    (
+        "add_codes",
+        "the guard denies by default now: every code outside the role's unsigned list needs a signature; \
+         use `require_signed` to make a data-path code signed",
+    ),
+    ("remove_codes", "use `allow_unsigned` to let a code through without a signature"),
+];
+
+/// Adds what replaced a retired guard key to a parse error that names it.
+fn explain_retired_keys(message: String) -> String {
+    match RETIRED_GUARD_KEYS.iter().find(|(k, _)| message.contains(&format!("unknown field `{k}`"))) {
+        Some((k, hint)) => format!("{message}\n`{k}` was removed: {hint} (see docs/guard.md)"),
+        None => message,
     }
 }
 
@@ -483,7 +551,7 @@ impl Config {
 
     /// Parses TOML text (no validation).
     pub fn parse(text: &str) -> Result<Config, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+        toml::from_str(text).map_err(|e| explain_retired_keys(e.to_string().trim_end().to_owned()))
     }
 
     /// Checks every value and reports every problem at once.
@@ -548,6 +616,12 @@ impl Config {
             if let Err(e) = crate::secret::check_file(&k.secret_file) {
                 bad(&format!("guard.keys[{i}].secret_file"), e.to_string());
             }
+            if k.acl_v1_codes.as_ref().is_some_and(Vec::is_empty) {
+                bad(
+                    &format!("guard.keys[{i}].acl_v1_codes"),
+                    "empty: leave it out, or list the codes this key may sign with acl-v1".into(),
+                );
+            }
         }
         if !g.listeners.is_empty() && g.keys.is_empty() {
             bad("guard.keys", "listeners are configured but no key can sign for them".into());
@@ -563,15 +637,17 @@ impl Config {
             if !valid_host_port(&l.upstream) {
                 bad(&at("upstream"), format!("{:?} is not host:port", l.upstream));
             }
-            if !matches!(l.role.as_str(), "broker" | "namesrv") {
-                bad(&at("role"), format!("{:?} is neither \"broker\" nor \"namesrv\"", l.role));
-            }
             if l.schemes.is_empty() {
-                bad(&at("schemes"), "at least one of \"acl-v1\", \"rmq-hmac-v1\"".into());
+                bad(&at("schemes"), "at least one of \"rmq-hmac-v1\", \"acl-v1\"".into());
             }
-            for s in &l.schemes {
-                if crate::guard::Scheme::parse(s).is_none() {
-                    bad(&at("schemes"), format!("unknown scheme {s:?}"));
+            let both: Vec<String> =
+                l.allow_unsigned.iter().filter(|c| l.require_signed.contains(c)).map(i32::to_string).collect();
+            if !both.is_empty() {
+                bad(&at("allow_unsigned"), format!("{} also in require_signed", both.join(", ")));
+            }
+            for t in &l.targets {
+                if !rmq_protocol::sign::hmac_v1::valid_target(t) {
+                    bad(&at("targets"), format!("{t:?}: 1-127 of A-Z a-z 0-9 . _ - :"));
                 }
             }
             if l.max_connections == 0 {
@@ -579,6 +655,26 @@ impl Config {
             }
             if l.frame_timeout_ms == 0 || l.idle_timeout_seconds == 0 || l.connect_timeout_ms == 0 {
                 bad(&at("*_timeout_*"), "timeouts must be at least 1".into());
+            }
+            if l.write_timeout_ms == 0 {
+                bad(&at("write_timeout_ms"), "must be at least 1".into());
+            }
+            for (field, v) in [
+                ("max_connections_per_source", l.max_connections_per_source),
+                ("max_pending_requests", l.max_pending_requests),
+                ("max_ext_fields", l.max_ext_fields),
+            ] {
+                if v == 0 {
+                    bad(&at(field), "must be at least 1".into());
+                }
+            }
+            // Below ~1 KiB a stock client's send header would not fit; above Java's frame
+            // limit the setting means nothing.
+            if !(1024..=rmq_protocol::frame::MAX_FRAME_LEN as usize).contains(&l.max_header_bytes) {
+                bad(&at("max_header_bytes"), format!("{} is outside 1024..=16777212", l.max_header_bytes));
+            }
+            if l.max_signed_body_bytes > rmq_protocol::frame::MAX_FRAME_LEN as usize {
+                bad(&at("max_signed_body_bytes"), "must be at most 16777212 (Java's frame limit)".into());
             }
         }
         let rw = &self.remote_write;
@@ -694,5 +790,51 @@ mod tests {
         ] {
             assert!(paths.contains(&want), "{want} missing from {paths:?}");
         }
+    }
+
+    #[test]
+    fn guard_listener_defaults_and_typed_fields() {
+        let c =
+            Config::parse("[[guard.listeners]]\nname = \"b\"\nlisten = \"127.0.0.1:1\"\nupstream = \"127.0.0.1:2\"\n")
+                .unwrap();
+        let l = &c.guard.listeners[0];
+        assert_eq!(l.role, GuardRole::Broker);
+        assert_eq!(l.schemes, [crate::guard::Scheme::RmqHmacV1], "acl-v1 is opt-in");
+        assert!(l.allow_unsigned.is_empty() && l.require_signed.is_empty() && l.targets.is_empty());
+        let c = Config::parse(
+            "[[guard.listeners]]\nrole = \"namesrv\"\nschemes = [\"acl-v1\", \"rmq-hmac-v1\"]\n\
+             allow_unsigned = [21]\nrequire_signed = [15]\ntargets = [\"broker-a\"]\n\
+             [[guard.keys]]\nid = \"k\"\nsecret_file = \"/k\"\nacl_v1_codes = [17, 207]\n",
+        )
+        .unwrap();
+        assert_eq!(c.guard.listeners[0].role.policy_role(), rmq_protocol::policy::Role::Namesrv);
+        assert_eq!(c.guard.keys[0].acl_v1_codes.as_deref(), Some(&[17, 207][..]));
+        // No silent fallback: an unknown role or scheme is a parse error naming the choices.
+        let e = Config::parse("[[guard.listeners]]\nrole = \"controller\"\n").unwrap_err();
+        assert!(e.contains("controller") && e.contains("broker") && e.contains("namesrv"), "{e}");
+        let e = Config::parse("[[guard.listeners]]\nschemes = [\"acl-v2\"]\n").unwrap_err();
+        assert!(e.contains("acl-v2") && e.contains("rmq-hmac-v1"), "{e}");
+    }
+
+    #[test]
+    fn retired_guard_keys_say_what_replaced_them() {
+        for (key, hint) in [("add_codes", "require_signed"), ("remove_codes", "allow_unsigned")] {
+            let e = Config::parse(&format!("[[guard.listeners]]\n{key} = [21]\n")).unwrap_err();
+            assert!(e.contains(&format!("`{key}` was removed")) && e.contains(hint), "{e}");
+        }
+    }
+
+    #[test]
+    fn guard_lists_and_targets_are_validated() {
+        let c = Config::parse(
+            "[[guard.listeners]]\nname = \"b\"\nlisten = \"127.0.0.1:1\"\nupstream = \"127.0.0.1:2\"\n\
+             allow_unsigned = [21, 26]\nrequire_signed = [26]\ntargets = [\"broker a\"]\nschemes = []\n",
+        )
+        .unwrap();
+        let ConfigError::Invalid(problems) = c.validate().unwrap_err() else { panic!("invalid") };
+        let found = |path: &str, text: &str| problems.iter().any(|p| p.path == path && p.message.contains(text));
+        assert!(found("guard.listeners[0].allow_unsigned", "26 also in require_signed"), "{problems:?}");
+        assert!(found("guard.listeners[0].targets", "broker a"), "{problems:?}");
+        assert!(found("guard.listeners[0].schemes", "at least one"), "{problems:?}");
     }
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::Shared;
+use super::stats::{CLASSES, GuardStats, LATENCY_BUCKETS};
 use crate::metrics::Family;
 
 /// Families for every listener.
@@ -15,25 +16,46 @@ pub fn families(listeners: &[Arc<Shared>]) -> Vec<Family> {
     let mut admin =
         Family::counter("rmq_guard_admin_requests", "Administrative requests, by outcome (allowed or why rejected).");
     let mut oneway = Family::counter("rmq_guard_oneway_admin_dropped", "Unsigned oneway admin requests dropped.");
+    let mut dropped = Family::counter(
+        "rmq_guard_frames_dropped",
+        "Client frames dropped without closing the connection, by reason (unsolicited_response).",
+    );
+    let mut evicted = Family::counter(
+        "rmq_guard_pending_evicted",
+        "Unanswered requests a connection stopped tracking (over max_pending_requests).",
+    );
     #[allow(clippy::cast_precision_loss)]
     for l in listeners {
         let s = &l.stats;
         let lb = |k: &'static str, v: &str| vec![("listener", l.name.clone()), (k, v.to_owned())];
         conns.push(lb("outcome", "accepted"), s.accepted.load(Ordering::Relaxed) as f64);
         conns.push(lb("outcome", "refused_limit"), s.refused.load(Ordering::Relaxed) as f64);
+        conns.push(lb("outcome", "refused_source_limit"), s.refused_source.load(Ordering::Relaxed) as f64);
         conns.push(lb("outcome", "upstream_unreachable"), s.upstream_failures.load(Ordering::Relaxed) as f64);
         active.push(vec![("listener", l.name.clone())], s.active.load(Ordering::Relaxed) as f64);
-        closed.push(lb("reason", "malformed_frame"), s.malformed.load(Ordering::Relaxed) as f64);
-        closed.push(lb("reason", "timeout"), s.timeouts.load(Ordering::Relaxed) as f64);
+        // The two reasons every deployment sees are always present (alert rules rate() them).
+        let closed_now = GuardStats::snapshot(&s.closed);
+        for always in ["malformed_frame", "timeout"] {
+            if !closed_now.iter().any(|(k, _)| *k == always) {
+                closed.push(lb("reason", always), 0.0);
+            }
+        }
+        for (reason, n) in closed_now {
+            closed.push(lb("reason", reason), n as f64);
+        }
+        for (reason, n) in GuardStats::snapshot(&s.dropped) {
+            dropped.push(lb("reason", reason), n as f64);
+        }
         oneway.push(vec![("listener", l.name.clone())], s.oneway_dropped.load(Ordering::Relaxed) as f64);
-        for (class, n) in super::proxy::CLASSES.iter().zip(&s.requests) {
+        evicted.push(vec![("listener", l.name.clone())], s.pending_evicted.load(Ordering::Relaxed) as f64);
+        for (class, n) in CLASSES.iter().zip(&s.requests) {
             let n = n.load(Ordering::Relaxed);
             if n > 0 {
                 requests.push(lb("class", class), n as f64);
             }
         }
-        for (k, v) in s.admin.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
-            admin.push(lb("outcome", k), *v as f64);
+        for (k, v) in GuardStats::snapshot(&s.admin) {
+            admin.push(lb("outcome", k), v as f64);
         }
     }
     let mut latency = Family::histogram(
@@ -43,10 +65,10 @@ pub fn families(listeners: &[Arc<Shared>]) -> Vec<Family> {
     .with_unit(prometheus_client::registry::Unit::Seconds);
     let mut sends = Family::counter(
         "rmq_guard_send_requests",
-        "Send requests by client host and topic (capped; overflow counted as other).",
+        "Sends the broker accepted, by client host and topic (capped; overflow counted as other).",
     );
     for l in listeners {
-        for (class, h) in super::proxy::CLASSES.iter().zip(&l.stats.latency) {
+        for (class, h) in CLASSES.iter().zip(&l.stats.latency) {
             let counts: Vec<u64> = h.counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
             if counts.iter().all(|c| *c == 0) {
                 continue;
@@ -54,7 +76,7 @@ pub fn families(listeners: &[Arc<Shared>]) -> Vec<Family> {
             #[allow(clippy::cast_precision_loss)]
             latency.samples.push(crate::metrics::Sample::Histogram {
                 labels: vec![("listener", l.name.clone()), ("class", (*class).to_owned())],
-                buckets: super::proxy::LATENCY_BUCKETS.iter().copied().zip(counts).collect(),
+                buckets: LATENCY_BUCKETS.iter().copied().zip(counts).collect(),
                 sum: h.sum_us.load(Ordering::Relaxed) as f64 / 1e6,
             });
         }
@@ -66,5 +88,5 @@ pub fn families(listeners: &[Arc<Shared>]) -> Vec<Family> {
             );
         }
     }
-    vec![conns, active, closed, requests, admin, oneway, latency, sends]
+    vec![conns, active, closed, requests, admin, oneway, dropped, evicted, latency, sends]
 }

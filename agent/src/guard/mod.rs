@@ -1,14 +1,17 @@
 //! The admin guard: a proxy in front of the broker's client ports (and optionally a name
-//! server) that lets data-path frames through untouched and demands a valid HMAC signature
-//! on administrative request codes.
+//! server) that lets data-path frames through and demands a valid signature on every other
+//! request code. [`session`] decides (no I/O); [`relay`] moves the bytes.
 
 pub mod auth;
-pub mod proxy;
+mod metrics;
+mod opaques;
+pub mod relay;
 pub mod replay;
+pub mod session;
+pub mod stats;
 
 pub use auth::{Decision, Policy, Scheme};
-pub use proxy::{GuardStats, Limits, Shared, serve};
-pub use replay::{NonceCache, NonceRejection};
-
-mod metrics;
 pub use metrics::families;
+pub use relay::{Limits, Shared, serve};
+pub use replay::{NonceCache, NonceRejection};
+pub use stats::GuardStats;

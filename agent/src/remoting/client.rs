@@ -5,19 +5,20 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use rmq_protocol::body::FromBody;
 use rmq_protocol::frame::{self, RawFrame};
 use rmq_protocol::request::CommandHeader;
 use rmq_protocol::sign::{SigningKey, acl_v1};
 use rmq_protocol::{ExtFields, Header, RequestCode, ResponseCode, SerializeType};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{Mutex, oneshot};
 use tracing::{debug, warn};
 
 use super::ClientError;
+use super::frames::{FrameReader, ReadEnd};
 
 /// ACL 1.0 credentials for brokers that have ACL enabled.
 #[derive(Debug, Clone)]
@@ -251,28 +252,23 @@ fn lock<T>(m: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-async fn read_loop(mut read: tokio::net::tcp::OwnedReadHalf, pending: Pending, addr: String) {
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+async fn read_loop(read: tokio::net::tcp::OwnedReadHalf, pending: Pending, addr: String) {
+    // A server's headers are trusted for size (the agent only talks to its own broker and name
+    // servers), but still framed and bounded by Java's frame limit.
+    let mut reader = FrameReader::new(read, rmq_protocol::frame::MAX_FRAME_LEN as usize);
     loop {
-        loop {
-            match RawFrame::split_from(&mut buf) {
-                Ok(Some(f)) => dispatch(f, &pending, &addr),
-                Ok(None) => break,
-                Err(e) => {
-                    warn!(%addr, error = %e, "invalid frame from server; dropping the connection");
-                    lock(&pending).clear();
-                    return;
-                }
-            }
-        }
-        match read.read_buf(&mut buf).await {
-            Ok(0) => {
+        match reader.next().await {
+            Ok(f) => dispatch(f, &pending, &addr),
+            Err(ReadEnd::Eof) => {
                 debug!(%addr, "server closed the connection");
                 break;
             }
-            Ok(_) => {}
-            Err(e) => {
+            Err(ReadEnd::Io(e)) => {
                 warn!(%addr, error = %e, "read failed; dropping the connection");
+                break;
+            }
+            Err(e) => {
+                warn!(%addr, error = ?e, "invalid frame from server; dropping the connection");
                 break;
             }
         }

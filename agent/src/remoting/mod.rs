@@ -3,6 +3,7 @@
 
 mod client;
 mod error;
+pub mod frames;
 
 pub(crate) use client::success;
 pub use client::{Client, ClientConfig, Credentials, MAX_BACKOFF, Response};

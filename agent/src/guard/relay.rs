@@ -1,0 +1,452 @@
+//! One guarded listener's I/O: accepts clients under a total and a per-source-address limit,
+//! waits for a client's first whole frame before dialling the broker, then relays frames both
+//! ways, doing what the connection's [`Session`] decides. Everything judged lives in the
+//! session; this file only reads, writes and keeps time.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::auth::Policy;
+use super::replay::NonceCache;
+use super::session::{BrokerVerdict, ClientVerdict, Due, Session};
+use super::stats::GuardStats;
+use crate::accept::{Accepted, LimitedAcceptor};
+use crate::remoting::frames::{FrameReader, ReadEnd};
+
+/// Limits of one listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections at once; more are refused (closed on accept).
+    pub max_connections: usize,
+    /// Once a frame has started, the rest of it must arrive within this; a new connection's
+    /// first frame must arrive whole within this of the accept.
+    pub frame_timeout: Duration,
+    /// A connection with no frame in either direction for this long is closed.
+    pub idle_timeout: Duration,
+    /// Dialling the broker.
+    pub connect_timeout: Duration,
+    /// Connections at once from one source IP address.
+    pub max_connections_per_source: usize,
+    /// A write toward a client (or the broker) must complete within this; a peer that stops
+    /// reading loses its connection instead of growing the guard's buffers.
+    pub write_timeout: Duration,
+    /// Requests forwarded to the broker and not yet answered, per connection; past it the
+    /// oldest is forgotten (counted).
+    pub max_pending_requests: usize,
+    /// Largest header (bytes) the guard reads; a larger one closes the connection.
+    pub max_header_bytes: usize,
+    /// Most ext fields in one header; more closes the connection.
+    pub max_ext_fields: usize,
+    /// Largest body of a request that needs a signature (the signature covers the body, so
+    /// checking it costs time in proportion).
+    pub max_signed_body_bytes: usize,
+}
+
+impl Limits {
+    /// Defaults, far above what stock clients send (a SEND_MESSAGE_V2 header is ~0.5 KiB with
+    /// fourteen fields; the largest stock admin header, a signed config update, is a few KiB).
+    pub const DEFAULT: Limits = Limits {
+        max_connections: 10_000,
+        frame_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(150),
+        connect_timeout: Duration::from_secs(3),
+        max_connections_per_source: 1_000,
+        write_timeout: Duration::from_secs(30),
+        max_pending_requests: 16_384,
+        max_header_bytes: 64 * 1024,
+        max_ext_fields: 256,
+        max_signed_body_bytes: 1024 * 1024,
+    };
+}
+
+/// What every connection of a listener shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// Listener name (metric label, log field).
+    pub name: String,
+    /// The configured listen address (how a reload finds this listener).
+    pub listen: String,
+    /// The broker's real address.
+    pub upstream: String,
+    /// Current policy; replaced whole on reload.
+    pub policy: RwLock<Arc<Policy>>,
+    /// Nonces seen within the window: one cache per process, shared by every listener, so a
+    /// signed request accepted on one port cannot be replayed on another.
+    pub nonces: Arc<Mutex<NonceCache>>,
+    /// Limits.
+    pub limits: Limits,
+    /// Counters.
+    pub stats: GuardStats,
+    /// Open connections by source address (only addresses with at least one).
+    pub sources: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl Shared {
+    /// The current policy.
+    pub fn policy(&self) -> Arc<Policy> {
+        match self.policy.read() {
+            Ok(p) => Arc::clone(&p),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+}
+
+/// A connection's place in its source address's count, released on drop.
+struct SourceSlot {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+}
+
+impl SourceSlot {
+    fn take(shared: &Arc<Shared>, ip: IpAddr) -> Option<Self> {
+        let mut m = shared.sources.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = m.entry(ip).or_default();
+        if *n >= shared.limits.max_connections_per_source {
+            return None;
+        }
+        *n += 1;
+        Some(Self { shared: Arc::clone(shared), ip })
+    }
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        let mut m = self.shared.sources.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn lock(s: &Mutex<Session>) -> std::sync::MutexGuard<'_, Session> {
+    s.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Accepts on `listener` until `stop` flips, then stops accepting; open connections are
+/// left to finish (the caller bounds the drain).
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut acceptor = LimitedAcceptor::new(listener, shared.limits.max_connections);
+    loop {
+        let accepted = tokio::select! {
+            a = acceptor.next(&shared.name) => a,
+            _ = stop.changed() => break,
+        };
+        let (client, peer, permit) = match accepted {
+            Accepted::Conn(c, p, permit) => (c, p, permit),
+            Accepted::OverLimit(peer) => {
+                shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+                warn!(listener = %shared.name, %peer, "connection limit reached; closing");
+                continue;
+            }
+        };
+        let Some(slot) = SourceSlot::take(&shared, peer.ip()) else {
+            shared.stats.refused_source.fetch_add(1, Ordering::Relaxed);
+            warn!(listener = %shared.name, %peer, limit = shared.limits.max_connections_per_source, "per-source connection limit reached; closing");
+            continue;
+        };
+        shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            shared.stats.active.fetch_add(1, Ordering::Relaxed);
+            handle(client, peer, &shared).await;
+            shared.stats.active.fetch_sub(1, Ordering::Relaxed);
+            drop(slot);
+            drop(permit);
+        });
+    }
+}
+
+/// Why a direction ended.
+#[derive(Debug)]
+enum End {
+    Eof,
+    Io,
+    /// Closed by the guard, for this reason (counted).
+    Closed(&'static str),
+}
+
+/// The reason a read ended, if the guard counts it.
+fn read_end_reason(e: &ReadEnd) -> Option<&'static str> {
+    match e {
+        ReadEnd::Malformed(_) | ReadEnd::Truncated => Some("malformed_frame"),
+        ReadEnd::HeaderTooLarge(_) => Some("header_too_large"),
+        ReadEnd::Eof | ReadEnd::Io(_) | ReadEnd::Tick => None,
+    }
+}
+
+fn count_close(shared: &Shared, peer: SocketAddr, reason: &'static str, from: &'static str) {
+    shared.stats.closed(reason);
+    info!(listener = %shared.name, %peer, reason, from, "closing connection");
+}
+
+/// Writes all of `bytes`, or fails if the peer has not taken them within `timeout`. The
+/// common case (room in the socket buffer) costs one `write` and no timer.
+async fn write_within(w: &mut OwnedWriteHalf, bytes: &[u8], timeout: Duration) -> Result<(), &'static str> {
+    let n = match w.try_write(bytes) {
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+        Err(_) => return Err("io"),
+    };
+    if n == bytes.len() {
+        return Ok(());
+    }
+    match tokio::time::timeout(timeout, w.write_all(&bytes[n..])).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err("io"),
+        Err(_) => Err("write_timeout"),
+    }
+}
+
+async fn handle(client: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
+    let limits = shared.limits;
+    let _ = client.set_nodelay(true);
+    let (cr, mut cw) = client.into_split();
+    let mut reader = FrameReader::new(cr, limits.max_header_bytes);
+    let session = Arc::new(Mutex::new(Session::new(Arc::clone(shared), peer, Instant::now())));
+    // The broker is dialled only once there is something to forward: a flood of silent,
+    // half-sent, refused or unsigned connections never reaches it.
+    let tick = tokio::time::sleep(limits.frame_timeout);
+    tokio::pin!(tick);
+    let first = loop {
+        let f = match reader.next_or_tick(&mut tick, Some(limits.frame_timeout)).await {
+            Ok(f) => f,
+            Err(ReadEnd::Tick) => match lock(&session).due(Instant::now(), reader.partial_since()) {
+                Due::Close(reason) => return count_close(shared, peer, reason, "client"),
+                Due::Next(at) => {
+                    tick.as_mut().reset(at);
+                    continue;
+                }
+            },
+            Err(e) => {
+                if let Some(reason) = read_end_reason(&e) {
+                    count_close(shared, peer, reason, "client");
+                }
+                return;
+            }
+        };
+        let verdict = lock(&session).client_frame(&f, Instant::now(), now_ms());
+        match verdict {
+            ClientVerdict::Forward(bytes) => break bytes,
+            ClientVerdict::Reply(bytes) => match write_within(&mut cw, &bytes, limits.write_timeout).await {
+                Ok(()) => {}
+                Err(reason) => {
+                    if reason == "write_timeout" {
+                        count_close(shared, peer, reason, "client");
+                    }
+                    return;
+                }
+            },
+            ClientVerdict::Drop => {}
+            ClientVerdict::Close(reason) => return count_close(shared, peer, reason, "client"),
+        }
+        tick.as_mut().reset(Instant::now() + limits.idle_timeout);
+    };
+    let upstream = match tokio::time::timeout(limits.connect_timeout, TcpStream::connect(&shared.upstream)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            shared.stats.upstream_failures.fetch_add(1, Ordering::Relaxed);
+            warn!(listener = %shared.name, %peer, upstream = %shared.upstream, error = %e, "broker unreachable; closing client");
+            return;
+        }
+        Err(_) => {
+            shared.stats.upstream_failures.fetch_add(1, Ordering::Relaxed);
+            warn!(listener = %shared.name, %peer, upstream = %shared.upstream, "broker connect timed out; closing client");
+            return;
+        }
+    };
+    let _ = upstream.set_nodelay(true);
+    let (ur, mut uw) = upstream.into_split();
+    if write_within(&mut uw, &first, limits.write_timeout).await.is_err() {
+        return;
+    }
+    let cw = Arc::new(tokio::sync::Mutex::new(cw));
+    let (client_done_tx, client_done) = oneshot::channel::<()>();
+    // Each direction is its own task, so a frame in one direction wakes (and polls) only that
+    // direction. Each ends on its own (half-close): a client that shuts its write side still
+    // gets the broker's remaining responses.
+    let to_client = tokio::spawn(broker_to_client(
+        FrameReader::new(ur, rmq_protocol::frame::MAX_FRAME_LEN as usize),
+        Arc::clone(&cw),
+        Arc::clone(shared),
+        Arc::clone(&session),
+        peer,
+        client_done,
+    ));
+    tick.as_mut().reset(Instant::now() + limits.idle_timeout);
+    let client_side = client_to_broker(reader, tick, uw, &cw, peer, shared, &session);
+    tokio::pin!(client_side);
+    let mut to_client = to_client;
+    let (a, b) = tokio::select! {
+        (a, uw) = &mut client_side => {
+            drop(client_done_tx);
+            let b = (&mut to_client).await;
+            // The broker's write side stays open until owed responses are relayed: RocketMQ
+            // servers close a connection on EOF, which would drop them.
+            drop(uw);
+            (Some(a), b)
+        }
+        // The broker side ended first (the broker closed, or the guard closed it): the
+        // connection is over; dropping the client side closes both sockets.
+        b = &mut to_client => (None, b),
+    };
+    lock(&session).flush(Instant::now());
+    debug!(listener = %shared.name, %peer, client_side = ?a, broker_side = ?b, "connection closed");
+}
+
+async fn client_to_broker(
+    mut reader: FrameReader,
+    mut tick: std::pin::Pin<&mut tokio::time::Sleep>,
+    mut uw: OwnedWriteHalf,
+    cw: &tokio::sync::Mutex<OwnedWriteHalf>,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+    session: &Mutex<Session>,
+) -> (End, OwnedWriteHalf) {
+    let limits = shared.limits;
+    // One timer for this direction, re-armed only when it fires (not per frame): it covers
+    // idleness and a slow partial frame.
+    let end = loop {
+        let f = match reader.next_or_tick(&mut tick, Some(limits.frame_timeout)).await {
+            Ok(f) => f,
+            Err(ReadEnd::Tick) => match lock(session).due(Instant::now(), reader.partial_since()) {
+                Due::Close(reason) => break End::Closed(reason),
+                Due::Next(at) => {
+                    tick.as_mut().reset(at);
+                    continue;
+                }
+            },
+            Err(e) => match read_end_reason(&e) {
+                Some(reason) => break End::Closed(reason),
+                None => break if matches!(e, ReadEnd::Eof) { End::Eof } else { End::Io },
+            },
+        };
+        let verdict = lock(session).client_frame(&f, Instant::now(), now_ms());
+        match verdict {
+            ClientVerdict::Forward(bytes) => match write_within(&mut uw, &bytes, limits.write_timeout).await {
+                Ok(()) => {}
+                Err("write_timeout") => break End::Closed("write_timeout"),
+                Err(_) => break End::Io,
+            },
+            ClientVerdict::Reply(bytes) => {
+                let mut w = cw.lock().await;
+                match write_within(&mut w, &bytes, limits.write_timeout).await {
+                    Ok(()) => {}
+                    Err("write_timeout") => break End::Closed("write_timeout"),
+                    Err(_) => break End::Io,
+                }
+            }
+            ClientVerdict::Drop => {}
+            ClientVerdict::Close(reason) => break End::Closed(reason),
+        }
+    };
+    if let End::Closed(reason) = end {
+        count_close(shared, peer, reason, "client");
+        // A refused or stalled client gets nothing more.
+        lock(session).abandon();
+        let _ = cw.lock().await.shutdown().await;
+    }
+    (end, uw)
+}
+
+/// After the client stops sending, responses still owed are relayed for at most this long.
+const DRAIN: Duration = Duration::from_secs(30);
+
+/// A timer deadline that is not meant to fire (re-armed if it does).
+const NEVER: Duration = Duration::from_secs(86_400);
+
+async fn broker_to_client(
+    mut reader: FrameReader,
+    cw: Arc<tokio::sync::Mutex<OwnedWriteHalf>>,
+    shared: Arc<Shared>,
+    session: Arc<Mutex<Session>>,
+    peer: SocketAddr,
+    client_done: oneshot::Receiver<()>,
+) -> End {
+    let limits = shared.limits;
+    tokio::pin!(client_done);
+    let mut draining = false;
+    // Armed for the send-count flush and while draining; the broker's frames are trusted for
+    // timing (a long poll legitimately waits), but still framed and bounded in size.
+    let tick = tokio::time::sleep(NEVER);
+    tokio::pin!(tick);
+    let end = loop {
+        let f = tokio::select! {
+            biased;
+            // Half-close: once the client has stopped sending, relay only what is still owed.
+            _ = &mut client_done, if !draining => {
+                draining = true;
+                tick.as_mut().reset(Instant::now() + DRAIN);
+                continue;
+            }
+            r = reader.next_or_tick(&mut tick, None), if !draining || lock(&session).owed() => r,
+            else => break End::Eof,
+        };
+        let f = match f {
+            Ok(f) => f,
+            Err(ReadEnd::Tick) if !draining => {
+                let now = Instant::now();
+                let mut s = lock(&session);
+                s.flush_if_due(now);
+                tick.as_mut().reset(s.flush_deadline().unwrap_or(now + NEVER));
+                continue;
+            }
+            Err(ReadEnd::Tick) => break End::Closed("drain_timeout"),
+            Err(e) => match read_end_reason(&e) {
+                Some(_) => {
+                    shared.stats.closed("malformed_broker_frame");
+                    warn!(listener = %shared.name, %peer, error = ?e, "malformed frame from broker; closing the connection");
+                    break End::Closed("malformed_broker_frame");
+                }
+                None => break if matches!(e, ReadEnd::Eof) { End::Eof } else { End::Io },
+            },
+        };
+        let verdict = {
+            let mut s = lock(&session);
+            let had_flush = s.flush_deadline().is_some();
+            let v = s.broker_frame(&f, Instant::now());
+            // The first counted send of a period brings the timer forward to its flush.
+            if !had_flush
+                && !draining
+                && let Some(d) = s.flush_deadline()
+                && d < tick.deadline()
+            {
+                tick.as_mut().reset(d);
+            }
+            v
+        };
+        if let BrokerVerdict::Close(reason) = verdict {
+            shared.stats.closed(reason);
+            warn!(listener = %shared.name, %peer, reason, "closing the connection on a broker frame");
+            break End::Closed(reason);
+        }
+        let mut w = cw.lock().await;
+        match write_within(&mut w, f.as_bytes(), limits.write_timeout).await {
+            Ok(()) => {}
+            Err("write_timeout") => {
+                drop(w);
+                count_close(&shared, peer, "write_timeout", "broker");
+                break End::Closed("write_timeout");
+            }
+            Err(_) => break End::Io,
+        }
+    };
+    let _ = cw.lock().await.shutdown().await;
+    end
+}

@@ -1,0 +1,314 @@
+//! One client connection's decisions, with no I/O: what to do with each client frame, each
+//! broker frame and each deadline. The relay ([`super::relay`]) reads frames, asks the
+//! session, and writes what it is told; tests drive a session frame by frame with synthetic
+//! times.
+//!
+//! The rules a session enforces:
+//! - Every client header is read whole by the guard reader, which refuses what a Java broker
+//!   could read differently (repeated or loosely spelled fields, repeated ext keys, headers
+//!   over the size or field limits); a refusal closes the connection.
+//! - A JSON header is never forwarded as the client wrote it: the broker receives the guard's
+//!   canonical encoding of the header it decided on. A binary header, whose fields sit at
+//!   fixed offsets, is forwarded as its original bytes once it has been read without doubt.
+//! - A code that is not on the listener's unsigned list needs a valid signature.
+//! - A response-flagged frame from a client is forwarded only if it answers a request the
+//!   broker sent on this connection (by opaque); otherwise it is dropped and counted.
+//! - What a connection remembers is bounded: requests awaiting a response, broker requests
+//!   awaiting the client's answer, and per-topic send counts (topic names up to Java's limit).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rmq_protocol::frame::{self, RawFrame};
+use rmq_protocol::{Header, RequestCode, ResponseCode, SerializeType};
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use super::Decision;
+use super::opaques::Opaques;
+use super::relay::{Limits, Shared};
+use super::stats::{RESPONSE_CLASS, class_index};
+
+/// How often per-connection send counts are merged into the listener's table.
+pub const TALLY_FLUSH: Duration = Duration::from_secs(1);
+
+/// Java's longest topic name; a longer one is refused by the broker and never counted.
+pub const MAX_TOPIC_LEN: usize = 127;
+
+/// Broker-to-client requests remembered per connection while their answer is owed.
+const MAX_CALLBACKS: usize = 1024;
+
+/// What to do with a client frame.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ClientVerdict {
+    /// Write these bytes to the broker: the original frame, or its canonical re-encoding.
+    Forward(Bytes),
+    /// Answer the client with these bytes on the broker's behalf; nothing reaches the broker.
+    Reply(Bytes),
+    /// Forget the frame (counted); the connection stays.
+    Drop,
+    /// Close the connection, for this reason (counted and logged once).
+    Close(&'static str),
+}
+
+/// What to do with a broker frame.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BrokerVerdict {
+    /// Relay it to the client as it is.
+    Forward,
+    /// Close the connection, for this reason.
+    Close(&'static str),
+}
+
+/// What a deadline check found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Due {
+    /// Close the connection, for this reason.
+    Close(&'static str),
+    /// Nothing is due before this instant.
+    Next(Instant),
+}
+
+#[derive(Debug)]
+struct Pending {
+    sent: Instant,
+    class: usize,
+    /// The topic of a send, counted when the broker accepts it.
+    topic: Option<Box<str>>,
+}
+
+/// The state of one client connection.
+#[derive(Debug)]
+pub struct Session {
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    host: String,
+    /// Client requests forwarded and not yet answered.
+    pending: Opaques<Pending>,
+    /// Broker requests to the client whose answer is owed.
+    callbacks: Opaques<()>,
+    /// Accepted sends by topic since the last flush.
+    tally: HashMap<Box<str>, u64>,
+    last_flush: Instant,
+    last_activity: Instant,
+    /// Until the first whole frame arrives, the deadline for it.
+    first_frame_by: Option<Instant>,
+}
+
+impl Session {
+    /// A session for a client accepted at `now`.
+    pub fn new(shared: Arc<Shared>, peer: SocketAddr, now: Instant) -> Self {
+        let limits = shared.limits;
+        Self {
+            shared,
+            peer,
+            host: peer.ip().to_string(),
+            pending: Opaques::new(limits.max_pending_requests),
+            callbacks: Opaques::new(MAX_CALLBACKS),
+            tally: HashMap::new(),
+            last_flush: now,
+            last_activity: now,
+            first_frame_by: Some(now + limits.frame_timeout),
+        }
+    }
+
+    fn limits(&self) -> &Limits {
+        &self.shared.limits
+    }
+
+    /// Decides on one frame from the client. `wall_ms` is the wall clock (signature windows).
+    pub fn client_frame(&mut self, f: &RawFrame, now: Instant, wall_ms: u64) -> ClientVerdict {
+        self.last_activity = now;
+        self.first_frame_by = None;
+        let stats = &self.shared.stats;
+        let header = match read_header(f, self.limits()) {
+            Ok(h) => h,
+            Err(reason) => return ClientVerdict::Close(reason),
+        };
+        if header.is_response() {
+            stats.request(RESPONSE_CLASS);
+            if self.callbacks.remove(header.opaque).is_none() {
+                stats.dropped("unsolicited_response");
+                return ClientVerdict::Drop;
+            }
+            return outbound(f, &header);
+        }
+        let code = header.code;
+        let class = class_index(code);
+        stats.request(class);
+        let policy = self.shared.policy();
+        if policy.is_admin(code) {
+            let decision = if f.body().len() > self.limits().max_signed_body_bytes {
+                Decision::Rejected {
+                    reason: "body_too_large",
+                    detail: format!("signed requests carry at most {} body bytes", self.limits().max_signed_body_bytes),
+                }
+            } else {
+                let mut nonces = self.shared.nonces.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                policy.check(&header, &f.body(), wall_ms, &mut nonces)
+            };
+            if let Some(reply) = self.judge(&header, f.serialize_type(), decision) {
+                return reply;
+            }
+        }
+        if !header.is_oneway() {
+            let topic = if is_send(code) { send_topic(&header) } else { None };
+            let evicted = self.pending.insert(header.opaque, Pending { sent: now, class, topic });
+            if evicted > 0 {
+                stats.pending_evicted.fetch_add(evicted as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        outbound(f, &header)
+    }
+
+    /// Applies a signature decision: `None` to forward, or the verdict for a rejection.
+    fn judge(&self, header: &Header, ty: SerializeType, decision: Decision) -> Option<ClientVerdict> {
+        let stats = &self.shared.stats;
+        let code = header.code;
+        let code_name = RequestCode(code);
+        let target = header
+            .ext("topic")
+            .or_else(|| header.ext("groupName"))
+            .or_else(|| header.ext("consumerGroup"))
+            .unwrap_or("");
+        match decision {
+            Decision::Allowed { key_id, scheme } => {
+                stats.admin("allowed");
+                info!(target: "rmq_agent::audit", listener = %self.shared.name, client = %self.peer, code = %code_name, key_id, scheme = scheme.as_str(), target, outcome = "allowed", "admin request");
+                None
+            }
+            Decision::Rejected { reason, detail } => {
+                stats.admin(reason);
+                warn!(target: "rmq_agent::audit", listener = %self.shared.name, client = %self.peer, code = %code_name, key_id = header.ext("RmqKeyId").or(header.ext("AccessKey")).unwrap_or(""), target, outcome = reason, detail, "admin request rejected");
+                if header.is_oneway() {
+                    stats.oneway_dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    return Some(ClientVerdict::Drop);
+                }
+                let remark = format!("rmq-sidecar: {code_name} ({code}) requires a signature: {reason} ({detail})");
+                Some(match frame::error_response(header, ty, ResponseCode::NO_PERMISSION, &remark) {
+                    Ok(b) => ClientVerdict::Reply(b),
+                    Err(_) => ClientVerdict::Close("unencodable_reply"),
+                })
+            }
+        }
+    }
+
+    /// Decides on one frame from the broker.
+    pub fn broker_frame(&mut self, f: &RawFrame, now: Instant) -> BrokerVerdict {
+        self.last_activity = now;
+        let p = match f.peek() {
+            Ok(p) => p,
+            Err(_) => return BrokerVerdict::Close("malformed_broker_frame"),
+        };
+        if p.is_response() {
+            if let Some(sent) = self.pending.remove(p.opaque) {
+                self.shared.stats.latency[sent.class].observe(now.saturating_duration_since(sent.sent));
+                if p.code == ResponseCode::SUCCESS.get()
+                    && let Some(topic) = sent.topic
+                {
+                    *self.tally.entry(topic).or_default() += 1;
+                }
+            }
+        } else if !p.is_oneway() {
+            // A callback (CHECK_TRANSACTION_STATE, GET_CONSUMER_RUNNING_INFO, …): the client may
+            // answer it once.
+            self.callbacks.insert(p.opaque, ());
+        }
+        BrokerVerdict::Forward
+    }
+
+    /// Checks deadlines at `now`: the first frame, a partial frame from the client that began
+    /// at `partial_since`, and idleness in both directions. Flushes send counts when due.
+    pub fn due(&mut self, now: Instant, partial_since: Option<Instant>) -> Due {
+        let l = *self.limits();
+        if self.first_frame_by.is_some_and(|d| now >= d) {
+            return Due::Close("timeout");
+        }
+        let partial_deadline = partial_since.map(|s| s + l.frame_timeout);
+        if partial_deadline.is_some_and(|d| now >= d) {
+            return Due::Close("timeout");
+        }
+        let idle_deadline = self.last_activity + l.idle_timeout;
+        if partial_since.is_none() && now >= idle_deadline {
+            return Due::Close("timeout");
+        }
+        self.flush_if_due(now);
+        let mut next = idle_deadline.max(now);
+        for d in [partial_deadline, self.first_frame_by, self.flush_deadline()].into_iter().flatten() {
+            next = next.min(d);
+        }
+        Due::Next(next)
+    }
+
+    /// When buffered send counts are next due to be merged, if any are buffered.
+    pub fn flush_deadline(&self) -> Option<Instant> {
+        (!self.tally.is_empty()).then_some(self.last_flush + TALLY_FLUSH)
+    }
+
+    /// Merges send counts into the listener's table if a flush is due at `now`.
+    pub fn flush_if_due(&mut self, now: Instant) {
+        if self.flush_deadline().is_some_and(|d| now >= d) {
+            self.flush(now);
+        }
+    }
+
+    /// Merges send counts into the listener's table now (and at close).
+    pub fn flush(&mut self, now: Instant) {
+        self.last_flush = now;
+        if !self.tally.is_empty() {
+            self.shared.stats.add_sends(&self.host, self.tally.drain().map(|(t, n)| (t.into_string(), n)));
+        }
+    }
+
+    /// Whether the broker still owes the client responses.
+    pub fn owed(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Forgets owed responses (a client that is being closed gets nothing more).
+    pub fn abandon(&mut self) {
+        self.pending.clear();
+        self.callbacks.clear();
+    }
+}
+
+/// Reads a client header with the guard reader and its limits. The error is a stable reason.
+fn read_header(f: &RawFrame, limits: &Limits) -> Result<Header, &'static str> {
+    let decode_limits = rmq_protocol::header::DecodeLimits {
+        max_header_bytes: limits.max_header_bytes,
+        max_ext_fields: limits.max_ext_fields,
+    };
+    Header::decode_guarded(f.serialize_type(), f.header_bytes(), &decode_limits).map_err(|r| r.reason())
+}
+
+/// What reaches the broker for a frame the guard decided to forward: the canonical encoding of
+/// a JSON header (the client's spelling never reaches a Java broker), the original bytes of a
+/// binary one.
+fn outbound(f: &RawFrame, header: &Header) -> ClientVerdict {
+    if f.serialize_type() != SerializeType::JSON {
+        return ClientVerdict::Forward(f.as_bytes().clone());
+    }
+    match frame::encode_to_bytes(header, SerializeType::JSON, &f.body()) {
+        Ok(b) => ClientVerdict::Forward(b),
+        Err(_) => ClientVerdict::Close("unencodable_header"),
+    }
+}
+
+fn is_send(code: i32) -> bool {
+    matches!(
+        RequestCode(code),
+        RequestCode::SEND_MESSAGE | RequestCode::SEND_MESSAGE_V2 | RequestCode::SEND_BATCH_MESSAGE
+    )
+}
+
+/// The topic of a send request (`b` in a V2 header, `topic` in V1), if it is one Java accepts.
+fn send_topic(h: &Header) -> Option<Box<str>> {
+    let t = h.ext("b").or_else(|| h.ext("topic"))?;
+    (!t.is_empty() && t.len() <= MAX_TOPIC_LEN).then(|| t.into())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,202 @@
+//! Reading whole remoting frames from a TCP read half: the one reader behind both the admin
+//! guard's relay and the agent's broker client.
+//!
+//! Between frames the buffer is released and the socket awaited without one, so an idle
+//! connection holds no buffer; data is read with `read_buf`, whose short-read rule clears
+//! readiness (a `try_read` loop would pay an extra would-block `read` per frame). A frame's
+//! 8-byte prefix is judged as soon as it arrives ([`rmq_protocol::frame::check`]), and a
+//! header longer than the reader's limit is refused before its bytes are waited for.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use rmq_protocol::error::DecodeError;
+use rmq_protocol::frame::{self, RawFrame};
+use tokio::io::AsyncReadExt as _;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::time::{Instant, Sleep};
+
+/// Read size once data is flowing.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Why [`FrameReader::next`] returned without a frame.
+#[derive(Debug)]
+pub enum ReadEnd {
+    /// The peer closed between frames.
+    Eof,
+    /// The peer closed in the middle of a frame.
+    Truncated,
+    /// The socket failed.
+    Io(std::io::Error),
+    /// The bytes are not a frame.
+    Malformed(DecodeError),
+    /// The frame's header is longer than the reader accepts (its length, from the prefix).
+    HeaderTooLarge(usize),
+    /// The caller's timer fired first; the caller decides what is due.
+    Tick,
+}
+
+/// Frames one direction of a connection.
+#[derive(Debug)]
+pub struct FrameReader {
+    half: OwnedReadHalf,
+    buf: BytesMut,
+    /// When the buffered partial frame began arriving.
+    partial_since: Option<Instant>,
+    max_header_len: usize,
+}
+
+impl FrameReader {
+    /// A reader accepting headers up to `max_header_len` bytes (frames up to Java's limit).
+    pub fn new(half: OwnedReadHalf, max_header_len: usize) -> Self {
+        Self { half, buf: BytesMut::new(), partial_since: None, max_header_len }
+    }
+
+    /// When the partial frame being received began arriving, if one is.
+    pub fn partial_since(&self) -> Option<Instant> {
+        self.partial_since
+    }
+
+    async fn fill(&mut self) -> std::io::Result<usize> {
+        if self.buf.is_empty() {
+            self.buf = BytesMut::new();
+            self.half.readable().await?;
+        }
+        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
+            self.buf.reserve(READ_CHUNK);
+        }
+        self.half.read_buf(&mut self.buf).await
+    }
+
+    fn split(&mut self) -> Result<Option<RawFrame>, ReadEnd> {
+        if let Some(word) = self.buf.get(4..frame::PREFIX_LEN) {
+            let header_len = u32::from_be_bytes([0, word[1], word[2], word[3]]) as usize;
+            if header_len > self.max_header_len {
+                return Err(ReadEnd::HeaderTooLarge(header_len));
+            }
+        }
+        match RawFrame::split_from(&mut self.buf) {
+            Ok(Some(f)) => {
+                self.partial_since = None;
+                Ok(Some(f))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(ReadEnd::Malformed(e)),
+        }
+    }
+
+    /// The next whole frame, with no deadline.
+    pub async fn next(&mut self) -> Result<RawFrame, ReadEnd> {
+        loop {
+            if let Some(f) = self.split()? {
+                return Ok(f);
+            }
+            match self.fill().await {
+                Ok(0) => return Err(if self.buf.is_empty() { ReadEnd::Eof } else { ReadEnd::Truncated }),
+                Ok(_) => {}
+                Err(e) => return Err(ReadEnd::Io(e)),
+            }
+        }
+    }
+
+    /// The next whole frame, or [`ReadEnd::Tick`] when `tick` fires first. A frame that has
+    /// started must complete within `frame_timeout`: `tick` is brought forward to that
+    /// deadline, and the caller learns of it from [`Self::partial_since`].
+    pub async fn next_or_tick(
+        &mut self,
+        tick: &mut Pin<&mut Sleep>,
+        frame_timeout: Option<Duration>,
+    ) -> Result<RawFrame, ReadEnd> {
+        loop {
+            if let Some(f) = self.split()? {
+                return Ok(f);
+            }
+            if !self.buf.is_empty() && self.partial_since.is_none() {
+                let now = Instant::now();
+                self.partial_since = Some(now);
+                if let Some(d) = frame_timeout.map(|t| now + t)
+                    && d < tick.deadline()
+                {
+                    tick.as_mut().reset(d);
+                }
+            }
+            let n = tokio::select! {
+                biased;
+                n = self.fill() => n,
+                () = tick.as_mut() => return Err(ReadEnd::Tick),
+            };
+            match n {
+                Ok(0) => return Err(if self.buf.is_empty() { ReadEnd::Eof } else { ReadEnd::Truncated }),
+                Ok(_) => {}
+                Err(e) => return Err(ReadEnd::Io(e)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rmq_protocol::{Header, RequestCode, SerializeType};
+    use tokio::io::AsyncWriteExt as _;
+    use tokio::net::{TcpListener, TcpStream};
+
+    async fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let (a, b) = tokio::join!(TcpStream::connect(addr), l.accept());
+        (a.expect("connect"), b.expect("accept").0)
+    }
+
+    fn frame(code: RequestCode, opaque: i32) -> bytes::Bytes {
+        frame::encode_to_bytes(&Header::request(code, opaque), SerializeType::JSON, b"body").expect("encode")
+    }
+
+    #[tokio::test]
+    async fn frames_split_across_writes_and_eof_between_frames() {
+        let (mut w, r) = pair().await;
+        let (rh, _wh) = r.into_split();
+        let mut reader = FrameReader::new(rh, 1024);
+        let a = frame(RequestCode::HEART_BEAT, 1);
+        let b = frame(RequestCode::SEND_MESSAGE_V2, 2);
+        let mut all = a.to_vec();
+        all.extend_from_slice(&b);
+        w.write_all(&all[..5]).await.expect("write");
+        w.write_all(&all[5..]).await.expect("write");
+        w.shutdown().await.expect("shutdown");
+        assert_eq!(reader.next().await.expect("first").as_bytes(), &a);
+        assert_eq!(reader.next().await.expect("second").as_bytes(), &b);
+        assert!(matches!(reader.next().await, Err(ReadEnd::Eof)));
+    }
+
+    #[tokio::test]
+    async fn header_over_the_limit_is_refused_from_its_prefix() {
+        let (mut w, r) = pair().await;
+        let (rh, _wh) = r.into_split();
+        let mut reader = FrameReader::new(rh, 16);
+        // Only the 8-byte prefix is sent: the reader must not wait for the 100-byte header.
+        let mut prefix = 108u32.to_be_bytes().to_vec();
+        prefix.extend_from_slice(&100u32.to_be_bytes());
+        w.write_all(&prefix).await.expect("write");
+        assert!(matches!(reader.next().await, Err(ReadEnd::HeaderTooLarge(100))));
+    }
+
+    #[tokio::test]
+    async fn partial_frame_reports_tick_and_when_it_started() {
+        let (mut w, r) = pair().await;
+        let (rh, _wh) = r.into_split();
+        let mut reader = FrameReader::new(rh, 1024);
+        let f = frame(RequestCode::HEART_BEAT, 1);
+        w.write_all(&f[..10]).await.expect("write");
+        let tick = tokio::time::sleep(Duration::from_secs(3600));
+        tokio::pin!(tick);
+        let got = reader.next_or_tick(&mut tick, Some(Duration::from_millis(1))).await;
+        assert!(matches!(got, Err(ReadEnd::Tick)));
+        assert!(reader.partial_since().is_some());
+        w.write_all(&f[10..]).await.expect("write");
+        tick.as_mut().reset(Instant::now() + Duration::from_secs(3600));
+        assert_eq!(reader.next_or_tick(&mut tick, None).await.expect("frame").as_bytes(), &f);
+        assert!(reader.partial_since().is_none());
+    }
+}
