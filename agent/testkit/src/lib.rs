@@ -18,6 +18,7 @@ pub mod fixtures;
 pub mod http;
 mod ports;
 mod process;
+pub mod tap;
 pub mod wire;
 
 pub use bins::{ROCKETMQ_RUST_VERSION, RocketmqBins};
