@@ -9,6 +9,9 @@
 //! guard's resident memory per idle connection.
 //!
 //! `cargo build --release -p rmq-agent && cargo run --release -p rmq-benches --bin guard-bench -- [CONNS] [SECONDS] [BODY] [IDLE]`
+//!
+//! `GUARD_BENCH_HEADER=json` sends JSON headers (Java clients' default; the guard re-encodes
+//! them) instead of binary ones; `GUARD_BENCH_AGENT=PATH` benchmarks another agent build.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt as _;
@@ -59,7 +62,15 @@ async fn responder(l: TcpListener) {
     }
 }
 
-fn request(body: usize) -> Bytes {
+/// The request each connection sends: a SEND_MESSAGE_V2 in the header type under test
+/// (`GUARD_BENCH_HEADER=json` for JSON, Java's default; binary otherwise).
+#[derive(Clone)]
+enum Template {
+    Binary(Bytes),
+    Json(rmq_protocol::Header, Bytes),
+}
+
+fn request(body: usize) -> Template {
     let h = SendMessageRequestHeaderV2 {
         producer_group: "bench-producer".into(),
         topic: "TBW102".into(),
@@ -69,17 +80,33 @@ fn request(body: usize) -> Bytes {
         ..Default::default()
     };
     let header = h.to_header(0);
-    match frame::encode_to_bytes(&header, SerializeType::ROCKETMQ, &vec![b'x'; body]) {
-        Ok(b) => b,
+    let body = Bytes::from(vec![b'x'; body]);
+    if std::env::var("GUARD_BENCH_HEADER").is_ok_and(|v| v == "json") {
+        return Template::Json(header, body);
+    }
+    match frame::encode_to_bytes(&header, SerializeType::ROCKETMQ, &body) {
+        Ok(b) => Template::Binary(b),
         Err(e) => panic!("bench request does not encode: {e}"),
     }
 }
 
-/// Sets the opaque (bytes 13..17 of a binary-header frame: 8 bytes of lengths + 5 of header).
-fn with_opaque(template: &Bytes, opaque: i32) -> Vec<u8> {
-    let mut v = template.to_vec();
-    v[13..17].copy_from_slice(&opaque.to_be_bytes());
-    v
+/// The request with `opaque`: patched in place in a binary header (bytes 13..17: 8 bytes of
+/// lengths + 5 of header), re-encoded for JSON (a client's cost, the same on every path).
+fn with_opaque(template: &Template, opaque: i32) -> Vec<u8> {
+    match template {
+        Template::Binary(b) => {
+            let mut v = b.to_vec();
+            v[13..17].copy_from_slice(&opaque.to_be_bytes());
+            v
+        }
+        Template::Json(h, body) => {
+            let h = rmq_protocol::Header { opaque, ..h.clone() };
+            match frame::encode_to_bytes(&h, SerializeType::JSON, body) {
+                Ok(b) => b.to_vec(),
+                Err(e) => panic!("bench request does not encode: {e}"),
+            }
+        }
+    }
 }
 
 struct LoadResult {
@@ -89,7 +116,7 @@ struct LoadResult {
     latencies_us: Vec<u32>,
 }
 
-async fn one_connection(addr: SocketAddr, template: Bytes, until: Instant) -> anyhow::Result<(Vec<u32>, u64)> {
+async fn one_connection(addr: SocketAddr, template: Template, until: Instant) -> anyhow::Result<(Vec<u32>, u64)> {
     let mut s = TcpStream::connect(addr).await?;
     s.set_nodelay(true)?;
     let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -158,7 +185,9 @@ async fn main() -> anyhow::Result<()> {
     let secs = args.next().transpose()?.unwrap_or(10);
     let body = usize::try_from(args.next().transpose()?.unwrap_or(256))?;
     let idle = usize::try_from(args.next().transpose()?.unwrap_or(9_000))?;
-    let agent_bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/rmq-agent");
+    // GUARD_BENCH_AGENT: another build of the agent (say, the previous commit's) to compare.
+    let agent_bin = std::env::var_os("GUARD_BENCH_AGENT")
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/rmq-agent"), Into::into);
     if !agent_bin.is_file() {
         bail!("{} missing: cargo build --release -p rmq-agent", agent_bin.display());
     }
@@ -186,13 +215,16 @@ async fn main() -> anyhow::Result<()> {
     let (g_resp, g_broker, h_resp, h_broker, http_port) =
         (free_port()?, free_port()?, free_port()?, free_port()?, free_port()?);
     let max_conns = idle + conns + 100;
+    // Every bench connection comes from 127.0.0.1. (Left out with IDLE=0, so that builds
+    // older than the per-source limit can be compared.)
+    let per_source = if idle > 0 { format!("max_connections_per_source = {max_conns}\n") } else { String::new() };
     std::fs::write(
         dir.path().join("agent.toml"),
         format!(
             "[http]\nlisten = \"127.0.0.1:{http_port}\"\n[log]\nlevel = \"warn\"\n[broker]\nenabled = false\n[host]\nenabled = false\n\
              [[guard.keys]]\nid = \"bench\"\nsecret_file = \"{}\"\n\
-             [[guard.listeners]]\nname = \"responder\"\nlisten = \"{}\"\nupstream = \"{}\"\nmax_connections = {max_conns}\n\
-             [[guard.listeners]]\nname = \"broker\"\nlisten = \"{}\"\nupstream = \"{}\"\nmax_connections = {max_conns}\n",
+             [[guard.listeners]]\nname = \"responder\"\nlisten = \"{}\"\nupstream = \"{}\"\nmax_connections = {max_conns}\n{per_source}\
+             [[guard.listeners]]\nname = \"broker\"\nlisten = \"{}\"\nupstream = \"{}\"\nmax_connections = {max_conns}\n{per_source}",
             key.display(),
             addr(g_resp),
             addr(resp_port),
@@ -267,14 +299,27 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
+    if idle == 0 {
+        return Ok(());
+    }
     // Memory per idle connection through the guard (to the responder).
     let pid = rmq_benches::procinfo::pid_listening(g_resp).context("guard pid")?;
     let before = rss_kib(pid)?;
     let mut idle_conns = Vec::with_capacity(idle);
+    // The guard dials its upstream only after a client's first whole frame: each connection
+    // makes one round trip, then stays idle.
+    let template = request(0);
     for _ in 0..idle {
-        idle_conns.push(TcpStream::connect(addr(g_resp)).await?);
+        let mut c = TcpStream::connect(addr(g_resp)).await?;
+        c.write_all(&with_opaque(&template, 1)).await?;
+        let mut buf = BytesMut::with_capacity(256);
+        while RawFrame::split_from(&mut buf)?.is_none() {
+            if c.read_buf(&mut buf).await? == 0 {
+                bail!("idle connection closed by the guard");
+            }
+        }
+        idle_conns.push(c);
     }
-    // Each connection is only counted once the guard has dialled its upstream.
     let http_addr2 = http_addr;
     let want = idle;
     tokio::task::spawn_blocking(move || {
