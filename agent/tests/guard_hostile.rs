@@ -414,3 +414,38 @@ async fn a_client_that_stops_reading_is_closed_at_the_write_deadline() {
     writer.abort();
     s.agent.stop().await;
 }
+
+/// An upstream that reads everything and never answers: a Java name server does this with
+/// codes it does not know (RocketMQ-Rust's answers them, so a sink stands in for it here).
+async fn silent_upstream() -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut sink = tokio::io::sink();
+                let _ = tokio::io::copy(&mut c, &mut sink).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_an_upstream_never_answers_are_bounded_per_connection() {
+    let sink = silent_upstream().await;
+    let s = start(|l| {
+        l.upstream = sink.to_string();
+        l.max_pending_requests = 4;
+    })
+    .await;
+    let mut c = tokio::net::TcpStream::connect(s.guard).await.unwrap();
+    for opaque in 0..20 {
+        let f = frame::encode_to_bytes(&Header::request(RequestCode::HEART_BEAT, opaque), SerializeType::JSON, b"{}")
+            .unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut c, &f).await.unwrap();
+    }
+    wait_metric(&s.agent, r#"rmq_guard_pending_evicted_total{listener="main"}"#, |v| v == 16.0).await;
+    drop(c);
+    s.agent.stop().await;
+}

@@ -241,3 +241,17 @@ fn deadlines() {
     assert_eq!(s.flush_deadline(), None, "the accepted send was merged when the check ran");
     assert_eq!(s.due(late + l.idle_timeout, None), Due::Close("timeout"));
 }
+
+#[test]
+fn a_java_client_header_reaches_the_broker_byte_for_byte() {
+    let (mut s, _, t0) = session();
+    // A Java 4.x client's oneway HEART_BEAT and a send with SEND_MESSAGE_V2's properties
+    // separators (\u0001, \u0002), as fastjson writes them.
+    for json in [
+        r#"{"code":34,"flag":2,"language":"JAVA","opaque":9,"serializeTypeCurrentRPC":"JSON","version":0}"#,
+        r#"{"code":310,"extFields":{"a":"PG","b":"T","i":"KEYS\u0001k\u0002WAIT\u0001true\u0002"},"flag":0,"language":"JAVA","opaque":10,"serializeTypeCurrentRPC":"JSON","version":395}"#,
+    ] {
+        let f = raw_json(json, b"body");
+        assert_eq!(forwarded(s.client_frame(&f, t0, WALL)), f.as_bytes().clone(), "{json}");
+    }
+}
