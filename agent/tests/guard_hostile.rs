@@ -449,3 +449,23 @@ async fn requests_an_upstream_never_answers_are_bounded_per_connection() {
     drop(c);
     s.agent.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_sent_proxy_protocol_header_never_reaches_the_broker() {
+    // A 5.x broker takes a PROXY v1 or v2 header at the start of a connection as the client's
+    // address; a client must not be able to claim one through the guard.
+    let s = start(|_| {}).await;
+    let v1 = b"PROXY TCP4 10.9.9.9 10.0.0.1 4000 10911\r\n".to_vec();
+    let mut v2 = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    v2.extend_from_slice(&[0x21, 0x11, 0, 12, 10, 9, 9, 9, 10, 0, 0, 1, 0x0f, 0xa0, 0x2a, 0x9f]);
+    for mut hello in [v1, v2] {
+        hello.extend_from_slice(&consumer_list_request(1));
+        assert!(matches!(exchange(s.guard, hello).await, Outcome::Closed));
+    }
+    assert_eq!(s.tap.connections(), 0);
+    wait_metric(&s.agent, r#"rmq_guard_connection_errors_total{listener="main",reason="malformed_frame"}"#, |v| {
+        v == 2.0
+    })
+    .await;
+    s.agent.stop().await;
+}

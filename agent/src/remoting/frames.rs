@@ -70,6 +70,9 @@ impl FrameReader {
     }
 
     fn split(&mut self) -> Result<Option<RawFrame>, ReadEnd> {
+        // The frame's own prefix first (a length over Java's limit, an unknown serialize
+        // type), then this reader's header limit.
+        frame::check(&self.buf).map_err(ReadEnd::Malformed)?;
         if let Some(word) = self.buf.get(4..frame::PREFIX_LEN) {
             let header_len = u32::from_be_bytes([0, word[1], word[2], word[3]]) as usize;
             if header_len > self.max_header_len {
