@@ -186,7 +186,7 @@ pub async fn run(
         tasks.spawn(ping);
     }
     let stop_for_http = stop_tx.clone();
-    let served = rmq_agent::http::serve(listener, "rmq-ha-guard", registry, &config.http, async move {
+    let served = rmq_agent::http::serve(listener, "rmq-ha-guard", registry, &config.http.served(), async move {
         shutdown.await;
         info!("shutting down: no new tunnels; open ones may finish");
         rmq_agent::process::sd_notify("STOPPING=1");

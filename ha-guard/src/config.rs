@@ -17,7 +17,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9559";
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// `/metrics` and `/healthz`.
-    pub http: HttpConfig,
+    pub http: Http,
     /// Logging.
     pub log: LogConfig,
     /// Shared HMAC keys: id → secret file.
@@ -37,7 +37,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            http: HttpConfig { listen: DEFAULT_LISTEN.into(), ..HttpConfig::default() },
+            http: Http::default(),
             log: LogConfig::default(),
             keys: Vec::new(),
             max_skew_seconds: 30,
@@ -45,6 +45,41 @@ impl Default for Config {
             accept: Vec::new(),
             connect: Vec::new(),
             shutdown_grace_seconds: 10,
+        }
+    }
+}
+
+/// `[http]`: rmq-agent's keys, with this guard's own default address, so a table that sets
+/// only the limits still listens on loopback 9559 (not the agent's `0.0.0.0:9558`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Http {
+    /// `host:port` to serve on.
+    pub listen: String,
+    /// Connections served at once; one more is closed as soon as it is accepted.
+    pub max_connections: usize,
+    /// A request head must arrive whole within this many seconds.
+    pub header_timeout_seconds: u64,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        let agent = HttpConfig::default();
+        Self {
+            listen: DEFAULT_LISTEN.into(),
+            max_connections: agent.max_connections,
+            header_timeout_seconds: agent.header_timeout_seconds,
+        }
+    }
+}
+
+impl Http {
+    /// As the shared HTTP server takes it.
+    pub fn served(&self) -> HttpConfig {
+        HttpConfig {
+            listen: self.listen.clone(),
+            max_connections: self.max_connections,
+            header_timeout_seconds: self.header_timeout_seconds,
         }
     }
 }
@@ -59,12 +94,17 @@ pub struct Key {
     pub secret_file: PathBuf,
 }
 
-/// Limits and timing of one tunnel end (the `max_connections`, `hello_timeout_ms`,
-/// `connect_timeout_ms` and `idle_timeout_seconds` keys of `[[accept]]` and `[[connect]]`).
+/// Limits and timing of one tunnel end (the `max_connections`, `max_pending_hellos`,
+/// `hello_timeout_ms`, `connect_timeout_ms` and `idle_timeout_seconds` keys of `[[accept]]`
+/// and `[[connect]]`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
-    /// Tunnels at once; more are closed on accept.
+    /// Authenticated tunnels at once; a connection authenticated while they are all taken is
+    /// closed.
     pub max_connections: usize,
+    /// Connections not yet authenticated, at once (their own budget, apart from the
+    /// tunnels'). When it is full, the oldest of them is closed to make room.
+    pub max_pending_hellos: usize,
     /// Accept side: the first packet must arrive whole within this (and the TLS handshake
     /// before it). Connect side: the answer must arrive within this.
     pub hello_timeout_ms: u64,
@@ -76,6 +116,9 @@ pub struct Limits {
 }
 
 fn d_max_connections() -> usize {
+    64
+}
+fn d_max_pending_hellos() -> usize {
     64
 }
 fn d_hello_timeout_ms() -> u64 {
@@ -92,6 +135,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_connections: d_max_connections(),
+            max_pending_hellos: d_max_pending_hellos(),
             hello_timeout_ms: d_hello_timeout_ms(),
             connect_timeout_ms: d_connect_timeout_ms(),
             idle_timeout_seconds: d_idle_timeout_seconds(),
@@ -142,9 +186,12 @@ pub struct Accept {
     /// TLS private key (PEM).
     #[serde(default)]
     pub tls_key_file: Option<PathBuf>,
-    /// Tunnels at once; more are closed on accept.
+    /// Authenticated tunnels at once.
     #[serde(default = "d_max_connections")]
     pub max_connections: usize,
+    /// Connections still authenticating, at once; when full, the oldest is closed.
+    #[serde(default = "d_max_pending_hellos")]
+    pub max_pending_hellos: usize,
     /// Accept side: the first packet (and the TLS handshake before it) must arrive within
     /// this. Connect side: the answer must arrive within this.
     #[serde(default = "d_hello_timeout_ms")]
@@ -183,9 +230,16 @@ pub struct Connect {
     /// The name the accept side's certificate must carry (default: the host of `remote`).
     #[serde(default)]
     pub tls_server_name: Option<String>,
-    /// Tunnels at once; more are closed on accept.
+    /// This end signs a first packet for whoever connects to `listen`, so `listen` must be a
+    /// loopback address unless this is set (see docs/ha-guard.md).
+    #[serde(default)]
+    pub allow_non_loopback_listen: bool,
+    /// Authenticated tunnels at once.
     #[serde(default = "d_max_connections")]
     pub max_connections: usize,
+    /// Connections still authenticating, at once; when full, the oldest is closed.
+    #[serde(default = "d_max_pending_hellos")]
+    pub max_pending_hellos: usize,
     /// Accept side: the first packet (and the TLS handshake before it) must arrive within
     /// this. Connect side: the answer must arrive within this.
     #[serde(default = "d_hello_timeout_ms")]
@@ -212,6 +266,7 @@ macro_rules! tunnel_end {
             pub fn limits(&self) -> Limits {
                 Limits {
                     max_connections: self.max_connections,
+                    max_pending_hellos: self.max_pending_hellos,
                     hello_timeout_ms: self.hello_timeout_ms,
                     connect_timeout_ms: self.connect_timeout_ms,
                     idle_timeout_seconds: self.idle_timeout_seconds,
@@ -251,7 +306,7 @@ impl Config {
         if self.http.listen.parse::<SocketAddr>().is_err() {
             bad("http.listen".into(), format!("{:?} is not an IP:port address", self.http.listen));
         }
-        for (field, message) in rmq_agent::http::limit_problems(&self.http) {
+        for (field, message) in rmq_agent::http::limit_problems(&self.http.served()) {
             bad(format!("http.{field}"), message);
         }
         if !matches!(self.log.format.as_str(), "human" | "json") {
@@ -278,31 +333,36 @@ impl Config {
             }
         }
         let mut listens: Vec<String> = Vec::new();
-        let mut check_common = |at: &str,
-                                listen: &str,
-                                broker: &str,
-                                l: &Limits,
-                                bad: &mut dyn FnMut(String, String)| {
-            if listen.parse::<SocketAddr>().is_err() {
-                bad(format!("{at}.listen"), format!("{listen:?} is not an IP:port address"));
-            }
-            if listens.iter().any(|l| l == listen) {
-                bad(format!("{at}.listen"), format!("{listen:?} is used twice"));
-            }
-            listens.push(listen.to_owned());
-            if !(1..=ha_v1::MAX_BROKER_NAME).contains(&broker.len()) {
-                bad(format!("{at}.broker_name"), "must be 1-127 bytes".into());
-            }
-            if l.max_connections == 0 || l.hello_timeout_ms == 0 || l.connect_timeout_ms == 0 {
-                bad(at.into(), "max_connections, hello_timeout_ms and connect_timeout_ms must be at least 1".into());
-            }
-            if l.idle_timeout_seconds < 21 {
-                bad(
-                    format!("{at}.idle_timeout_seconds"),
-                    "must exceed the HA protocol's own 20 s (heartbeats every 5 s)".into(),
+        let mut check_common =
+            |at: &str, listen: &str, broker: &str, l: &Limits, bad: &mut dyn FnMut(String, String)| {
+                if listen.parse::<SocketAddr>().is_err() {
+                    bad(format!("{at}.listen"), format!("{listen:?} is not an IP:port address"));
+                }
+                if listens.iter().any(|l| l == listen) {
+                    bad(format!("{at}.listen"), format!("{listen:?} is used twice"));
+                }
+                listens.push(listen.to_owned());
+                if !(1..=ha_v1::MAX_BROKER_NAME).contains(&broker.len()) {
+                    bad(format!("{at}.broker_name"), "must be 1-127 bytes".into());
+                }
+                if l.max_connections == 0
+                    || l.max_pending_hellos == 0
+                    || l.hello_timeout_ms == 0
+                    || l.connect_timeout_ms == 0
+                {
+                    bad(
+                    at.into(),
+                    "max_connections, max_pending_hellos, hello_timeout_ms and connect_timeout_ms must be at least 1"
+                        .into(),
                 );
-            }
-        };
+                }
+                if l.idle_timeout_seconds < 21 {
+                    bad(
+                        format!("{at}.idle_timeout_seconds"),
+                        "must exceed the HA protocol's own 20 s (heartbeats every 5 s)".into(),
+                    );
+                }
+            };
         for (i, a) in self.accept.iter().enumerate() {
             let at = format!("accept[{i}]");
             check_common(&at, &a.listen, &a.broker_name, &a.limits(), &mut bad);
@@ -327,6 +387,20 @@ impl Config {
         for (i, c) in self.connect.iter().enumerate() {
             let at = format!("connect[{i}]");
             check_common(&at, &c.listen, &c.broker_name, &c.limits(), &mut bad);
+            if let Ok(addr) = c.listen.parse::<SocketAddr>()
+                && !addr.ip().is_loopback()
+                && !c.allow_non_loopback_listen
+            {
+                bad(
+                    format!("{at}.listen"),
+                    format!(
+                        "{:?} is not a loopback address: this end signs a first packet for whoever connects to it, \
+                         so anyone who can reach it replicates as the slave; use 127.0.0.1 or [::1], or set \
+                         allow_non_loopback_listen = true on this [[connect]] if the address is firewalled to the slave",
+                        c.listen
+                    ),
+                );
+            }
             if !valid_host_port(&c.remote) {
                 bad(format!("{at}.remote"), format!("{:?} is not host:port", c.remote));
             }
@@ -407,6 +481,49 @@ mod tests {
         ] {
             assert!(e.contains(needle), "{needle} missing from:\n{e}");
         }
+    }
+
+    fn connect_end(listen: &str, extra: &str) -> Result<Config, String> {
+        parse(&format!(
+            "[[keys]]\nid = \"ha-1\"\nsecret_file = \"/etc/k\"\n[[connect]]\nlisten = \"{listen}\"\n\
+             remote = \"10.0.0.1:10912\"\nbroker_name = \"broker-a\"\nkey_id = \"ha-1\"\n{extra}"
+        ))
+    }
+
+    #[test]
+    fn a_connect_end_listens_on_loopback_unless_explicitly_allowed() {
+        for ok in ["127.0.0.1:10912", "127.0.0.2:10912", "[::1]:10912"] {
+            assert!(connect_end(ok, "").is_ok(), "{ok}");
+        }
+        for open in ["0.0.0.0:10912", "10.0.0.2:10912", "[::]:10912"] {
+            let e = connect_end(open, "").unwrap_err();
+            assert!(e.contains("connect[0].listen") && e.contains("allow_non_loopback_listen"), "{e}");
+            assert!(connect_end(open, "allow_non_loopback_listen = true").is_ok(), "{open}");
+        }
+        // An accept end is meant to be public.
+        let c = parse(
+            "[[keys]]\nid = \"ha-1\"\nsecret_file = \"/etc/k\"\n[[accept]]\nlisten = \"0.0.0.0:10912\"\n\
+             upstream = \"127.0.0.1:10911\"\nbroker_name = \"broker-a\"\n",
+        );
+        assert!(c.is_ok(), "{c:?}");
+    }
+
+    #[test]
+    fn budgets_have_defaults_and_must_be_positive() {
+        let c = connect_end("127.0.0.1:1", "").unwrap();
+        assert_eq!((c.connect[0].max_pending_hellos, c.connect[0].max_connections), (64, 64));
+        assert_eq!((c.http.max_connections, c.http.header_timeout_seconds), (64, 10));
+        // A table with only a limit keeps the guard's own address.
+        let c: Config = toml::from_str("[http]\nmax_connections = 8\n").unwrap();
+        assert_eq!((c.http.listen.as_str(), c.http.max_connections), (DEFAULT_LISTEN, 8));
+        assert!(connect_end("127.0.0.1:1", "max_pending_hellos = 0").unwrap_err().contains("max_pending_hellos"));
+        let e = parse(
+            "[http]\nlisten = \"127.0.0.1:9559\"\nmax_connections = 0\nheader_timeout_seconds = 0\n\
+             [[keys]]\nid = \"ha-1\"\nsecret_file = \"/etc/k\"\n[[connect]]\nlisten = \"127.0.0.1:1\"\n\
+             remote = \"10.0.0.1:10912\"\nbroker_name = \"broker-a\"\nkey_id = \"ha-1\"\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("http.max_connections") && e.contains("http.header_timeout_seconds"), "{e}");
     }
 
     #[test]

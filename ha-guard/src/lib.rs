@@ -3,6 +3,7 @@
 //!
 //! - [`config`]: the TOML configuration.
 //! - [`tunnel`]: the accept (master host) and connect (slave host) ends.
+//! - [`budget`]: the pre-authentication budget (connections still proving themselves).
 //! - [`relay`]: relaying an established tunnel.
 //! - [`inspect`]: reading the classic HA stream as it passes.
 //! - [`stats`]: counters and per-slave replication state as metric families.
@@ -10,6 +11,7 @@
 //! - [`app`]: the running process (listeners, `/metrics`, reload, drain).
 
 pub mod app;
+pub mod budget;
 pub mod config;
 pub mod inspect;
 pub mod relay;

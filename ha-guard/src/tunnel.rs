@@ -15,10 +15,11 @@ use rmq_protocol::sign::{AuthError, SigningKey, ha_v1};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tracing::{info, warn};
 
+use crate::budget::{PreAuthBudget, Ticket};
 use crate::config;
 use crate::relay::{RelayEnd, relay, splice_relay};
 use crate::stats::{EndStats, SlaveStats};
@@ -97,18 +98,33 @@ impl End {
         }
     }
 
-    fn max_connections(&self) -> usize {
+    fn limits(&self) -> config::Limits {
         match self {
-            Self::Accept(a) => a.cfg.max_connections,
-            Self::Connect(c) => c.cfg.max_connections,
+            Self::Accept(a) => a.cfg.limits(),
+            Self::Connect(c) => c.cfg.limits(),
         }
     }
+}
+
+/// The two budgets of a tunnel end: connections still proving themselves, and authenticated
+/// tunnels. Separate, so unauthenticated connections cannot take a tunnel's slot.
+#[derive(Debug, Clone)]
+struct Budgets {
+    pre_auth: Arc<PreAuthBudget>,
+    tunnels: Arc<Semaphore>,
 }
 
 /// Accepts until `stop` flips. Each tunnel holds a clone of `alive`, so the caller learns
 /// when the last one has ended (the drain on SIGTERM).
 pub async fn serve(listener: TcpListener, end: End, mut stop: watch::Receiver<bool>, alive: mpsc::Sender<()>) {
-    let mut acceptor = LimitedAcceptor::new(listener, end.max_connections());
+    let limits = end.limits();
+    // The acceptor caps descriptors at both budgets together; the budgets themselves are
+    // kept here.
+    let mut acceptor = LimitedAcceptor::new(listener, limits.max_connections.saturating_add(limits.max_pending_hellos));
+    let budgets = Budgets {
+        pre_auth: PreAuthBudget::new(limits.max_pending_hellos),
+        tunnels: Arc::new(Semaphore::new(limits.max_connections)),
+    };
     loop {
         let accepted = tokio::select! {
             a = acceptor.next(&end.stats().name) => a,
@@ -118,22 +134,56 @@ pub async fn serve(listener: TcpListener, end: End, mut stop: watch::Receiver<bo
             Accepted::Conn(s, p, permit) => (s, p, permit),
             Accepted::OverLimit(peer) => {
                 end.stats().reject("connection_limit");
-                warn!(guard = %end.stats().name, %peer, "connection limit reached; closing");
+                warn!(guard = %end.stats().name, %peer, "connection limit reached (max_connections + max_pending_hellos); closing");
                 continue;
             }
         };
         let _ = sock.set_nodelay(true);
+        // Admitted before the task starts, so a flood is evicted in arrival order.
+        let (ticket, evicted) = budgets.pre_auth.admit();
         let end = end.clone();
         let alive = alive.clone();
+        let budgets = budgets.clone();
         tokio::spawn(async move {
             match &end {
-                End::Accept(a) => accept_one(sock, peer, a).await,
-                End::Connect(c) => connect_one(sock, peer, c).await,
+                End::Accept(a) => accept_one(sock, peer, a, ticket, &budgets).await,
+                End::Connect(c) => connect_one(sock, peer, c, ticket, &budgets).await,
             }
             drop(permit);
             drop(alive);
         });
+        if evicted {
+            // Let the evicted connection's task close it and give back its descriptor slot
+            // before the next accept (the runtime has one thread; a burst of accepts would
+            // otherwise run ahead of every eviction and hit the descriptor cap).
+            tokio::task::yield_now().await;
+        }
     }
+}
+
+/// Runs `fut`, a step of authentication, unless the deadline passes (`on_timeout`) or the
+/// connection is evicted from the pre-authentication budget first.
+async fn pre_auth<T>(
+    ticket: &mut Ticket,
+    deadline: tokio::time::Instant,
+    on_timeout: Refusal,
+    fut: impl std::future::Future<Output = Result<T, Refusal>>,
+) -> Result<T, Refusal> {
+    tokio::select! {
+        r = tokio::time::timeout_at(deadline, fut) => r.unwrap_or(Err(on_timeout)),
+        () = ticket.evicted() => Err(Refusal::new(
+            "pre_auth_limit",
+            "max_pending_hellos connections were authenticating; closed the oldest to make room",
+        )),
+    }
+}
+
+/// Leaves the pre-authentication budget for a tunnel slot, or refuses when every slot is taken.
+fn take_tunnel_slot(ticket: Ticket, budgets: &Budgets) -> Result<OwnedSemaphorePermit, Refusal> {
+    drop(ticket);
+    Arc::clone(&budgets.tunnels)
+        .try_acquire_owned()
+        .map_err(|_| Refusal::new("connection_limit", "max_connections tunnels are open"))
 }
 
 /// Why a connection was refused before relaying: a metric label and a log detail.
@@ -205,7 +255,7 @@ fn verify_hello(end: &AcceptEnd, bytes: &[u8]) -> Result<(String, SigningKey, [u
     Ok((hello.key_id.to_owned(), key, hello.mac))
 }
 
-async fn accept_one(sock: TcpStream, peer: SocketAddr, end: &AcceptEnd) {
+async fn accept_one(sock: TcpStream, peer: SocketAddr, end: &AcceptEnd, mut ticket: Ticket, budgets: &Budgets) {
     let limits = end.cfg.limits();
     let deadline = tokio::time::Instant::now() + limits.hello_timeout();
     let refuse = |r: Refusal| {
@@ -213,12 +263,15 @@ async fn accept_one(sock: TcpStream, peer: SocketAddr, end: &AcceptEnd) {
         warn!(guard = %end.stats.name, %peer, reason = r.reason, detail = %r.detail, "HA connection refused; nothing was sent to the master");
     };
     match &end.tls {
-        Some(tls) => match tokio::time::timeout_at(deadline, tls.accept(sock)).await {
-            Ok(Ok(s)) => accept_verified(s, peer, end, deadline).await.unwrap_or_else(refuse),
-            Ok(Err(e)) => refuse(Refusal::new("tls_handshake", e)),
-            Err(_) => refuse(Refusal::new("hello_timeout", "TLS handshake not finished in time")),
-        },
-        None => accept_verified(sock, peer, end, deadline).await.unwrap_or_else(refuse),
+        Some(tls) => {
+            let handshake = async { tls.accept(sock).await.map_err(|e| Refusal::new("tls_handshake", e)) };
+            let timeout = Refusal::new("hello_timeout", "TLS handshake not finished in time");
+            match pre_auth(&mut ticket, deadline, timeout, handshake).await {
+                Ok(s) => accept_verified(s, peer, end, deadline, ticket, budgets).await.unwrap_or_else(refuse),
+                Err(r) => refuse(r),
+            }
+        }
+        None => accept_verified(sock, peer, end, deadline, ticket, budgets).await.unwrap_or_else(refuse),
     }
 }
 
@@ -227,14 +280,16 @@ async fn accept_verified<S>(
     peer: SocketAddr,
     end: &AcceptEnd,
     deadline: tokio::time::Instant,
+    mut ticket: Ticket,
+    budgets: &Budgets,
 ) -> Result<(), Refusal>
 where
     S: TunnelStream,
 {
-    let hello = tokio::time::timeout_at(deadline, read_hello(&mut s))
-        .await
-        .map_err(|_| Refusal::new("hello_timeout", "no complete first packet within hello_timeout_ms"))??;
+    let timeout = Refusal::new("hello_timeout", "no complete first packet within hello_timeout_ms");
+    let hello = pre_auth(&mut ticket, deadline, timeout, read_hello(&mut s)).await?;
     let (key_id, key, hello_mac) = verify_hello(end, &hello)?;
+    let _slot = take_tunnel_slot(ticket, budgets)?;
     let limits = end.cfg.limits();
     let master = match tokio::time::timeout(limits.connect_timeout(), TcpStream::connect(&end.cfg.upstream)).await {
         Ok(Ok(m)) => m,
@@ -247,34 +302,58 @@ where
     Ok(())
 }
 
-async fn connect_one(slave: TcpStream, peer: SocketAddr, end: &ConnectEnd) {
+async fn connect_one(slave: TcpStream, peer: SocketAddr, end: &ConnectEnd, mut ticket: Ticket, budgets: &Budgets) {
     let refuse = |r: Refusal| {
         end.stats.reject(r.reason);
         warn!(guard = %end.stats.name, %peer, remote = %end.cfg.remote, reason = r.reason, detail = %r.detail, "HA tunnel not established; closing the slave's connection");
     };
     let limits = end.cfg.limits();
-    let remote = match tokio::time::timeout(limits.connect_timeout(), TcpStream::connect(&end.cfg.remote)).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => return refuse(Refusal::new("remote_unreachable", e)),
-        Err(_) => return refuse(Refusal::new("remote_unreachable", "connect timed out")),
+    // Authentication here is the remote's answer: dialling, TLS and the answer all count
+    // against the pre-authentication budget.
+    let deadline = tokio::time::Instant::now() + limits.connect_timeout() + limits.hello_timeout();
+    let dial = async {
+        let remote = match tokio::time::timeout(limits.connect_timeout(), TcpStream::connect(&end.cfg.remote)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return Err(Refusal::new("remote_unreachable", e)),
+            Err(_) => return Err(Refusal::new("remote_unreachable", "connect timed out")),
+        };
+        let _ = remote.set_nodelay(true);
+        Ok(remote)
     };
-    let _ = remote.set_nodelay(true);
+    let timeout = Refusal::new("remote_unreachable", "connect timed out");
+    let remote = match pre_auth(&mut ticket, deadline, timeout, dial).await {
+        Ok(r) => r,
+        Err(r) => return refuse(r),
+    };
     let result = match &end.tls {
         Some((tls, name)) => {
-            match tokio::time::timeout(limits.hello_timeout(), tls.connect(name.clone(), remote)).await {
-                Ok(Ok(r)) => connect_verified(slave, r, peer, end).await,
-                Ok(Err(e)) => Err(Refusal::new("tls_handshake", e)),
-                Err(_) => Err(Refusal::new("answer_timeout", "TLS handshake not finished in time")),
+            let handshake = async {
+                tokio::time::timeout(limits.hello_timeout(), tls.connect(name.clone(), remote))
+                    .await
+                    .map_err(|_| Refusal::new("answer_timeout", "TLS handshake not finished in time"))?
+                    .map_err(|e| Refusal::new("tls_handshake", e))
+            };
+            let timeout = Refusal::new("answer_timeout", "TLS handshake not finished in time");
+            match pre_auth(&mut ticket, deadline, timeout, handshake).await {
+                Ok(r) => connect_verified(slave, r, peer, end, ticket, budgets).await,
+                Err(r) => Err(r),
             }
         }
-        None => connect_verified(slave, remote, peer, end).await,
+        None => connect_verified(slave, remote, peer, end, ticket, budgets).await,
     };
     if let Err(r) = result {
         refuse(r);
     }
 }
 
-async fn connect_verified<R>(slave: TcpStream, mut remote: R, peer: SocketAddr, end: &ConnectEnd) -> Result<(), Refusal>
+async fn connect_verified<R>(
+    slave: TcpStream,
+    mut remote: R,
+    peer: SocketAddr,
+    end: &ConnectEnd,
+    mut ticket: Ticket,
+    budgets: &Budgets,
+) -> Result<(), Refusal>
 where
     R: TunnelStream,
 {
@@ -286,23 +365,26 @@ where
         .map_err(|e| Refusal::new("malformed", e))?;
     let mut hello_mac = [0u8; 32];
     hello_mac.copy_from_slice(&hello[hello.len() - 32..]);
-    remote.write_all(&hello).await.map_err(|e| Refusal::new("io", e))?;
-    let mut answer = [0u8; ha_v1::ACCEPT_LEN];
-    match tokio::time::timeout(end.cfg.limits().hello_timeout(), remote.read_exact(&mut answer)).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(_)) => {
-            return Err(Refusal::new(
+    let exchange = async {
+        remote.write_all(&hello).await.map_err(|e| Refusal::new("io", e))?;
+        let mut answer = [0u8; ha_v1::ACCEPT_LEN];
+        remote.read_exact(&mut answer).await.map_err(|_| {
+            Refusal::new(
                 "refused_by_remote",
                 "the accept side closed without answering (its log and rmq_ha_guard_rejected_total say why)",
-            ));
-        }
-        Err(_) => return Err(Refusal::new("answer_timeout", "no answer within hello_timeout_ms")),
-    }
+            )
+        })?;
+        Ok(answer)
+    };
+    let deadline = tokio::time::Instant::now() + end.cfg.limits().hello_timeout();
+    let timeout = Refusal::new("answer_timeout", "no answer within hello_timeout_ms");
+    let answer = pre_auth(&mut ticket, deadline, timeout, exchange).await?;
     let Ok(Parsed::Complete(mac, _)) = ha_v1::parse_accept(&answer) else {
         return Err(Refusal::new("bad_answer", "not an rmq-ha-v1 answer"));
     };
     ha_v1::verify_accept(&key, &hello_mac, &mac)
         .map_err(|_| Refusal::new("bad_answer", "the answer is not signed with our key"))?;
+    let _slot = take_tunnel_slot(ticket, budgets)?;
     run_tunnel(slave, remote, peer, &end.stats, end.cfg.inspect, end.cfg.limits().idle_timeout(), &end.cfg.key_id)
         .await;
     Ok(())

@@ -64,7 +64,7 @@ fn attacks_on_the_accept_side_never_reach_the_master() {
         &format!(
             "[[keys]]\nid = \"ha-1\"\nsecret_file = \"{}\"\n\
              [[accept]]\nlisten = \"{accept}\"\nupstream = \"{}\"\nbroker_name = \"broker-a\"\n\
-             hello_timeout_ms = 1000\nmax_connections = 1100\n",
+             hello_timeout_ms = 1000\nmax_connections = 1100\nmax_pending_hellos = 1100\n",
             key.display(),
             tap.addr
         ),

@@ -38,6 +38,25 @@ fn check_config_reports_problems_and_unsafe_key_files() {
     assert_eq!(out.status.code(), Some(64));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("accept[0].broker_name") && err.contains("accept[0].idle_timeout_seconds"), "{err}");
+
+    // A connect end signs for whoever reaches it: a public listen address is refused, by
+    // name, unless explicitly allowed.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let connect = |extra: &str| {
+        format!(
+            "[[keys]]\nid = \"ha-1\"\nsecret_file = \"{}\"\n[[connect]]\nlisten = \"0.0.0.0:10912\"\n\
+             remote = \"10.0.0.1:10912\"\nbroker_name = \"broker-a\"\nkey_id = \"ha-1\"\n{extra}",
+            key.display()
+        )
+    };
+    std::fs::write(&path, connect("")).unwrap();
+    let out = bin().arg("check-config").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("connect[0].listen") && err.contains("allow_non_loopback_listen = true"), "{err}");
+    std::fs::write(&path, connect("allow_non_loopback_listen = true\n")).unwrap();
+    let out = bin().arg("check-config").arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]

@@ -57,6 +57,10 @@ fn round(master: &Broker, slave: &Broker, guard: &Guard, from: usize, n: usize) 
     guard
         .wait_value("ack offset reaches the master's", "rmq_ha_guard_slave_ack_offset", &slave_labels, |v| v >= want_f);
     guard.wait_value("lag back to 0", "rmq_ha_guard_slave_lag_bytes", &slave_labels, |v| v == 0.0);
+    // A real slave's reports never exceed what the master sent it, whatever was restarted.
+    for reason in ["report_beyond_relayed", "impossible_stream"] {
+        assert_eq!(guard.value("rmq_ha_guard_rejected_total", &[("reason", reason)]), 0.0, "{}", guard.log());
+    }
 }
 
 fn keys_toml(key: &Path) -> String {
@@ -160,4 +164,63 @@ fn replication_over_tls() {
         &[("guard", "plaintext"), ("reason", "refused_by_remote")],
         |v| v >= 1.0,
     );
+}
+
+#[test]
+fn a_flood_of_silent_connections_does_not_keep_the_slave_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys_toml(&key_file(dir.path(), "ha-1", SECRET));
+    let cluster = Cluster::start(BrokerOptions::default()).unwrap();
+    let (accept, connect) = (free_addr(), free_addr());
+    // A small pre-authentication budget, and a first-packet deadline far longer than the
+    // test: the slave must get in while the flood holds the budget, not once it times out.
+    let master_guard = Guard::start(
+        dir.path(),
+        "master-guard",
+        &format!(
+            "{keys}[[accept]]\nlisten = \"{accept}\"\nupstream = \"{}\"\nbroker_name = \"broker-a\"\n\
+             max_pending_hellos = 8\nmax_connections = 4\nhello_timeout_ms = 600000\n",
+            cluster.broker.ha_addr()
+        ),
+    );
+    let mut slave_guard = Guard::start(
+        dir.path(),
+        "slave-guard",
+        &format!(
+            "{keys}[[connect]]\nlisten = \"{connect}\"\nremote = \"{accept}\"\nbroker_name = \"broker-a\"\nkey_id = \"ha-1\"\n"
+        ),
+    );
+    let bins = RocketmqBins::locate().unwrap();
+    let opts = BrokerOptions { broker_id: 1, ha_master_address: Some(connect.to_string()), ..BrokerOptions::default() };
+    let slave = Broker::start(&bins, &cluster.namesrv, opts).unwrap();
+    round(&cluster.broker, &slave, &master_guard, 0, 10);
+
+    // 32 connections that never send a byte, held open: the first 8 fill the budget, and
+    // each later one has the oldest closed to make room (or, should a burst outrun the
+    // evictions, is itself closed at the descriptor cap). Either way 24 are closed and 8
+    // hold the budget.
+    let flood: Vec<std::net::TcpStream> = (0..32).map(|_| std::net::TcpStream::connect(accept).unwrap()).collect();
+    let closed = |g: &Guard| {
+        g.sum("rmq_ha_guard_rejected_total", &[("side", "accept"), ("reason", "pre_auth_limit")])
+            + g.sum("rmq_ha_guard_rejected_total", &[("side", "accept"), ("reason", "connection_limit")])
+    };
+    wire::wait_for("the flood fills the budget", Duration::from_secs(60), || {
+        Ok((closed(&master_guard) == 24.0).then_some(()))
+    })
+    .unwrap();
+    assert!(master_guard.value("rmq_ha_guard_rejected_total", &[("reason", "pre_auth_limit")]) > 0.0);
+
+    // The slave loses its tunnel and dials again through its guard, into the full budget.
+    slave_guard.restart();
+    round(&cluster.broker, &slave, &master_guard, 10, 10);
+    // It got in by evicting a silent connection, not by outwaiting the flood.
+    assert!(closed(&master_guard) >= 25.0, "{}", master_guard.log());
+    assert_eq!(
+        master_guard.value("rmq_ha_guard_rejected_total", &[("reason", "hello_timeout")]),
+        0.0,
+        "{}",
+        master_guard.log()
+    );
+    assert!(master_guard.value("rmq_ha_guard_tunnels_total", &[("side", "accept")]) >= 2.0);
+    drop(flood);
 }

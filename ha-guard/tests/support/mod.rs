@@ -98,6 +98,12 @@ impl Guard {
         rmq_testkit::expo::value(&body, name, labels).unwrap_or(0.0)
     }
 
+    /// The sum of every series named `name` with `labels` (0 if none).
+    pub fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let body = http::get(self.http, "/metrics", None).unwrap().body;
+        rmq_testkit::expo::all(&body, name, labels).iter().map(|l| l.value).sum()
+    }
+
     /// Waits until `pred` holds for the series' value.
     pub fn wait_value(&self, what: &str, name: &str, labels: &[(&str, &str)], pred: impl Fn(f64) -> bool) {
         let r = wire::wait_for(what, Duration::from_secs(60), || {
