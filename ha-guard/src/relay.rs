@@ -3,7 +3,7 @@
 //! chunk is read by the HA inspectors before it is forwarded.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use rmq_agent::activity::Activity;
@@ -74,16 +74,24 @@ where
     let (mr, mw) = tokio::io::split(master_side);
     let mut reports = ReportReader::default();
     let mut transfers = TransferReader::default();
+    // The end of what the master has sent on this tunnel (-1: nothing yet). Both directions
+    // are polled by this one task; the down side stores it after inspecting a chunk and
+    // before forwarding it, so a report can never legitimately exceed it.
+    let relayed = Arc::new(AtomicI64::new(-1));
+    let relayed_down = Arc::clone(&relayed);
     let up_stats = inspect.clone();
     let up = pump(
         sr,
         mw,
         &activity,
         move |chunk| match &up_stats {
-            Some(s) => reports.feed(chunk, |offset| {
-                s.ack_offset.store(offset, Ordering::Relaxed);
-                s.reports.fetch_add(1, Ordering::Relaxed);
-            }),
+            Some(s) => {
+                let end = Some(relayed.load(Ordering::Relaxed)).filter(|e| *e >= 0);
+                reports.feed(chunk, end, |offset| {
+                    s.ack_offset.store(offset, Ordering::Relaxed);
+                    s.reports.fetch_add(1, Ordering::Relaxed);
+                })
+            }
             None => Ok(()),
         },
         RelayEnd::SlaveClosed,
@@ -93,10 +101,16 @@ where
         sw,
         &activity,
         move |chunk| match &inspect {
-            Some(s) => transfers.feed(chunk, |h| {
-                s.master_offset.store(h.phy_offset.saturating_add(i64::from(h.body_size)), Ordering::Relaxed);
-                s.transfer_bytes.fetch_add(u64::try_from(h.body_size).unwrap_or(0), Ordering::Relaxed);
-            }),
+            Some(s) => {
+                transfers.feed(chunk, |h| {
+                    s.master_offset.store(h.phy_offset.saturating_add(i64::from(h.body_size)), Ordering::Relaxed);
+                    s.transfer_bytes.fetch_add(u64::try_from(h.body_size).unwrap_or(0), Ordering::Relaxed);
+                })?;
+                if let Some(end) = transfers.relayed_end() {
+                    relayed_down.store(end, Ordering::Relaxed);
+                }
+                Ok(())
+            }
             None => Ok(()),
         },
         RelayEnd::MasterClosed,

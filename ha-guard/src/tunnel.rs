@@ -453,8 +453,8 @@ async fn run_tunnel<S, M>(
     stats.active.fetch_sub(1, Ordering::Relaxed);
     match end {
         RelayEnd::Impossible(e) => {
-            stats.reject("impossible_stream");
-            warn!(guard = %stats.name, %peer, error = %e, "closing HA tunnel: the stream carried what no HA peer sends");
+            stats.reject(e.reason());
+            warn!(guard = %stats.name, %peer, reason = e.reason(), error = %e, "closing HA tunnel before forwarding what no HA peer sends");
         }
         RelayEnd::Idle => {
             stats.reject("idle");

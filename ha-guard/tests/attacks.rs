@@ -10,9 +10,11 @@ use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rmq_protocol::ha::Parsed;
+use rmq_protocol::ha::{Parsed, TransferHeader};
+use rmq_protocol::request::{CommandHeader as _, SendMessageRequestHeaderV2};
 use rmq_protocol::sign::{SigningKey, ha_v1};
-use rmq_testkit::Cluster;
+use rmq_protocol::{ResponseCode, SerializeType};
+use rmq_testkit::{Cluster, wire};
 use support::{Guard, SECRET, Tap, free_addr, key_file};
 
 fn now_ms() -> u64 {
@@ -174,4 +176,79 @@ fn attacks_on_the_accept_side_never_reach_the_master() {
     drop(accepted(accept, &hello("ha-1", SECRET, now_ms(), 7, "broker-a")));
     reached(3);
     assert_eq!(tap.connections(), 3);
+}
+
+/// Puts one message on the master, so it has commitlog bytes to send.
+fn put_one(broker: SocketAddr) {
+    let h = SendMessageRequestHeaderV2 {
+        producer_group: "ha-attack-producer".into(),
+        topic: "TBW102".into(),
+        default_topic: "TBW102".into(),
+        default_topic_queue_nums: 4,
+        born_timestamp: 1_700_000_000_000,
+        ..Default::default()
+    };
+    let (r, _) =
+        wire::call(broker, &h.to_header(1), SerializeType::JSON, b"ha attack fixture", Duration::from_secs(10))
+            .unwrap();
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
+}
+
+#[test]
+fn a_forged_offset_report_beyond_what_was_relayed_never_reaches_the_master() {
+    let cluster = Cluster::shared();
+    put_one(cluster.broker.addr());
+    let tap = Tap::start(cluster.broker.ha_addr());
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path(), "ha-1", SECRET);
+    let accept = free_addr();
+    let guard = Guard::start(
+        dir.path(),
+        "accept",
+        &format!(
+            "[[keys]]\nid = \"ha-1\"\nsecret_file = \"{}\"\n\
+             [[accept]]\nlisten = \"{accept}\"\nupstream = \"{}\"\nbroker_name = \"broker-a\"\n",
+            key.display(),
+            tap.addr
+        ),
+    );
+    // A peer holding the key, acting as a slave with an empty store: it reports 0, and the
+    // master starts sending from the start of its last commitlog file.
+    let mut t = accepted(accept, &hello("ha-1", SECRET, now_ms(), 1, "broker-a"));
+    t.write_all(&0i64.to_be_bytes()).unwrap();
+    // Read blocks until one carries data (a heartbeat has none).
+    let received = loop {
+        let mut header = [0u8; TransferHeader::LEN];
+        t.read_exact(&mut header).unwrap();
+        let Ok(Parsed::Complete(h, _)) = TransferHeader::parse(&header) else {
+            panic!("not a transfer header: {header:?}")
+        };
+        let mut body = vec![0u8; usize::try_from(h.body_size).unwrap()];
+        t.read_exact(&mut body).unwrap();
+        if h.body_size > 0 {
+            break h.phy_offset + i64::from(h.body_size);
+        }
+    };
+
+    // Acknowledging exactly what it received is a report like any slave's: forwarded.
+    t.write_all(&received.to_be_bytes()).unwrap();
+    wire::wait_for("the honest report reaches the master", Duration::from_secs(30), || {
+        Ok((tap.bytes_up() >= 16).then_some(()))
+    })
+    .unwrap();
+    // A report 1 TiB beyond it would raise the master's replicated watermark
+    // (push2SlaveMaxOffset), so a SYNC_MASTER would acknowledge writes no slave holds. The
+    // guard closes the tunnel before forwarding it.
+    t.write_all(&(received + (1 << 40)).to_be_bytes()).unwrap();
+    let mut sink = Vec::new();
+    let _ = t.read_to_end(&mut sink); // the rest of the transfer, until the guard closes
+    guard.wait_value(
+        "the forged report is counted",
+        "rmq_ha_guard_rejected_total",
+        &[("side", "accept"), ("reason", "report_beyond_relayed")],
+        |v| v == 1.0,
+    );
+    assert_eq!(tap.bytes_up(), 16, "the forged report reached the master");
+    assert_eq!(tap.connections(), 1);
+    assert!(guard.log().contains("beyond what the master has sent"), "{}", guard.log());
 }
