@@ -21,6 +21,9 @@ pub struct Signer {
     pub key_id: String,
     /// The secret.
     pub key: SigningKey,
+    /// The broker or cluster the request is for (`RmqTarget`, signed with the request), for
+    /// guards configured with `targets`.
+    pub target: Option<String>,
 }
 
 /// One administrative operation; also the `rmq-agent admin` subcommands.
@@ -132,8 +135,14 @@ fn nonce() -> Result<String, ring::error::Unspecified> {
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
-/// Signs `ext` for `code` and `body`.
+/// Signs `ext` for `code` and `body` (adding the signer's `RmqTarget` first, if any).
 pub fn sign(signer: &Signer, code: RequestCode, ext: &mut ExtFields, body: &[u8]) -> Result<(), String> {
+    if let Some(t) = &signer.target {
+        if !hmac_v1::valid_target(t) {
+            return Err(format!("target {t:?}: 1-127 of A-Z a-z 0-9 . _ - :"));
+        }
+        ext.insert(hmac_v1::TARGET, t.as_str());
+    }
     match signer.scheme {
         crate::guard::Scheme::RmqHmacV1 => {
             let now = SystemTime::now().duration_since(UNIX_EPOCH).map_err(|e| e.to_string())?;

@@ -59,6 +59,10 @@ enum Command {
         /// rmq-hmac-v1 (default) or acl-v1.
         #[arg(long, default_value = "rmq-hmac-v1")]
         scheme: String,
+        /// The broker or cluster the request is for: sent as the signed `RmqTarget` field,
+        /// which guards configured with `targets` require.
+        #[arg(long)]
+        target: Option<String>,
         /// Send a ROCKETMQ binary header instead of JSON.
         #[arg(long)]
         binary: bool,
@@ -67,6 +71,20 @@ enum Command {
         timeout: u64,
         #[command(subcommand)]
         op: rmq_agent::admin::Operation,
+    },
+    /// Print the request codes the admin guard lets through unsigned (code, name, class):
+    /// a role's default list, or the effective list of listeners in a configuration. Every
+    /// other code needs a signature.
+    GuardPolicy {
+        /// The role whose default list to print.
+        #[arg(long, value_parser = ["broker", "namesrv"], conflicts_with = "config")]
+        role: Option<String>,
+        /// A configuration whose guard listeners to print (each listener, or `--listener`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Only this listener (by name) of `--config`.
+        #[arg(long, requires = "config")]
+        listener: Option<String>,
     },
     /// Write a new random secret (32 bytes, hex) to FILE with mode 0600, for a guard or HA
     /// key. Refuses to overwrite an existing file.
@@ -85,16 +103,17 @@ enum Command {
     },
 }
 
-#[allow(clippy::print_stdout, clippy::print_stderr, clippy::too_many_arguments)]
-fn admin(
-    addr: String,
+/// Signing options of `rmq-agent admin`.
+struct SignArgs {
     key_id: Option<String>,
     key_file: Option<PathBuf>,
-    scheme: &str,
-    binary: bool,
-    timeout: u64,
-    op: rmq_agent::admin::Operation,
-) -> ExitCode {
+    scheme: String,
+    target: Option<String>,
+}
+
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+fn admin(addr: String, sign: SignArgs, binary: bool, timeout: u64, op: rmq_agent::admin::Operation) -> ExitCode {
+    let SignArgs { key_id, key_file, scheme, target } = sign;
     let code = match op.request() {
         Ok((code, _, _)) => code,
         Err(e) => {
@@ -102,20 +121,33 @@ fn admin(
             return ExitCode::from(EX_USAGE);
         }
     };
-    let Some(scheme) = rmq_agent::guard::Scheme::parse(scheme) else {
+    let Some(scheme) = rmq_agent::guard::Scheme::parse(&scheme) else {
         eprintln!("rmq-agent admin: --scheme must be rmq-hmac-v1 or acl-v1");
         return ExitCode::from(EX_USAGE);
     };
+    if let Some(t) = &target
+        && !rmq_protocol::sign::hmac_v1::valid_target(t)
+    {
+        eprintln!("rmq-agent admin: --target {t:?}: 1-127 of A-Z a-z 0-9 . _ - :");
+        return ExitCode::from(EX_USAGE);
+    }
     let signer = match (key_id, key_file) {
         (Some(id), Some(file)) => match rmq_agent::secret::read_file(&file) {
-            Ok(secret) => {
-                Some(rmq_agent::admin::Signer { scheme, key_id: id, key: rmq_protocol::sign::SigningKey::new(&secret) })
-            }
+            Ok(secret) => Some(rmq_agent::admin::Signer {
+                scheme,
+                key_id: id,
+                key: rmq_protocol::sign::SigningKey::new(&secret),
+                target,
+            }),
             Err(e) => {
                 eprintln!("rmq-agent admin: {e}");
                 return ExitCode::from(EX_USAGE);
             }
         },
+        (None, None) if target.is_some() => {
+            eprintln!("rmq-agent admin: --target is signed, so it needs --key-id and --key-file");
+            return ExitCode::from(EX_USAGE);
+        }
         (None, None) => None,
         _ => {
             eprintln!("rmq-agent admin: --key-id and --key-file go together");
@@ -147,6 +179,92 @@ fn admin(
             ExitCode::FAILURE
         }
     }
+}
+
+/// One line of `guard-policy`: code, name, class (and where it comes from, for a listener).
+fn policy_line(code: i32, source: Option<&str>) -> String {
+    let rc = rmq_protocol::RequestCode(code);
+    let name = rc.name().unwrap_or("(unknown code)");
+    let class = rmq_protocol::policy::classify(rc).map_or("-", rmq_protocol::policy::CodeClass::as_str);
+    match source {
+        Some(s) => format!("{code:>7}  {name:<36}  {class:<15}  {s}"),
+        None => format!("{code:>7}  {name:<36}  {class}"),
+    }
+}
+
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+fn guard_policy(role: Option<String>, config: Option<PathBuf>, listener: Option<String>) -> ExitCode {
+    use rmq_protocol::policy::{Role, default_unsigned_codes};
+    let Some(path) = config else {
+        let roles = match role.as_deref() {
+            Some(r) => Role::parse(r).into_iter().collect(),
+            None => Role::ALL.to_vec(),
+        };
+        for r in roles {
+            let codes = default_unsigned_codes(r);
+            println!(
+                "# role {}: {} codes unsigned by default; every other code needs a signature",
+                r.as_str(),
+                codes.len()
+            );
+            for c in codes {
+                println!("{}", policy_line(c.get(), None));
+            }
+        }
+        return ExitCode::SUCCESS;
+    };
+    let cfg = match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| Config::parse(&t)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rmq-agent guard-policy: {}: {e}", path.display());
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    let listeners: Vec<_> =
+        cfg.guard.listeners.iter().filter(|l| listener.as_ref().is_none_or(|n| &l.name == n)).collect();
+    if listeners.is_empty() {
+        match listener {
+            Some(n) => eprintln!("rmq-agent guard-policy: no guard listener named {n:?} in {}", path.display()),
+            None => eprintln!("rmq-agent guard-policy: {} has no guard listeners", path.display()),
+        }
+        return ExitCode::from(EX_USAGE);
+    }
+    for l in listeners {
+        let role = l.role.policy_role();
+        let defaults = default_unsigned_codes(role);
+        let policy = rmq_agent::guard::Policy::new(
+            role,
+            &l.allow_unsigned,
+            &l.require_signed,
+            l.schemes.clone(),
+            std::collections::HashMap::new(),
+            0,
+        );
+        let codes: Vec<i32> = policy.unsigned_codes().collect();
+        let schemes: Vec<&str> = l.schemes.iter().map(|s| s.as_str()).collect();
+        println!(
+            "# listener {} ({}, role {}): {} codes unsigned; every other code needs a signature ({})",
+            l.name,
+            l.listen,
+            role.as_str(),
+            codes.len(),
+            schemes.join(", ")
+        );
+        for c in codes {
+            let source = if defaults.contains(&rmq_protocol::RequestCode(c)) { "default" } else { "allow_unsigned" };
+            println!("{}", policy_line(c, Some(source)));
+        }
+        let removed: Vec<String> = l
+            .require_signed
+            .iter()
+            .filter(|c| defaults.contains(&rmq_protocol::RequestCode(**c)))
+            .map(i32::to_string)
+            .collect();
+        if !removed.is_empty() {
+            println!("# signed although in the role's defaults (require_signed): {}", removed.join(", "));
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 #[allow(clippy::print_stderr)]
@@ -187,9 +305,10 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Admin { addr, key_id, key_file, scheme, binary, timeout, op } => {
-            admin(addr, key_id, key_file, &scheme, binary, timeout, op)
+        Command::Admin { addr, key_id, key_file, scheme, target, binary, timeout, op } => {
+            admin(addr, SignArgs { key_id, key_file, scheme, target }, binary, timeout, op)
         }
+        Command::GuardPolicy { role, config, listener } => guard_policy(role, config, listener),
         Command::Probe { broker_addr, binary } => {
             init_logging(LOG_ENV, "human", "warn");
             let mut cfg = ClientConfig::new(broker_addr);
