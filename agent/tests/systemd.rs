@@ -1,7 +1,7 @@
 //! The shipped systemd units and example configurations: `systemd-analyze verify` is clean,
 //! `systemd-analyze security --offline=yes` scores each unit 2.0 or better, and every example
 //! configuration passes `rmq-agent check-config` (with its key and state paths pointed at a
-//! temporary directory).
+//! temporary directory), and the master's guard lets stock slaves' sync reads through.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -66,9 +66,21 @@ fn example_agent_configurations_pass_check_config() {
             .replace("/run/credentials/rmq-agent.service", &creds.display().to_string())
             .replace("/var/lib/rmq-agent", &dir.path().join("state").display().to_string());
         let copy = dir.path().join(&name);
-        std::fs::write(&copy, text).unwrap();
+        std::fs::write(&copy, &text).unwrap();
         let out = Command::new(BIN).arg("check-config").arg(&copy).output().unwrap();
         assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        // The guard denies by default; the master's ports let stock slaves' sync reads through.
+        if name == "agent-master.toml" {
+            let cfg = rmq_agent::config::Config::parse(&text).unwrap();
+            assert_eq!(cfg.guard.listeners.len(), 2);
+            for l in &cfg.guard.listeners {
+                let policy = rmq_agent::app::guard_policy(l, &cfg.guard, std::collections::HashMap::new());
+                for code in rmq_protocol::policy::SLAVE_SYNC_READS {
+                    assert!(!policy.needs_signature(code.get()), "{name} {}: {code} for slaves", l.name);
+                }
+                assert!(policy.needs_signature(26) && policy.needs_signature(906), "{name} {}", l.name);
+            }
+        }
         n += 1;
     }
     assert_eq!(n, 3, "master, slave and name-server examples");

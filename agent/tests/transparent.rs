@@ -144,8 +144,11 @@ fn inside_the_broker_host() {
         let out = from_client(&client_ns, &["admin", "--addr", addr, "create-topic", "after-rules"]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success() && err.contains("NO_PERMISSION") && err.contains("rmq-sidecar"), "{addr}: {err}");
-        // Data flows through the guard.
-        let out = from_client(&client_ns, &["probe", "--broker-addr", addr]);
+        // Data flows through the guard (a consumer's GET_MAX_OFFSET, unsigned).
+        let out = from_client(
+            &client_ns,
+            &["admin", "--addr", addr, "raw", "--code", "30", "--ext", "topic=TBW102", "--ext", "queueId=0"],
+        );
         assert!(out.status.success(), "{addr}: {}", String::from_utf8_lossy(&out.stderr));
         // A signed admin request goes through.
         let out = from_client(

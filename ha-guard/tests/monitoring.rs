@@ -166,7 +166,7 @@ async fn every_metric_the_rules_and_dashboard_use_is_exported() {
     cfg.broker.timeout_seconds = 1;
     cfg.host.interval_seconds = 1;
     cfg.namesrv.addr = Some(cluster.namesrv.addr().to_string());
-    cfg.guard.keys = vec![GuardKey { id: "ops-1".into(), secret_file: key }];
+    cfg.guard.keys = vec![GuardKey { id: "ops-1".into(), secret_file: key, acl_v1_codes: None }];
     cfg.guard.listeners = vec![GuardListener {
         name: "broker".into(),
         listen: guard_addr.to_string(),
@@ -195,7 +195,8 @@ async fn every_metric_the_rules_and_dashboard_use_is_exported() {
     let agent_http = ready.await.unwrap();
     // Through the guard: a data request, and an unsigned admin request (refused).
     let via_guard = Client::new(ClientConfig::new(guard_addr.to_string()));
-    let _ = via_guard.request(RequestCode::GET_BROKER_RUNTIME_INFO, None, &[], None).await.unwrap();
+    let offset_of: rmq_protocol::ExtFields = [("topic", "TBW102"), ("queueId", "0")].into_iter().collect();
+    let _ = via_guard.request(RequestCode::GET_MAX_OFFSET, Some(offset_of), &[], None).await.unwrap();
     let refused = via_guard
         .request(
             RequestCode::UPDATE_AND_CREATE_TOPIC,
