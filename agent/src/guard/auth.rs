@@ -114,11 +114,6 @@ impl Policy {
         !self.unsigned.contains(&code)
     }
 
-    /// The former name of [`Policy::needs_signature`].
-    pub fn is_admin(&self, code: i32) -> bool {
-        self.needs_signature(code)
-    }
-
     /// The codes this policy lets through unsigned, ascending.
     pub fn unsigned_codes(&self) -> impl Iterator<Item = i32> + '_ {
         self.unsigned.iter().copied()
@@ -267,7 +262,6 @@ mod tests {
         ];
         for &(code, signed, why) in cases {
             assert_eq!(p.needs_signature(code), signed, "{code}: {why}");
-            assert_eq!(p.is_admin(code), signed, "{code}: the old name agrees");
         }
         let n = Policy::new(Role::Namesrv, &[], &[], vec![Scheme::RmqHmacV1], keys(), 1);
         assert!(!n.needs_signature(105) && !n.needs_signature(103) && n.needs_signature(319));

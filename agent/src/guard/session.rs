@@ -140,7 +140,7 @@ impl Session {
         let class = class_index(code);
         stats.request(class);
         let policy = self.shared.policy();
-        if policy.is_admin(code) {
+        if policy.needs_signature(code) {
             let decision = if f.body().len() > self.limits().max_signed_body_bytes {
                 Decision::Rejected {
                     reason: "body_too_large",
