@@ -21,7 +21,8 @@
 //! - [`DecodeLimits`]: header size and number of ext fields.
 //!
 //! Other unknown top-level keys are skipped (clients differ: Go sends `"remark":""`, key
-//! orders vary). Values are read as [`Header::decode`] reads them. The reader is linear in
+//! orders vary). Values are read as [`Header::decode`] reads them, except that a non-integer
+//! number is refused where text belongs (remark, ext values). The reader is linear in
 //! the input: one pass, constant work per key besides reading it, O(1) amortised ext-field
 //! inserts. A caller that forwards the header should forward its own encoding of the decided
 //! [`Header`] (which drops the skipped keys), not the client's bytes.
@@ -156,7 +157,7 @@ fn decode_binary(bytes: &[u8], limits: &DecodeLimits) -> Result<Header, Refusal>
         if count > limits.max_ext_fields {
             return Err(Refusal::TooManyFields { max: limits.max_ext_fields });
         }
-        if is_reserved(key.encode_utf16()) {
+        if is_reserved_str(key) {
             return Err(Refusal::ReservedKey { at });
         }
         if !map.insert_new(key, value) {
@@ -303,6 +304,11 @@ fn is_reserved(units: impl Iterator<Item = u16> + Clone) -> bool {
     units.clone().eq("@type".encode_utf16()) || units.eq("$ref".encode_utf16())
 }
 
+/// [`is_reserved`] for a key already decoded into a `str` (ext keys).
+fn is_reserved_str(key: &str) -> bool {
+    key == "@type" || key == "$ref"
+}
+
 // === JSON ===
 
 fn decode_json(bytes: &[u8], limits: &DecodeLimits) -> Result<Header, Refusal> {
@@ -373,7 +379,7 @@ fn read_field(r: &mut Reader<'_>, f: Field, h: &mut Header, limits: &DecodeLimit
         Field::Remark => {
             h.remark = match r.value()? {
                 Value::Null => None,
-                v => Some(v.scalar_text().ok_or(DecodeError::InvalidField("remark"))?.into_owned()),
+                v => Some(exact_text(&v).ok_or(DecodeError::InvalidField("remark"))?.into_owned()),
             }
         }
         // Java ignores it too (the frame's type byte rules); it must still be a name or null.
@@ -384,6 +390,16 @@ fn read_field(r: &mut Reader<'_>, f: Field, h: &mut Header, limits: &DecodeLimit
         Field::ExtFields => h.ext_fields = ext_fields(r, limits)?,
     }
     Ok(())
+}
+
+/// The text of a string, integer or boolean. Not of a non-integer number: its text would not
+/// be the client's (`1e300` would come back as 301 digits, Java writes `1E+300`), and no
+/// client sends one where a string belongs.
+fn exact_text(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
+    match v {
+        Value::Float(_) => None,
+        v => v.scalar_text(),
+    }
 }
 
 fn ext_fields(r: &mut Reader<'_>, limits: &DecodeLimits) -> Result<Option<ExtFields>, Refusal> {
@@ -412,7 +428,7 @@ fn ext_fields(r: &mut Reader<'_>, limits: &DecodeLimits) -> Result<Option<ExtFie
                 ),
                 None => r.key_str()?,
             };
-            if is_reserved(key.encode_utf16()) {
+            if is_reserved_str(&key) {
                 return Err(Refusal::ReservedKey { at });
             }
             r.expect(b':', "expected ':'")?;
@@ -422,7 +438,7 @@ fn ext_fields(r: &mut Reader<'_>, limits: &DecodeLimits) -> Result<Option<ExtFie
                 match r.value()? {
                     Value::Null => None,
                     v => Some(std::borrow::Cow::Owned(
-                        v.scalar_text().ok_or(DecodeError::InvalidField("extFields"))?.into_owned(),
+                        exact_text(&v).ok_or(DecodeError::InvalidField("extFields"))?.into_owned(),
                     )),
                 }
             };

@@ -100,6 +100,10 @@ fn spelling_table() {
         (r#"{"serializeTypeCurrentRPC":{}}"#, Refused("malformed")),
         (r#"{"extFields":[]}"#, Refused("malformed")),
         (r#"{"extFields":{"a":[1]}}"#, Refused("malformed")),
+        // A float's text would not be the client's, and grows: 1e300 is 301 digits.
+        (r#"{"extFields":{"a":1e300}}"#, Refused("malformed")),
+        (r#"{"extFields":{"a":99999999999999999999}}"#, Refused("malformed")),
+        (r#"{"remark":1.5}"#, Refused("malformed")),
         ("[]", Refused("malformed")),
         ("", Refused("malformed")),
         // Accepted: exact spellings, any order, unknown keys skipped, Java's value leniency.
