@@ -7,7 +7,7 @@ use crate::body::{self, FromBody};
 use crate::codes::SerializeType;
 use crate::frame::{self, RawFrame};
 use crate::ha::{self, Parsed};
-use crate::header::{ExtFields, Header};
+use crate::header::{DecodeLimits, ExtFields, Header, Refusal};
 use crate::sign::{SigningKey, acl_v1, ha_v1, hmac_v1};
 
 /// Frames out of a byte stream: never panics, never reads past a frame, bodies are slices.
@@ -136,4 +136,90 @@ pub fn ha_preamble(data: &[u8]) {
     let _ = ha::auto_switch::parse_slave(data, false);
     let _ = ha::auto_switch::parse_slave(data, true);
     let _ = ha::auto_switch::parse_master(data);
+}
+
+/// The guard reader on arbitrary bytes, read as a header of each serialize type. For every
+/// header it accepts, the canonical JSON encoding (what the guard forwards):
+/// - decodes, with the guard reader and the plain one, to the same header;
+/// - is at most 6 bytes per input byte plus the fields a client may omit (escaping a raw
+///   control character is the largest growth);
+/// - is handed to `independent`, which checks it with a reader that shares no code with this
+///   crate (the fuzz target uses serde_json).
+///
+/// Also: a header the guard accepts decodes the same with the plain reader (the guard reader
+/// only refuses, never reads differently); refusals of binary headers never claim a
+/// JSON-only reason; no refusal or decision panics.
+pub fn guard_canonical(data: &[u8], independent: impl Fn(&Header, &[u8])) {
+    let limits = DecodeLimits { max_header_bytes: 1 << 20, max_ext_fields: 1024 };
+    for ty in [SerializeType::JSON, SerializeType::ROCKETMQ] {
+        let h = match Header::decode_guarded(ty, data, &limits) {
+            Ok(h) => h,
+            Err(e) => {
+                let json_only = matches!(e, Refusal::RepeatedField { .. } | Refusal::NoncanonicalFieldName { .. });
+                assert!(!(json_only && ty == SerializeType::ROCKETMQ), "{e}");
+                assert!(Refusal::REASONS.contains(&e.reason()));
+                continue;
+            }
+        };
+        assert_eq!(Header::decode(ty, data).as_ref(), Ok(&h), "the plain reader disagrees");
+        let mut canonical = BytesMut::new();
+        h.encode(SerializeType::JSON, &mut canonical).expect("JSON encodes any header");
+        assert!(canonical.len() <= 6 * data.len() + 128, "canonical {} bytes from {}", canonical.len(), data.len());
+        let unbounded = DecodeLimits { max_header_bytes: usize::MAX, max_ext_fields: usize::MAX };
+        let again = Header::decode_guarded(SerializeType::JSON, &canonical, &unbounded);
+        assert_eq!(again.as_ref(), Ok(&h), "the canonical encoding is not read back");
+        assert_eq!(Header::decode(SerializeType::JSON, &canonical).as_ref(), Ok(&h));
+        independent(&h, &canonical);
+    }
+}
+
+/// The public peeks on raw bytes, both serialize types, with keys taken from the input:
+/// never panic; a binary `peek`/`peek_code` succeeds exactly when the fixed bytes are there
+/// and reads them; `peek_ext` answers only inside the input, and agrees with a full decode
+/// (last value of a repeated key); JSON `peek` agrees with `decode`, `peek_ext` is `None`.
+pub fn peek(data: &[u8]) {
+    // The first byte says how long a key to cut from the end of the input.
+    let key_len = usize::from(data.first().copied().unwrap_or(0) % 16).min(data.len());
+    let key = String::from_utf8_lossy(&data[data.len() - key_len..]).into_owned();
+    let keys = [key.as_str(), "topic", "b", ""];
+
+    let ty = SerializeType::ROCKETMQ;
+    let code = Header::peek_code(ty, data);
+    assert_eq!(code.is_ok(), data.len() >= 2);
+    let p = Header::peek(ty, data);
+    assert_eq!(p.is_ok(), data.len() >= 13);
+    if let Ok(p) = p {
+        assert_eq!(Ok(p.code), code);
+        assert_eq!(p.opaque, i32::from_be_bytes([data[5], data[6], data[7], data[8]]));
+        assert_eq!(p.flag, i32::from_be_bytes([data[9], data[10], data[11], data[12]]));
+    }
+    let full = Header::decode(ty, data).ok();
+    let range = data.as_ptr_range();
+    for k in keys {
+        let v = Header::peek_ext(ty, data, k);
+        if let Some(v) = v {
+            let r = v.as_bytes().as_ptr_range();
+            assert!(range.start <= r.start && r.end <= range.end, "peek_ext answered outside the input");
+        }
+        if let Some(h) = &full {
+            assert_eq!(v, h.ext(k), "peek_ext disagrees with decode for {k:?}");
+        }
+    }
+
+    let ty = SerializeType::JSON;
+    let decoded = Header::decode(ty, data);
+    let p = Header::peek(ty, data);
+    assert_eq!(p.is_ok(), decoded.is_ok());
+    if let (Ok(p), Ok(h)) = (p, &decoded) {
+        assert_eq!((p.code, p.flag, p.opaque), (h.code, h.flag, h.opaque));
+        assert_eq!(Header::peek_code(ty, data), Ok(h.code));
+    }
+    for k in keys {
+        assert_eq!(Header::peek_ext(ty, data, k), None);
+    }
+    for other in [2u8, 255] {
+        assert!(Header::peek(SerializeType(other), data).is_err());
+        assert!(Header::peek_code(SerializeType(other), data).is_err());
+        assert_eq!(Header::peek_ext(SerializeType(other), data, "topic"), None);
+    }
 }
