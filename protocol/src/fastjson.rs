@@ -482,11 +482,13 @@ impl<'a> Reader<'a> {
             if !b.is_ascii_digit() {
                 break;
             }
-            v = v * 10 + i64::from(b - b'0');
-            i += 1;
-            if i - digits_start > 18 {
+            // 18 digits always fit an i64; a 19th could overflow, so longer numbers take the
+            // general path (checked before multiplying).
+            if i - digits_start == 18 {
                 return None;
             }
+            v = v * 10 + i64::from(b - b'0');
+            i += 1;
         }
         if i == digits_start {
             return None;
@@ -644,6 +646,26 @@ mod tests {
 
     fn p(s: &str) -> Value {
         parse(s.as_bytes()).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn long_integers_never_overflow_the_fast_path() {
+        // 18 digits take the fast path; 19 and more (the largest i64, and beyond) the general
+        // one, which reads what fits and refuses what does not, without overflowing.
+        for (text, want) in [
+            ("999999999999999999", Some(999_999_999_999_999_999)),
+            ("9223372036854775807", Some(i64::MAX)),
+            ("-9223372036854775808", Some(i64::MIN)),
+            ("9999999999999999999", None),
+            ("99999999999999999999999999", None),
+        ] {
+            let mut r = Reader::new(text.as_bytes());
+            let fast = r.plain_int();
+            let got = fast.or_else(|| Reader::new(text.as_bytes()).int_field("n").ok());
+            assert_eq!(got, want, "{text}");
+        }
+        let h = crate::Header::decode(crate::SerializeType::JSON, br#"{"code":9999999999999999999,"flag":0}"#);
+        assert!(h.is_err(), "a code past i64 is refused, not wrapped");
     }
 
     #[test]
