@@ -102,9 +102,11 @@ pub fn guard_listener(
             max_header_bytes: l.max_header_bytes,
             max_ext_fields: l.max_ext_fields,
             max_signed_body_bytes: l.max_signed_body_bytes,
+            max_frame_bytes: l.max_frame_bytes,
         },
         stats: crate::guard::GuardStats::default(),
         sources: Mutex::default(),
+        logs: crate::guard::log_budget::LogBudget::default(),
     }
 }
 

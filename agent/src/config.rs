@@ -435,6 +435,8 @@ pub struct GuardListener {
     pub max_ext_fields: usize,
     /// Largest body of a request that needs a signature, in bytes.
     pub max_signed_body_bytes: usize,
+    /// Largest frame a client may send, in bytes (length prefix included).
+    pub max_frame_bytes: usize,
 }
 
 impl Default for GuardListener {
@@ -458,6 +460,7 @@ impl Default for GuardListener {
             max_header_bytes: crate::guard::Limits::DEFAULT.max_header_bytes,
             max_ext_fields: crate::guard::Limits::DEFAULT.max_ext_fields,
             max_signed_body_bytes: crate::guard::Limits::DEFAULT.max_signed_body_bytes,
+            max_frame_bytes: crate::guard::Limits::DEFAULT.max_frame_bytes,
         }
     }
 }
@@ -672,6 +675,9 @@ impl Config {
             // limit the setting means nothing.
             if !(1024..=rmq_protocol::frame::MAX_FRAME_LEN as usize).contains(&l.max_header_bytes) {
                 bad(&at("max_header_bytes"), format!("{} is outside 1024..=16777212", l.max_header_bytes));
+            }
+            if !(4096..=rmq_protocol::frame::MAX_FRAME_LEN as usize + 4).contains(&l.max_frame_bytes) {
+                bad(&at("max_frame_bytes"), format!("{} is outside 4096..=16777216", l.max_frame_bytes));
             }
             if l.max_signed_body_bytes > rmq_protocol::frame::MAX_FRAME_LEN as usize {
                 bad(&at("max_signed_body_bytes"), "must be at most 16777212 (Java's frame limit)".into());

@@ -322,13 +322,24 @@ fn socket_from(from: SocketAddr, to: SocketAddr) -> TcpStream {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_headers_cost_one_connection_and_reach_nothing() {
     let s = start(|_| {}).await;
-    // 600,000 ext fields in a 6 MB header: refused from the 8-byte prefix, before the rest is
+    // 100,000 ext fields in a 1 MB header: refused from the 8-byte prefix, before the rest is
     // read (only the prefix and a little of the header are sent).
-    let header_len: u32 = 6_000_000;
+    let header_len: u32 = 1_000_000;
     let mut prefix = (header_len + 4).to_be_bytes().to_vec();
     prefix.extend_from_slice(&header_len.to_be_bytes());
     prefix.extend_from_slice(b"{\"code\":10,\"extFields\":{\"k0\":\"v\",\"k1\":\"v\"");
     assert!(matches!(exchange(s.guard, prefix).await, Outcome::Closed));
+    // A 10 MB frame (over the 4 MiB + 64 KiB default): refused from its prefix too.
+    let mut prefix = 10_000_000u32.to_be_bytes().to_vec();
+    prefix.extend_from_slice(&100u32.to_be_bytes());
+    assert!(matches!(exchange(s.guard, prefix).await, Outcome::Closed));
+    // A request that needs a signature, announcing a 2 MiB body (over max_signed_body_bytes):
+    // refused once its header is in; the body is never sent.
+    let mut h = Header::request(RequestCode::UPDATE_AND_CREATE_TOPIC, 6);
+    h.ext_fields = Some(CreateTopicRequestHeader::new("guard_big_body", 2).to_ext_fields());
+    let whole = frame::encode_to_bytes(&h, SerializeType::JSON, &vec![b'x'; 2 << 20]).unwrap();
+    let head = whole[..whole.len() - (2 << 20)].to_vec();
+    assert!(matches!(exchange(s.guard, head).await, Outcome::Closed));
 
     // Within the size limit but over the field limit (256 by default).
     let mut h = Header::request(RequestCode::GET_CONSUMER_LIST_BY_GROUP, 7);
@@ -350,10 +361,10 @@ async fn oversized_headers_cost_one_connection_and_reach_nothing() {
     assert!(matches!(o, Outcome::Answered(ref r) if r.opaque == 8), "{o:?}");
     assert_eq!(s.tap.connections(), 1, "only the served request reached the broker");
 
-    wait_metric(&s.agent, r#"rmq_guard_connection_errors_total{listener="main",reason="header_too_large"}"#, |v| {
-        v == 1.0
-    })
-    .await;
+    for reason in ["header_too_large", "frame_too_large", "body_too_large"] {
+        let series = format!(r#"rmq_guard_connection_errors_total{{listener="main",reason="{reason}"}}"#);
+        wait_metric(&s.agent, &series, |v| v == 1.0).await;
+    }
     wait_metric(&s.agent, r#"rmq_guard_connection_errors_total{listener="main",reason="too_many_fields"}"#, |v| {
         v == 2.0
     })

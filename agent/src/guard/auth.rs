@@ -157,6 +157,15 @@ impl Policy {
             };
         }
         if acl_enabled && ext.contains_key(acl_v1::ACCESS_KEY) {
+            // A 4.9 broker leaves `_UNIQUE_KEY_QUERY` out of what ACL 1.0 signs, so anyone may
+            // add it to a signed request. Stock clients send it only on QUERY_MESSAGE; anywhere
+            // else it is an unsigned field the broker would read, so it is refused.
+            if header.code != RequestCode::QUERY_MESSAGE.get() && ext.contains_key("_UNIQUE_KEY_QUERY") {
+                return Decision::Rejected {
+                    reason: "malformed",
+                    detail: "acl-v1: _UNIQUE_KEY_QUERY is not signed and belongs only on QUERY_MESSAGE (12)".into(),
+                };
+            }
             let ak = match acl_v1::verify(ext, body, |ak| self.keys.get(ak)) {
                 Ok(ak) => ak,
                 Err(e) => return reject(e, Scheme::AclV1),
@@ -333,6 +342,23 @@ mod tests {
             "abcdefabcdefabcdef00",
         );
         assert_eq!(reason(&p.check(&h, b"", NOW, &mut NonceCache::new(600_000, 10))), "allowed");
+    }
+
+    #[test]
+    fn acl_v1_refuses_the_unsigned_unique_key_field_outside_query_message() {
+        let p = policy();
+        let mut nonces = NonceCache::new(1, 1);
+        // Signed, then the field the 4.9 broker leaves out of the signature added on top.
+        let mut h = acl_signed(request(RequestCode::GET_BROKER_CONFIG, &[]), "ops-1", b"secret");
+        h.set_ext("_UNIQUE_KEY_QUERY", "true");
+        let d = p.check(&h, b"", NOW, &mut nonces);
+        assert!(
+            matches!(&d, Decision::Rejected { reason: "malformed", detail } if detail.contains("QUERY_MESSAGE")),
+            "{d:?}"
+        );
+        let mut q = acl_signed(request(RequestCode::QUERY_MESSAGE, &[("topic", "T")]), "ops-1", b"secret");
+        q.set_ext("_UNIQUE_KEY_QUERY", "true");
+        assert_eq!(reason(&p.check(&q, b"", NOW, &mut nonces)), "allowed");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! request code. [`session`] decides (no I/O); [`relay`] moves the bytes.
 
 pub mod auth;
+pub mod log_budget;
 mod metrics;
 mod opaques;
 pub mod relay;

@@ -17,8 +17,9 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::auth::Policy;
+use super::log_budget::LogBudget;
 use super::replay::NonceCache;
-use super::session::{BrokerVerdict, ClientVerdict, Due, Session};
+use super::session::{BrokerVerdict, ClientVerdict, Due, Session, early_refusal};
 use super::stats::GuardStats;
 use crate::accept::{Accepted, LimitedAcceptor};
 use crate::remoting::frames::{FrameReader, ReadEnd};
@@ -48,8 +49,11 @@ pub struct Limits {
     /// Most ext fields in one header; more closes the connection.
     pub max_ext_fields: usize,
     /// Largest body of a request that needs a signature (the signature covers the body, so
-    /// checking it costs time in proportion).
+    /// checking it costs time in proportion). A larger one is refused as soon as its header
+    /// has arrived, before the body is buffered.
     pub max_signed_body_bytes: usize,
+    /// Largest frame a client may send (length prefix included); judged from the prefix.
+    pub max_frame_bytes: usize,
 }
 
 impl Limits {
@@ -62,10 +66,12 @@ impl Limits {
         connect_timeout: Duration::from_secs(3),
         max_connections_per_source: 1_000,
         write_timeout: Duration::from_secs(30),
-        max_pending_requests: 16_384,
+        max_pending_requests: 1_024,
         max_header_bytes: 64 * 1024,
         max_ext_fields: 256,
         max_signed_body_bytes: 1024 * 1024,
+        // A Java broker's default maxMessageSize (4 MiB) plus the largest header allowed.
+        max_frame_bytes: 4 * 1024 * 1024 + 64 * 1024,
     };
 }
 
@@ -87,8 +93,10 @@ pub struct Shared {
     pub limits: Limits,
     /// Counters.
     pub stats: GuardStats,
-    /// Open connections by source address (only addresses with at least one).
+    /// Open connections by source (see [`source_key`]; only sources with at least one).
     pub sources: Mutex<HashMap<IpAddr, usize>>,
+    /// The budget for log lines clients can cause.
+    pub logs: LogBudget,
 }
 
 impl Shared {
@@ -101,7 +109,19 @@ impl Shared {
     }
 }
 
-/// A connection's place in its source address's count, released on drop.
+/// What the per-source limit counts by: an IPv4 address, or an IPv6 /64 (one host is commonly
+/// given a whole /64, so counting single IPv6 addresses would be no limit at all).
+pub fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from_bits(v6.to_bits() & !u128::from(u64::MAX))),
+        },
+    }
+}
+
+/// A connection's place in its source's count, released on drop.
 struct SourceSlot {
     shared: Arc<Shared>,
     ip: IpAddr,
@@ -109,6 +129,7 @@ struct SourceSlot {
 
 impl SourceSlot {
     fn take(shared: &Arc<Shared>, ip: IpAddr) -> Option<Self> {
+        let ip = source_key(ip);
         let mut m = shared.sources.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let n = m.entry(ip).or_default();
         if *n >= shared.limits.max_connections_per_source {
@@ -152,24 +173,44 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::
             Accepted::Conn(c, p, permit) => (c, p, permit),
             Accepted::OverLimit(peer) => {
                 shared.stats.refused.fetch_add(1, Ordering::Relaxed);
-                warn!(listener = %shared.name, %peer, "connection limit reached; closing");
+                if shared.logs.allow(&shared.name) {
+                    warn!(listener = %shared.name, %peer, "connection limit reached; closing");
+                }
                 continue;
             }
         };
         let Some(slot) = SourceSlot::take(&shared, peer.ip()) else {
             shared.stats.refused_source.fetch_add(1, Ordering::Relaxed);
-            warn!(listener = %shared.name, %peer, limit = shared.limits.max_connections_per_source, "per-source connection limit reached; closing");
+            if shared.logs.allow(&shared.name) {
+                warn!(listener = %shared.name, %peer, limit = shared.limits.max_connections_per_source, "per-source connection limit reached; closing");
+            }
             continue;
         };
         shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::clone(&shared);
         tokio::spawn(async move {
-            shared.stats.active.fetch_add(1, Ordering::Relaxed);
+            // Counted down on drop, so the gauge stays right even if the task unwinds.
+            let _active = ActiveConnection::new(&shared);
             handle(client, peer, &shared).await;
-            shared.stats.active.fetch_sub(1, Ordering::Relaxed);
             drop(slot);
             drop(permit);
         });
+    }
+}
+
+/// One open connection in `rmq_guard_connections_active`, for as long as it lives.
+struct ActiveConnection<'a>(&'a GuardStats);
+
+impl<'a> ActiveConnection<'a> {
+    fn new(shared: &'a Shared) -> Self {
+        shared.stats.active.fetch_add(1, Ordering::Relaxed);
+        Self(&shared.stats)
+    }
+}
+
+impl Drop for ActiveConnection<'_> {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -187,13 +228,17 @@ fn read_end_reason(e: &ReadEnd) -> Option<&'static str> {
     match e {
         ReadEnd::Malformed(_) | ReadEnd::Truncated => Some("malformed_frame"),
         ReadEnd::HeaderTooLarge(_) => Some("header_too_large"),
+        ReadEnd::FrameTooLarge(_) => Some("frame_too_large"),
+        ReadEnd::Refused(reason) => Some(reason),
         ReadEnd::Eof | ReadEnd::Io(_) | ReadEnd::Tick => None,
     }
 }
 
 fn count_close(shared: &Shared, peer: SocketAddr, reason: &'static str, from: &'static str) {
     shared.stats.closed(reason);
-    info!(listener = %shared.name, %peer, reason, from, "closing connection");
+    if shared.logs.allow(&shared.name) {
+        info!(listener = %shared.name, %peer, reason, from, "closing connection");
+    }
 }
 
 /// Writes all of `bytes`, or fails if the peer has not taken them within `timeout`. The
@@ -218,7 +263,9 @@ async fn handle(client: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
     let limits = shared.limits;
     let _ = client.set_nodelay(true);
     let (cr, mut cw) = client.into_split();
-    let mut reader = FrameReader::new(cr, limits.max_header_bytes);
+    let early = Arc::clone(shared);
+    let mut reader = FrameReader::new(cr, limits.max_frame_bytes, limits.max_header_bytes)
+        .with_early_check(Box::new(move |ty, header, body_len| early_refusal(&early, ty, header, body_len)));
     let session = Arc::new(Mutex::new(Session::new(Arc::clone(shared), peer, Instant::now())));
     // The broker is dialled only once there is something to forward: a flood of silent,
     // half-sent, refused or unsigned connections never reaches it.
@@ -273,7 +320,9 @@ async fn handle(client: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
     };
     let _ = upstream.set_nodelay(true);
     let (ur, mut uw) = upstream.into_split();
-    if write_within(&mut uw, &first, limits.write_timeout).await.is_err() {
+    if let Err(e) = write_within(&mut uw, &first, limits.write_timeout).await {
+        shared.stats.upstream_failures.fetch_add(1, Ordering::Relaxed);
+        warn!(listener = %shared.name, %peer, upstream = %shared.upstream, error = e, "broker did not take the first request; closing client");
         return;
     }
     let cw = Arc::new(tokio::sync::Mutex::new(cw));
@@ -282,7 +331,7 @@ async fn handle(client: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
     // direction. Each ends on its own (half-close): a client that shuts its write side still
     // gets the broker's remaining responses.
     let to_client = tokio::spawn(broker_to_client(
-        FrameReader::new(ur, rmq_protocol::frame::MAX_FRAME_LEN as usize),
+        FrameReader::trusting(ur),
         Arc::clone(&cw),
         Arc::clone(shared),
         Arc::clone(&session),
@@ -407,7 +456,10 @@ async fn broker_to_client(
                 tick.as_mut().reset(s.flush_deadline().unwrap_or(now + NEVER));
                 continue;
             }
-            Err(ReadEnd::Tick) => break End::Closed("drain_timeout"),
+            Err(ReadEnd::Tick) => {
+                count_close(&shared, peer, "drain_timeout", "broker");
+                break End::Closed("drain_timeout");
+            }
             Err(e) => match read_end_reason(&e) {
                 Some(_) => {
                     shared.stats.closed("malformed_broker_frame");
@@ -449,4 +501,19 @@ async fn broker_to_client(
     };
     let _ = cw.lock().await.shutdown().await;
     end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_are_counted_by_ipv4_address_or_ipv6_64() {
+        let key = |s: &str| source_key(s.parse().expect("ip"));
+        assert_eq!(key("10.1.2.3"), key("10.1.2.3"));
+        assert_ne!(key("10.1.2.3"), key("10.1.2.4"));
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff:ffff:ffff:ffff"), "one /64 is one source");
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:10.1.2.3"), key("10.1.2.3"), "IPv4-mapped is the IPv4 address");
+    }
 }

@@ -27,7 +27,10 @@ use rmq_protocol::{Header, RequestCode, ResponseCode, SerializeType};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use rmq_protocol::header::DecodeLimits;
+
 use super::Decision;
+use super::log_budget::clip;
 use super::opaques::Opaques;
 use super::relay::{Limits, Shared};
 use super::stats::{RESPONSE_CLASS, class_index};
@@ -141,12 +144,12 @@ impl Session {
         stats.request(class);
         let policy = self.shared.policy();
         if policy.needs_signature(code) {
-            let decision = if f.body().len() > self.limits().max_signed_body_bytes {
-                Decision::Rejected {
-                    reason: "body_too_large",
-                    detail: format!("signed requests carry at most {} body bytes", self.limits().max_signed_body_bytes),
-                }
-            } else {
+            // Checking a signature hashes the body; past the limit the frame is not judged at
+            // all (the relay usually refuses it before the body has even arrived).
+            if f.body().len() > self.limits().max_signed_body_bytes {
+                return ClientVerdict::Close("body_too_large");
+            }
+            let decision = {
                 let mut nonces = self.shared.nonces.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 policy.check(&header, &f.body(), wall_ms, &mut nonces)
             };
@@ -169,20 +172,25 @@ impl Session {
         let stats = &self.shared.stats;
         let code = header.code;
         let code_name = RequestCode(code);
-        let target = header
-            .ext("topic")
-            .or_else(|| header.ext("groupName"))
-            .or_else(|| header.ext("consumerGroup"))
-            .unwrap_or("");
+        let target = clip(
+            header
+                .ext("topic")
+                .or_else(|| header.ext("groupName"))
+                .or_else(|| header.ext("consumerGroup"))
+                .unwrap_or(""),
+        );
         match decision {
             Decision::Allowed { key_id, scheme } => {
                 stats.admin("allowed");
-                info!(target: "rmq_agent::audit", listener = %self.shared.name, client = %self.peer, code = %code_name, key_id, scheme = scheme.as_str(), target, outcome = "allowed", "admin request");
+                info!(target: "rmq_agent::audit", listener = %self.shared.name, client = %self.peer, code = %code_name, key_id, scheme = scheme.as_str(), target = %target, outcome = "allowed", "admin request");
                 None
             }
             Decision::Rejected { reason, detail } => {
                 stats.admin(reason);
-                warn!(target: "rmq_agent::audit", listener = %self.shared.name, client = %self.peer, code = %code_name, key_id = header.ext("RmqKeyId").or(header.ext("AccessKey")).unwrap_or(""), target, outcome = reason, detail, "admin request rejected");
+                if self.shared.logs.allow(&self.shared.name) {
+                    let key_id = clip(header.ext("RmqKeyId").or(header.ext("AccessKey")).unwrap_or(""));
+                    warn!(target: "rmq_agent::audit", listener = %self.shared.name, client = %self.peer, code = %code_name, key_id = %key_id, target = %target, outcome = reason, detail = %clip(&detail), "admin request rejected");
+                }
                 if header.is_oneway() {
                     stats.oneway_dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     return Some(ClientVerdict::Drop);
@@ -275,13 +283,30 @@ impl Session {
     }
 }
 
+/// The relay's look at a client frame whose header has arrived and whose body of `body_len`
+/// bytes has not: a request that needs a signature and carries a body over
+/// `max_signed_body_bytes` is refused before the body is buffered (an unauthenticated client
+/// cannot make the guard hold a 4 MiB frame to refuse it). Cheap for every other frame: the
+/// header is read only when the body is over the limit.
+pub fn early_refusal(shared: &Shared, ty: SerializeType, header: &[u8], body_len: usize) -> Option<&'static str> {
+    let limits = &shared.limits;
+    if body_len <= limits.max_signed_body_bytes {
+        return None;
+    }
+    match Header::decode_guarded(ty, header, &decode_limits(limits)) {
+        Err(r) => Some(r.reason()),
+        Ok(h) if !h.is_response() && shared.policy().needs_signature(h.code) => Some("body_too_large"),
+        Ok(_) => None,
+    }
+}
+
+fn decode_limits(limits: &Limits) -> DecodeLimits {
+    DecodeLimits { max_header_bytes: limits.max_header_bytes, max_ext_fields: limits.max_ext_fields }
+}
+
 /// Reads a client header with the guard reader and its limits. The error is a stable reason.
 fn read_header(f: &RawFrame, limits: &Limits) -> Result<Header, &'static str> {
-    let decode_limits = rmq_protocol::header::DecodeLimits {
-        max_header_bytes: limits.max_header_bytes,
-        max_ext_fields: limits.max_ext_fields,
-    };
-    Header::decode_guarded(f.serialize_type(), f.header_bytes(), &decode_limits).map_err(|r| r.reason())
+    Header::decode_guarded(f.serialize_type(), f.header_bytes(), &decode_limits(limits)).map_err(|r| r.reason())
 }
 
 /// What reaches the broker for a frame the guard decided to forward: the canonical encoding of

@@ -255,7 +255,7 @@ fn lock<T>(m: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
 async fn read_loop(read: tokio::net::tcp::OwnedReadHalf, pending: Pending, addr: String) {
     // A server's headers are trusted for size (the agent only talks to its own broker and name
     // servers), but still framed and bounded by Java's frame limit.
-    let mut reader = FrameReader::new(read, rmq_protocol::frame::MAX_FRAME_LEN as usize);
+    let mut reader = FrameReader::trusting(read);
     loop {
         match reader.next().await {
             Ok(f) => dispatch(f, &pending, &addr),

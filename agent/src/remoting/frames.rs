@@ -11,6 +11,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use rmq_protocol::SerializeType;
 use rmq_protocol::error::DecodeError;
 use rmq_protocol::frame::{self, RawFrame};
 use tokio::io::AsyncReadExt as _;
@@ -33,24 +34,69 @@ pub enum ReadEnd {
     Malformed(DecodeError),
     /// The frame's header is longer than the reader accepts (its length, from the prefix).
     HeaderTooLarge(usize),
+    /// The frame is longer than the reader accepts (its length, from the prefix).
+    FrameTooLarge(usize),
+    /// The reader's early check refused the frame once its header had arrived, before its
+    /// body was buffered (the reason).
+    Refused(&'static str),
     /// The caller's timer fired first; the caller decides what is due.
     Tick,
 }
 
+/// A look at a frame whose header has arrived and whose body has not: its serialize type, its
+/// header bytes and its body length. `Some(reason)` refuses the frame before the body is
+/// buffered.
+pub type EarlyCheck = Box<dyn FnMut(SerializeType, &[u8], usize) -> Option<&'static str> + Send>;
+
 /// Frames one direction of a connection.
-#[derive(Debug)]
 pub struct FrameReader {
     half: OwnedReadHalf,
     buf: BytesMut,
     /// When the buffered partial frame began arriving.
     partial_since: Option<Instant>,
+    max_frame_len: usize,
     max_header_len: usize,
+    early: Option<EarlyCheck>,
+    /// Whether the early check has seen the frame being received.
+    early_done: bool,
+}
+
+impl std::fmt::Debug for FrameReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameReader")
+            .field("buffered", &self.buf.len())
+            .field("partial_since", &self.partial_since)
+            .field("max_frame_len", &self.max_frame_len)
+            .field("max_header_len", &self.max_header_len)
+            .finish_non_exhaustive()
+    }
 }
 
 impl FrameReader {
-    /// A reader accepting headers up to `max_header_len` bytes (frames up to Java's limit).
-    pub fn new(half: OwnedReadHalf, max_header_len: usize) -> Self {
-        Self { half, buf: BytesMut::new(), partial_since: None, max_header_len }
+    /// A reader accepting frames up to `max_frame_len` bytes (length prefix included) with
+    /// headers up to `max_header_len` bytes; both are judged from the 8-byte prefix.
+    pub fn new(half: OwnedReadHalf, max_frame_len: usize, max_header_len: usize) -> Self {
+        Self {
+            half,
+            buf: BytesMut::new(),
+            partial_since: None,
+            max_frame_len,
+            max_header_len,
+            early: None,
+            early_done: false,
+        }
+    }
+
+    /// A reader that trusts its peer for size: frames and headers up to Java's frame limit.
+    pub fn trusting(half: OwnedReadHalf) -> Self {
+        let max = frame::MAX_FRAME_LEN as usize;
+        Self::new(half, max + 4, max)
+    }
+
+    /// Runs `check` on each frame once its header has arrived, if its body has not yet.
+    pub fn with_early_check(mut self, check: EarlyCheck) -> Self {
+        self.early = Some(check);
+        self
     }
 
     /// When the partial frame being received began arriving, if one is.
@@ -73,15 +119,33 @@ impl FrameReader {
         // The frame's own prefix first (a length over Java's limit, an unknown serialize
         // type), then this reader's header limit.
         frame::check(&self.buf).map_err(ReadEnd::Malformed)?;
-        if let Some(word) = self.buf.get(4..frame::PREFIX_LEN) {
-            let header_len = u32::from_be_bytes([0, word[1], word[2], word[3]]) as usize;
+        if let Some(prefix) = self.buf.first_chunk::<{ frame::PREFIX_LEN }>() {
+            let frame_len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize + 4;
+            if frame_len > self.max_frame_len {
+                return Err(ReadEnd::FrameTooLarge(frame_len));
+            }
+            let header_len = u32::from_be_bytes([0, prefix[5], prefix[6], prefix[7]]) as usize;
             if header_len > self.max_header_len {
                 return Err(ReadEnd::HeaderTooLarge(header_len));
+            }
+            let header_end = frame::PREFIX_LEN + header_len;
+            if !self.early_done
+                && self.buf.len() >= header_end
+                && self.buf.len() < frame_len
+                && let Some(check) = self.early.as_mut()
+            {
+                self.early_done = true;
+                let ty = SerializeType(prefix[4]);
+                let body_len = frame_len - header_end;
+                if let Some(reason) = check(ty, &self.buf[frame::PREFIX_LEN..header_end], body_len) {
+                    return Err(ReadEnd::Refused(reason));
+                }
             }
         }
         match RawFrame::split_from(&mut self.buf) {
             Ok(Some(f)) => {
                 self.partial_since = None;
+                self.early_done = false;
                 Ok(Some(f))
             }
             Ok(None) => Ok(None),
@@ -160,7 +224,7 @@ mod tests {
     async fn frames_split_across_writes_and_eof_between_frames() {
         let (mut w, r) = pair().await;
         let (rh, _wh) = r.into_split();
-        let mut reader = FrameReader::new(rh, 1024);
+        let mut reader = FrameReader::new(rh, 4096, 1024);
         let a = frame(RequestCode::HEART_BEAT, 1);
         let b = frame(RequestCode::SEND_MESSAGE_V2, 2);
         let mut all = a.to_vec();
@@ -177,7 +241,7 @@ mod tests {
     async fn header_over_the_limit_is_refused_from_its_prefix() {
         let (mut w, r) = pair().await;
         let (rh, _wh) = r.into_split();
-        let mut reader = FrameReader::new(rh, 16);
+        let mut reader = FrameReader::new(rh, 4096, 16);
         // Only the 8-byte prefix is sent: the reader must not wait for the 100-byte header.
         let mut prefix = 108u32.to_be_bytes().to_vec();
         prefix.extend_from_slice(&100u32.to_be_bytes());
@@ -186,10 +250,56 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn frame_over_the_limit_is_refused_from_its_prefix() {
+        let (mut w, r) = pair().await;
+        let (rh, _wh) = r.into_split();
+        let mut reader = FrameReader::new(rh, 64, 16);
+        let mut prefix = 100u32.to_be_bytes().to_vec();
+        prefix.extend_from_slice(&8u32.to_be_bytes());
+        w.write_all(&prefix).await.expect("write");
+        assert!(matches!(reader.next().await, Err(ReadEnd::FrameTooLarge(104))));
+    }
+
+    #[tokio::test]
+    async fn early_check_sees_the_header_before_the_body_and_can_refuse() {
+        let (mut w, r) = pair().await;
+        let (rh, _wh) = r.into_split();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = std::sync::Arc::clone(&seen);
+        let mut reader = FrameReader::new(rh, 1 << 20, 1024).with_early_check(Box::new(move |ty, header, body_len| {
+            log.lock().expect("lock").push((ty, header.len(), body_len));
+            (body_len > 1000).then_some("body_too_large")
+        }));
+        // A small frame in two writes: checked once, passes.
+        let f = frame(RequestCode::HEART_BEAT, 1);
+        let header_end = f.len() - 4;
+        w.write_all(&f[..header_end]).await.expect("write");
+        let tick = tokio::time::sleep(Duration::from_secs(3600));
+        tokio::pin!(tick);
+        let got = reader.next_or_tick(&mut tick, Some(Duration::from_millis(1))).await;
+        assert!(matches!(got, Err(ReadEnd::Tick)), "waiting for the body");
+        w.write_all(&f[header_end..]).await.expect("write");
+        tick.as_mut().reset(Instant::now() + Duration::from_secs(3600));
+        assert_eq!(reader.next_or_tick(&mut tick, None).await.expect("frame").as_bytes(), &f);
+        // A frame announcing a large body: refused once its header is in, body never sent.
+        let h = frame::encode_to_bytes(
+            &Header::request(RequestCode::UPDATE_AND_CREATE_TOPIC, 2),
+            SerializeType::JSON,
+            &[0; 5000],
+        )
+        .expect("encode");
+        w.write_all(&h[..h.len() - 5000]).await.expect("write");
+        assert!(matches!(reader.next().await, Err(ReadEnd::Refused("body_too_large"))));
+        let seen = seen.lock().expect("lock").clone();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert_eq!(seen[1].2, 5000);
+    }
+
+    #[tokio::test]
     async fn partial_frame_reports_tick_and_when_it_started() {
         let (mut w, r) = pair().await;
         let (rh, _wh) = r.into_split();
-        let mut reader = FrameReader::new(rh, 1024);
+        let mut reader = FrameReader::new(rh, 4096, 1024);
         let f = frame(RequestCode::HEART_BEAT, 1);
         w.write_all(&f[..10]).await.expect("write");
         let tick = tokio::time::sleep(Duration::from_secs(3600));

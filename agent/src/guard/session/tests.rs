@@ -28,6 +28,7 @@ fn shared_with(limits: Limits) -> Arc<Shared> {
         limits,
         stats: Default::default(),
         sources: Default::default(),
+        logs: Default::default(),
     })
 }
 
@@ -165,8 +166,19 @@ fn a_signed_body_over_the_limit_is_refused_before_it_is_hashed() {
         WALL,
         "n-0000000000000000001",
     );
-    assert!(matches!(s.client_frame(&encoded(&h, SerializeType::JSON, body), t0, WALL), ClientVerdict::Reply(_)));
-    assert_eq!(GuardStats::snapshot(&shared.stats.admin), vec![("body_too_large", 1)]);
+    let f = encoded(&h, SerializeType::JSON, body);
+    assert_eq!(s.client_frame(&f, t0, WALL), ClientVerdict::Close("body_too_large"));
+    assert!(GuardStats::snapshot(&shared.stats.admin).is_empty(), "not judged at all");
+    // The relay's early look, once the header is in: the same frame refused before its body,
+    // a data-path frame of any size let through.
+    assert_eq!(early_refusal(&shared, SerializeType::JSON, f.header_bytes(), body.len()), Some("body_too_large"));
+    assert_eq!(early_refusal(&shared, SerializeType::JSON, f.header_bytes(), 4), None);
+    let send = encoded(&send(1, "T"), SerializeType::ROCKETMQ, b"");
+    assert_eq!(early_refusal(&shared, SerializeType::ROCKETMQ, send.header_bytes(), 4 << 20), None);
+    assert_eq!(
+        early_refusal(&shared, SerializeType::JSON, br#"{"CODE":17}"#, 1 << 20),
+        Some("noncanonical_field_name")
+    );
 }
 
 #[test]
