@@ -14,7 +14,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::codes::SerializeType;
 use crate::error::{DecodeError, EncodeError};
-use crate::header::Header;
+use crate::header::{DecodeLimits, Header, Refusal};
 
 /// Largest `total_length` Java accepts: Netty's 16 MiB limit counts the 4-byte prefix too.
 pub const MAX_FRAME_LEN: u32 = 16_777_212;
@@ -144,6 +144,12 @@ impl RawFrame {
     /// Decodes the header.
     pub fn header(&self) -> Result<Header, DecodeError> {
         Header::decode(self.serialize_type, self.header_bytes())
+    }
+
+    /// Decodes the header with the guard reader ([`Header::decode_guarded`]): what a guard
+    /// decides on before forwarding its own encoding of it.
+    pub fn header_guarded(&self, limits: &DecodeLimits) -> Result<Header, Refusal> {
+        Header::decode_guarded(self.serialize_type, self.header_bytes(), limits)
     }
 
     /// Code, flag and opaque, reading as little as possible (13 bytes of a binary header).

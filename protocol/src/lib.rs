@@ -57,4 +57,4 @@ pub mod fuzzing;
 
 pub use codes::{LanguageCode, RequestCode, ResponseCode, SerializeType};
 pub use frame::RawFrame;
-pub use header::{ExtFields, Header, Peek};
+pub use header::{DecodeLimits, ExtFields, Header, Peek, Refusal};

@@ -407,3 +407,22 @@ fn reasons_are_listed() {
         Err("header field code appears again at byte 10".to_owned())
     );
 }
+
+#[test]
+fn raw_frame_header_guarded() {
+    use crate::frame::{RawFrame, encode_to_bytes};
+    let limits = DecodeLimits::default();
+    let h = Header { code: 17, opaque: 9, ext_fields: ext(&[("topic", "T")]), ..Header::default() };
+    for ty in [JSON, BINARY] {
+        let f = RawFrame::parse(encode_to_bytes(&h, ty, b"body").expect("encodes")).expect("frame");
+        assert_eq!(f.header_guarded(&limits), Ok(h.clone()));
+    }
+    let hostile = HOSTILE_SPELLINGS[0].1;
+    let mut wire = (u32::try_from(4 + hostile.len()).expect("small")).to_be_bytes().to_vec();
+    wire.extend_from_slice(&(u32::try_from(hostile.len()).expect("small")).to_be_bytes());
+    wire.extend_from_slice(hostile);
+    let f = RawFrame::parse(bytes::Bytes::from(wire)).expect("frame");
+    assert_eq!(f.header_guarded(&limits).map_err(|e| e.reason()), Err("noncanonical_field_name"));
+    // The plain reader sees no code at all in the same frame.
+    assert_eq!(f.header().map(|h| h.code), Ok(0));
+}
