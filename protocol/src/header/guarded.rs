@@ -267,15 +267,18 @@ const RAW_HASHES: [u64; 8] = name_hashes(false);
 const FOLDED_HASHES: [u64; 8] = name_hashes(true);
 
 /// The property Java could set from a key with these UTF-16 units, if any: an exact match
-/// by hash, fastjson's folded hash, the wider folding, or (fastjson's rule for boolean
+/// by hash, fastjson's two folded hashes (lower case only; lower case without `_`/`-`), the
+/// wider folding, or (fastjson's rule for boolean
 /// `isX` properties, applied to all, and to any spelling of `is`) the folded rest after `is`.
 fn java_property(units: impl Iterator<Item = u16>) -> Option<Field> {
-    let (mut raw, mut folded, mut wide, mut after_is) = (FNV_OFFSET, FNV_OFFSET, FNV_OFFSET, FNV_OFFSET);
+    let (mut raw, mut lower, mut folded, mut wide, mut after_is) =
+        (FNV_OFFSET, FNV_OFFSET, FNV_OFFSET, FNV_OFFSET, FNV_OFFSET);
     // The first two chars and the rest, after the wide folding (so `IS_code` counts too).
     let mut first = [0u16; 2];
     let mut n = 0usize;
     for c in units {
         raw = fnv(raw, c);
+        lower = fnv(lower, if (0x41..=0x5a).contains(&c) { c + 0x20 } else { c });
         if let Some(f) = fold_fastjson(c) {
             folded = fnv(folded, f);
         }
@@ -292,6 +295,7 @@ fn java_property(units: impl Iterator<Item = u16>) -> Option<Field> {
     FIELDS.into_iter().find(|&f| {
         let i = f as usize;
         raw == RAW_HASHES[i]
+            || lower == FOLDED_HASHES[i]
             || folded == FOLDED_HASHES[i]
             || wide == FOLDED_HASHES[i]
             || (is_prefixed && after_is == FOLDED_HASHES[i])
