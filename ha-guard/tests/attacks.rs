@@ -39,6 +39,18 @@ fn refused(addr: SocketAddr, bytes: &[u8]) {
     assert!(got.is_empty(), "the guard answered a refused first packet: {got:?}");
 }
 
+/// Reads until the guard closes the tunnel. The master's heartbeats (every 5 s) would keep a
+/// plain read_to_end going forever on a tunnel left open; a minute of them fails the test.
+fn until_closed(t: &mut TcpStream) {
+    let give_up = std::time::Instant::now() + Duration::from_secs(60);
+    let mut buf = vec![0u8; 64 * 1024];
+    while let Ok(n) = t.read(&mut buf)
+        && n > 0
+    {
+        assert!(std::time::Instant::now() < give_up, "the guard left the tunnel open");
+    }
+}
+
 /// Sends a valid first packet and checks the guard's answer; returns the open tunnel.
 fn accepted(addr: SocketAddr, hello: &[u8]) -> TcpStream {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -126,8 +138,7 @@ fn attacks_on_the_accept_side_never_reach_the_master() {
     let mut t = accepted(accept, &hello("ha-1", SECRET, now_ms(), 6, "broker-a"));
     let before = tap.bytes_up();
     t.write_all(&[16i64.to_be_bytes(), 8i64.to_be_bytes()].concat()).unwrap();
-    let mut sink = Vec::new();
-    let _ = t.read_to_end(&mut sink); // ends when the guard closes
+    until_closed(&mut t);
     guard.wait_value(
         "impossible stream counted",
         "rmq_ha_guard_rejected_total",
@@ -240,8 +251,7 @@ fn a_forged_offset_report_beyond_what_was_relayed_never_reaches_the_master() {
     // (push2SlaveMaxOffset), so a SYNC_MASTER would acknowledge writes no slave holds. The
     // guard closes the tunnel before forwarding it.
     t.write_all(&(received + (1 << 40)).to_be_bytes()).unwrap();
-    let mut sink = Vec::new();
-    let _ = t.read_to_end(&mut sink); // the rest of the transfer, until the guard closes
+    until_closed(&mut t); // the rest of the transfer, until the guard closes
     guard.wait_value(
         "the forged report is counted",
         "rmq_ha_guard_rejected_total",
