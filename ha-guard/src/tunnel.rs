@@ -162,7 +162,9 @@ pub async fn serve(listener: TcpListener, end: End, mut stop: watch::Receiver<bo
 }
 
 /// Runs `fut`, a step of authentication, unless the deadline passes (`on_timeout`) or the
-/// connection is evicted from the pre-authentication budget first.
+/// connection is evicted from the pre-authentication budget first. A step that can complete
+/// wins over an eviction delivered at the same moment: a connection whose first packet has
+/// arrived is not the silent kind the eviction is for.
 async fn pre_auth<T>(
     ticket: &mut Ticket,
     deadline: tokio::time::Instant,
@@ -170,6 +172,7 @@ async fn pre_auth<T>(
     fut: impl std::future::Future<Output = Result<T, Refusal>>,
 ) -> Result<T, Refusal> {
     tokio::select! {
+        biased;
         r = tokio::time::timeout_at(deadline, fut) => r.unwrap_or(Err(on_timeout)),
         () = ticket.evicted() => Err(Refusal::new(
             "pre_auth_limit",

@@ -205,16 +205,17 @@ fn a_flood_of_silent_connections_does_not_keep_the_slave_out() {
             + g.sum("rmq_ha_guard_rejected_total", &[("side", "accept"), ("reason", "connection_limit")])
     };
     wire::wait_for("the flood fills the budget", Duration::from_secs(60), || {
-        Ok((closed(&master_guard) == 24.0).then_some(()))
+        Ok((closed(&master_guard) >= 24.0).then_some(()))
     })
     .unwrap();
     assert!(master_guard.value("rmq_ha_guard_rejected_total", &[("reason", "pre_auth_limit")]) > 0.0);
+    let before = closed(&master_guard);
 
     // The slave loses its tunnel and dials again through its guard, into the full budget.
     slave_guard.restart();
     round(&cluster.broker, &slave, &master_guard, 10, 10);
     // It got in by evicting a silent connection, not by outwaiting the flood.
-    assert!(closed(&master_guard) >= 25.0, "{}", master_guard.log());
+    assert!(closed(&master_guard) > before, "{}", master_guard.log());
     assert_eq!(
         master_guard.value("rmq_ha_guard_rejected_total", &[("reason", "hello_timeout")]),
         0.0,
