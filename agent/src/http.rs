@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
-use tracing::warn;
+use tracing::{debug, warn};
 
 use crate::accept::{Accepted, LimitedAcceptor};
 use crate::config::HttpConfig;
@@ -127,6 +127,8 @@ pub struct HttpStats {
     over_limit: AtomicU64,
     /// Closed: no whole request head within the deadline.
     header_timeout: AtomicU64,
+    /// Closed: a keep-alive connection sent nothing after its last answer (ordinary).
+    idle: AtomicU64,
     /// Closed: a blocked response write made no progress within the deadline.
     write_timeout: AtomicU64,
 }
@@ -145,6 +147,7 @@ impl HttpStats {
             )
             .with(vec![("reason", "connection_limit".into())], load(&self.over_limit))
             .with(vec![("reason", "header_timeout".into())], load(&self.header_timeout))
+            .with(vec![("reason", "idle".into())], load(&self.idle))
             .with(vec![("reason", "write_timeout".into())], load(&self.write_timeout)),
         ]
     }
@@ -201,7 +204,9 @@ impl axum::serve::Listener for CappedListener {
 ///
 /// - Head deadline: from the accept, and again from each response write, a whole request
 ///   head (a non-empty line, then an empty line) must arrive within the timeout. A client
-///   sending its headers slowly, or nothing, is closed; so is an idle keep-alive connection.
+///   sending its headers slowly, or nothing, is closed (`header_timeout`, a warning); so is a
+///   keep-alive connection that sends nothing after an answer (`idle`, ordinary: Prometheus
+///   keeps connections between scrapes).
 /// - Write deadline: a response write that stays blocked (a client not reading) for the
 ///   timeout fails.
 #[derive(Debug)]
@@ -217,6 +222,9 @@ pub struct CappedConn {
     write_deadline: Option<Instant>,
     /// Where the current request head has got to.
     head: HeadScan,
+    /// An answer has been written, and whether any byte has come since the last one.
+    answered: bool,
+    heard: bool,
     timer: Pin<Box<Sleep>>,
     expired: bool,
 }
@@ -239,6 +247,8 @@ impl CappedConn {
             head_deadline: Some(deadline),
             write_deadline: None,
             head: HeadScan::default(),
+            answered: false,
+            heard: false,
             timer: Box::pin(tokio::time::sleep_until(deadline)),
             expired: false,
         }
@@ -252,12 +262,22 @@ impl CappedConn {
         if !head && !write {
             return None;
         }
-        let what = if head { "no whole request head" } else { "a blocked response write made no progress" };
+        let idle = head && self.answered && !self.heard;
+        let what = match (idle, head) {
+            (true, _) => "idle keep-alive connection: no request",
+            (false, true) => "no whole request head",
+            (false, false) => "a blocked response write made no progress",
+        };
         if !self.expired {
             self.expired = true;
-            let counter = if head { &self.stats.header_timeout } else { &self.stats.write_timeout };
-            counter.fetch_add(1, Ordering::Relaxed);
-            warn!(peer = %self.peer, timeout = ?self.timeout, "HTTP connection closed: {what} in time");
+            if idle {
+                self.stats.idle.fetch_add(1, Ordering::Relaxed);
+                debug!(peer = %self.peer, timeout = ?self.timeout, "HTTP connection closed: {what} in time");
+            } else {
+                let counter = if head { &self.stats.header_timeout } else { &self.stats.write_timeout };
+                counter.fetch_add(1, Ordering::Relaxed);
+                warn!(peer = %self.peer, timeout = ?self.timeout, "HTTP connection closed: {what} in time");
+            }
         }
         Some(io::Error::new(io::ErrorKind::TimedOut, format!("{what} within {:?}", self.timeout)))
     }
@@ -280,6 +300,7 @@ impl CappedConn {
 
     /// Looks for the end of a request head in bytes just read.
     fn scan(&mut self, bytes: &[u8]) {
+        self.heard |= !bytes.is_empty();
         if self.head_deadline.is_some() && self.head.feed(bytes) {
             // The head is whole; the next response write starts the next wait.
             self.head_deadline = None;
@@ -292,6 +313,8 @@ impl CappedConn {
         if n > 0 {
             self.head_deadline = Some(Instant::now() + self.timeout);
             self.head = HeadScan::default();
+            self.answered = true;
+            self.heard = false;
         }
     }
 
@@ -582,7 +605,9 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(answers, 2);
-        assert_eq!(server.stats.header_timeout.load(Ordering::Relaxed), 1);
+        // Ordinary between scrapes: counted apart from slow or silent clients.
+        assert_eq!(server.stats.idle.load(Ordering::Relaxed), 1);
+        assert_eq!(server.stats.header_timeout.load(Ordering::Relaxed), 0);
     }
 
     #[tokio::test]
