@@ -442,13 +442,15 @@ pub async fn run(
     }
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     let stop_for_http = stop_tx.clone();
-    let server = axum::serve(listener, crate::http::router(registry)).with_graceful_shutdown(async move {
+    // The endpoint is capped (connections, header and write deadlines), so a scrape flood
+    // cannot take the descriptors the guard's listeners need.
+    let served = crate::http::serve(listener, "rmq-agent", registry, &config.http, async move {
         shutdown.await;
         info!("shutting down");
         crate::process::sd_notify("STOPPING=1");
         let _ = stop_for_http.send(true);
-    });
-    let served = server.await;
+    })
+    .await;
     let _ = stop_tx.send(true);
     if tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await.is_err() {
         warn!(?grace, "collectors did not stop within the grace period; abandoning them");

@@ -564,6 +564,9 @@ impl Config {
         if self.http.listen.parse::<SocketAddr>().is_err() {
             bad("http.listen", format!("{:?} is not an IP:port address", self.http.listen));
         }
+        for (field, message) in crate::http::limit_problems(&self.http) {
+            bad(&format!("http.{field}"), message);
+        }
         if !matches!(self.log.format.as_str(), "human" | "json") {
             bad("log.format", format!("{:?} is neither \"human\" nor \"json\"", self.log.format));
         }

@@ -27,16 +27,6 @@ use crate::accept::{Accepted, LimitedAcceptor};
 use crate::config::HttpConfig;
 use crate::metrics::{Exposition, Family, Registry, SnapshotSlot, openmetrics_to_text};
 
-/// The router.
-pub fn router(registry: Registry) -> Router {
-    router_for("rmq-agent", registry)
-}
-
-/// The router of the program `name` (shown on the index page).
-pub fn router_for(name: &'static str, registry: Registry) -> Router {
-    routes(name, Scrape { registry, http: None })
-}
-
 fn routes(name: &'static str, state: Scrape) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
