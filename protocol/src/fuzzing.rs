@@ -206,6 +206,27 @@ pub fn peek(data: &[u8]) {
         }
     }
 
+    // The guard's walk of a binary header refuses what the guard reader refuses, and reads
+    // the same code, flag and opaque; only an ext value that is not UTF-8 (never read by the
+    // walk) may separate them. Small limits so that the field limit is reached too.
+    let limits = crate::DecodeLimits { max_header_bytes: 4096, max_ext_fields: 40 };
+    let walked = Header::walk_guarded(data, &limits, &key);
+    match (Header::decode_guarded(ty, data, &limits), walked) {
+        (Ok(h), Ok((p, v))) => {
+            assert_eq!((p.code, p.flag, p.opaque), (h.code, h.flag, h.opaque));
+            assert_eq!(v, h.ext(&key), "the captured value is the decoded one");
+        }
+        (Ok(h), Err(r)) => panic!("the walk refused ({r}) what the reader accepted: {h:?}"),
+        (Err(r), Ok(_)) => assert_eq!(
+            r,
+            crate::Refusal::Malformed(crate::error::DecodeError::InvalidUtf8("ext value")),
+            "the walk accepted what the reader refused"
+        ),
+        // A bad value may stop the reader before a later fault stops the walk.
+        (Err(crate::Refusal::Malformed(crate::error::DecodeError::InvalidUtf8("ext value"))), Err(_)) => {}
+        (Err(a), Err(b)) => assert_eq!(a.reason(), b.reason(), "{a} / {b}"),
+    }
+
     let ty = SerializeType::JSON;
     let decoded = Header::decode(ty, data);
     let p = Header::peek(ty, data);

@@ -10,6 +10,7 @@ pub mod relay;
 pub mod replay;
 pub mod session;
 pub mod stats;
+mod tally;
 
 pub use auth::{Decision, Policy, Scheme};
 pub use metrics::families;

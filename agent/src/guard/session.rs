@@ -16,14 +16,13 @@
 //! - What a connection remembers is bounded: requests awaiting a response, broker requests
 //!   awaiting the client's answer, and per-topic send counts (topic names up to Java's limit).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use rmq_protocol::frame::{self, RawFrame};
-use rmq_protocol::{Header, RequestCode, ResponseCode, SerializeType};
+use rmq_protocol::{Header, Peek, RequestCode, ResponseCode, SerializeType};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
@@ -34,12 +33,16 @@ use super::log_budget::clip;
 use super::opaques::Opaques;
 use super::relay::{Limits, Shared};
 use super::stats::{RESPONSE_CLASS, class_index};
+use super::tally::SendTally;
 
 /// How often per-connection send counts are merged into the listener's table.
 pub const TALLY_FLUSH: Duration = Duration::from_secs(1);
 
 /// Java's longest topic name; a longer one is refused by the broker and never counted.
 pub const MAX_TOPIC_LEN: usize = 127;
+
+/// Largest encoding buffer a connection keeps between frames (a Java send header is ~0.5 KiB).
+const SCRATCH_KEEP: usize = 4096;
 
 /// Broker-to-client requests remembered per connection while their answer is owed.
 const MAX_CALLBACKS: usize = 1024;
@@ -79,8 +82,8 @@ pub enum Due {
 struct Pending {
     sent: Instant,
     class: usize,
-    /// The topic of a send, counted when the broker accepts it.
-    topic: Option<Box<str>>,
+    /// The topic of a send (its number in the tally), counted when the broker accepts it.
+    topic: Option<u32>,
 }
 
 /// The state of one client connection.
@@ -94,11 +97,13 @@ pub struct Session {
     /// Broker requests to the client whose answer is owed.
     callbacks: Opaques<()>,
     /// Accepted sends by topic since the last flush.
-    tally: HashMap<Box<str>, u64>,
+    tally: SendTally,
     last_flush: Instant,
     last_activity: Instant,
     /// Until the first whole frame arrives, the deadline for it.
     first_frame_by: Option<Instant>,
+    /// Where a JSON header's canonical encoding is written to compare with the client's.
+    scratch: BytesMut,
 }
 
 impl Session {
@@ -111,10 +116,11 @@ impl Session {
             host: peer.ip().to_string(),
             pending: Opaques::new(limits.max_pending_requests),
             callbacks: Opaques::new(MAX_CALLBACKS),
-            tally: HashMap::new(),
+            tally: SendTally::default(),
             last_flush: now,
             last_activity: now,
             first_frame_by: Some(now + limits.frame_timeout),
+            scratch: BytesMut::new(),
         }
     }
 
@@ -127,19 +133,36 @@ impl Session {
         self.last_activity = now;
         self.first_frame_by = None;
         let stats = &self.shared.stats;
-        let header = match read_header(f, self.limits()) {
-            Ok(h) => h,
-            Err(reason) => return ClientVerdict::Close(reason),
+        let limits = decode_limits(self.limits());
+        // A JSON header is read whole (only the guard's encoding of it is forwarded); a binary
+        // one is walked — every length and key checked, no allocation — and read whole only if
+        // its code needs a signature.
+        let mut walked_topic = None;
+        let (p, mut header) = if f.serialize_type() == SerializeType::ROCKETMQ {
+            // The code sits at a fixed offset; it says which field names a send's topic.
+            let topic_key = f.peek_code().map_or("", topic_key);
+            match Header::walk_guarded(f.header_bytes(), &limits, topic_key) {
+                Ok((p, topic)) => {
+                    walked_topic = topic;
+                    (p, None)
+                }
+                Err(r) => return ClientVerdict::Close(r.reason()),
+            }
+        } else {
+            match f.header_guarded(&limits) {
+                Ok(h) => (Peek { code: h.code, flag: h.flag, opaque: h.opaque }, Some(h)),
+                Err(r) => return ClientVerdict::Close(r.reason()),
+            }
         };
-        if header.is_response() {
+        if p.is_response() {
             stats.request(RESPONSE_CLASS);
-            if self.callbacks.remove(header.opaque).is_none() {
+            if self.callbacks.remove(p.opaque).is_none() {
                 stats.dropped("unsolicited_response");
                 return ClientVerdict::Drop;
             }
-            return outbound(f, &header);
+            return outbound(f, header.as_ref(), &mut self.scratch);
         }
-        let code = header.code;
+        let code = p.code;
         let class = class_index(code);
         stats.request(class);
         let policy = self.shared.policy();
@@ -149,22 +172,34 @@ impl Session {
             if f.body().len() > self.limits().max_signed_body_bytes {
                 return ClientVerdict::Close("body_too_large");
             }
+            let h = match header.take() {
+                Some(h) => h,
+                None => match f.header_guarded(&limits) {
+                    Ok(h) => h,
+                    Err(r) => return ClientVerdict::Close(r.reason()),
+                },
+            };
             let decision = {
                 let mut nonces = self.shared.nonces.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                policy.check(&header, &f.body(), wall_ms, &mut nonces)
+                policy.check(&h, &f.body(), wall_ms, &mut nonces)
             };
-            if let Some(reply) = self.judge(&header, f.serialize_type(), decision) {
+            if let Some(reply) = self.judge(&h, f.serialize_type(), decision) {
                 return reply;
             }
+            header = Some(h);
         }
-        if !header.is_oneway() {
-            let topic = if is_send(code) { send_topic(&header) } else { None };
-            let evicted = self.pending.insert(header.opaque, Pending { sent: now, class, topic });
+        if !p.is_oneway() {
+            let topic = match (topic_key(code), &header) {
+                ("", _) => None,
+                (key, Some(h)) => self.tally.intern(accepted_topic(h.ext(key))),
+                (_, None) => self.tally.intern(accepted_topic(walked_topic)),
+            };
+            let evicted = self.pending.insert(p.opaque, Pending { sent: now, class, topic });
             if evicted > 0 {
                 stats.pending_evicted.fetch_add(evicted as u64, std::sync::atomic::Ordering::Relaxed);
             }
         }
-        outbound(f, &header)
+        outbound(f, header.as_ref(), &mut self.scratch)
     }
 
     /// Applies a signature decision: `None` to forward, or the verdict for a rejection.
@@ -217,7 +252,7 @@ impl Session {
                 if p.code == ResponseCode::SUCCESS.get()
                     && let Some(topic) = sent.topic
                 {
-                    *self.tally.entry(topic).or_default() += 1;
+                    self.tally.count(topic);
                 }
             }
         } else if !p.is_oneway() {
@@ -267,7 +302,7 @@ impl Session {
     pub fn flush(&mut self, now: Instant) {
         self.last_flush = now;
         if !self.tally.is_empty() {
-            self.shared.stats.add_sends(&self.host, self.tally.drain().map(|(t, n)| (t.into_string(), n)));
+            self.shared.stats.add_sends(&self.host, self.tally.drain());
         }
     }
 
@@ -304,35 +339,46 @@ fn decode_limits(limits: &Limits) -> DecodeLimits {
     DecodeLimits { max_header_bytes: limits.max_header_bytes, max_ext_fields: limits.max_ext_fields }
 }
 
-/// Reads a client header with the guard reader and its limits. The error is a stable reason.
-fn read_header(f: &RawFrame, limits: &Limits) -> Result<Header, &'static str> {
-    Header::decode_guarded(f.serialize_type(), f.header_bytes(), &decode_limits(limits)).map_err(|r| r.reason())
-}
-
 /// What reaches the broker for a frame the guard decided to forward: the canonical encoding of
 /// a JSON header (the client's spelling never reaches a Java broker), the original bytes of a
-/// binary one.
-fn outbound(f: &RawFrame, header: &Header) -> ClientVerdict {
-    if f.serialize_type() != SerializeType::JSON {
+/// binary one. The canonical encoding is written to `scratch` first: when it is byte for byte
+/// what the client sent (a stock Java client's header is), the original frame goes as it is,
+/// with no new allocation or copy of the body.
+fn outbound(f: &RawFrame, header: Option<&Header>, scratch: &mut BytesMut) -> ClientVerdict {
+    let Some(h) = header.filter(|_| f.serialize_type() == SerializeType::JSON) else {
+        return ClientVerdict::Forward(f.as_bytes().clone());
+    };
+    scratch.clear();
+    if h.encode(SerializeType::JSON, scratch).is_err() {
+        return ClientVerdict::Close("unencodable_header");
+    }
+    let same = scratch.as_ref() == f.header_bytes();
+    if scratch.capacity() > SCRATCH_KEEP {
+        // A rare large header: do not keep its buffer for the connection's lifetime.
+        *scratch = BytesMut::new();
+    }
+    if same {
         return ClientVerdict::Forward(f.as_bytes().clone());
     }
-    match frame::encode_to_bytes(header, SerializeType::JSON, &f.body()) {
+    match frame::encode_to_bytes(h, SerializeType::JSON, &f.body()) {
         Ok(b) => ClientVerdict::Forward(b),
         Err(_) => ClientVerdict::Close("unencodable_header"),
     }
 }
 
-fn is_send(code: i32) -> bool {
-    matches!(
-        RequestCode(code),
-        RequestCode::SEND_MESSAGE | RequestCode::SEND_MESSAGE_V2 | RequestCode::SEND_BATCH_MESSAGE
-    )
+/// The ext field naming a send's topic (`b` in a V2 header, `topic` in V1), or `""` for a
+/// code that is not a send.
+fn topic_key(code: i32) -> &'static str {
+    match RequestCode(code) {
+        RequestCode::SEND_MESSAGE_V2 | RequestCode::SEND_BATCH_MESSAGE => "b",
+        RequestCode::SEND_MESSAGE => "topic",
+        _ => "",
+    }
 }
 
-/// The topic of a send request (`b` in a V2 header, `topic` in V1), if it is one Java accepts.
-fn send_topic(h: &Header) -> Option<Box<str>> {
-    let t = h.ext("b").or_else(|| h.ext("topic"))?;
-    (!t.is_empty() && t.len() <= MAX_TOPIC_LEN).then(|| t.into())
+/// `topic` if it is a name Java accepts (counted), else `None`.
+fn accepted_topic(topic: Option<&str>) -> Option<&str> {
+    topic.filter(|t| !t.is_empty() && t.len() <= MAX_TOPIC_LEN)
 }
 
 #[cfg(test)]

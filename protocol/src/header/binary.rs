@@ -93,6 +93,50 @@ pub(super) fn find_ext<'a>(bytes: &'a [u8], key: &str) -> Option<&'a str> {
     found.and_then(|v| std::str::from_utf8(&bytes[v]).ok())
 }
 
+/// Walks an encoded binary header without allocating: checks every length, that the remark
+/// and each ext key are UTF-8 and that nothing follows the ext area, hands each ext entry
+/// (key bytes, value bytes, offset of the entry) to `entry`, and returns the fixed fields.
+/// Values are not read as text: a caller that decides nothing on them need not pay for it.
+pub(super) fn walk<'a, E: From<DecodeError>>(
+    bytes: &'a [u8],
+    mut entry: impl FnMut(&'a [u8], &'a [u8], usize) -> Result<(), E>,
+) -> Result<super::Peek, E> {
+    let mut c = Cursor { b: bytes, pos: 0, end: bytes.len() };
+    let code = i32::from(c.i16("code")?);
+    c.take(3, "language and version")?;
+    let opaque = c.i32("opaque")?;
+    let flag = c.i32("flag")?;
+    let remark_len = c.len32("remark length")?;
+    let remark = c.take(remark_len, "remark")?;
+    utf8(&bytes[remark], "remark")?;
+    let ext_len = c.len32("ext length")?;
+    let r = c.take(ext_len, "ext fields")?;
+    // The hot loop of the guard's data path: plain slice splits, no cursor bookkeeping.
+    let area_start = r.start;
+    let mut rest = &bytes[r];
+    while !rest.is_empty() {
+        let at = area_start + (ext_len - rest.len());
+        let (klen, tail) = rest.split_first_chunk::<2>().ok_or(DecodeError::Truncated("ext key length"))?;
+        let klen = usize::try_from(i16::from_be_bytes(*klen)).map_err(|_| DecodeError::NegativeLength("ext key"))?;
+        let (key, tail) = tail.split_at_checked(klen).ok_or(DecodeError::Truncated("ext key"))?;
+        utf8(key, "ext key")?;
+        let (vlen, tail) = tail.split_first_chunk::<4>().ok_or(DecodeError::Truncated("ext value length"))?;
+        let vlen = usize::try_from(i32::from_be_bytes(*vlen)).map_err(|_| DecodeError::NegativeLength("ext value"))?;
+        let (value, tail) = tail.split_at_checked(vlen).ok_or(DecodeError::Truncated("ext value"))?;
+        entry(key, value, at)?;
+        rest = tail;
+    }
+    if c.remaining() > 0 {
+        return Err(DecodeError::TrailingBytes(c.remaining()).into());
+    }
+    Ok(super::Peek { code, flag, opaque })
+}
+
+/// Checks `b` is UTF-8, with a fast path for ASCII (every key a stock client sends).
+fn utf8(b: &[u8], what: &'static str) -> Result<(), DecodeError> {
+    if b.is_ascii() || std::str::from_utf8(b).is_ok() { Ok(()) } else { Err(DecodeError::InvalidUtf8(what)) }
+}
+
 pub(super) fn decode(bytes: &[u8]) -> Result<Header, DecodeError> {
     // Java's HashMap keeps the last value of a repeated key; so do we.
     decode_with(bytes, |map, key, value, _| {

@@ -150,6 +150,79 @@ pub(super) fn decode(ty: SerializeType, bytes: &[u8], limits: &DecodeLimits) -> 
     }
 }
 
+/// The guard reader's verdict on a binary header without materialising it: the same
+/// refusals as [`decode`] (limits, repeated or reserved ext keys, malformed structure), with
+/// values left unread except that of `capture`, which is returned if present and UTF-8.
+/// Repeats are found by comparing each key with the ones before it while there are few (a
+/// SEND_MESSAGE_V2 header has 14 one-letter keys; keys of up to 8 bytes compare as one
+/// integer), and with a hash set past that, so the cost stays linear.
+pub(super) fn walk_binary<'a>(
+    bytes: &'a [u8],
+    limits: &DecodeLimits,
+    capture: &str,
+) -> Result<(super::Peek, Option<&'a str>), Refusal> {
+    if bytes.len() > limits.max_header_bytes {
+        return Err(Refusal::HeaderTooLarge { len: bytes.len(), max: limits.max_header_bytes });
+    }
+    const INLINE: usize = 32;
+    /// A key for quick comparison: its length and its first 8 bytes.
+    fn short(k: &[u8]) -> (usize, u64) {
+        let mut w = [0u8; 8];
+        let n = k.len().min(8);
+        w[..n].copy_from_slice(&k[..n]);
+        (k.len(), u64::from_le_bytes(w))
+    }
+    // One-byte keys (all of a SEND_MESSAGE_V2 header's) are remembered in a bitmap.
+    let mut one_byte = [0u64; 4];
+    let mut inline: [(usize, u64, &[u8]); INLINE] = [(0, 0, &[]); INLINE];
+    let mut inlined = 0usize;
+    let mut many: Option<std::collections::HashSet<&[u8]>> = None;
+    let mut count = 0usize;
+    let mut captured = None;
+    let peek = binary::walk(bytes, |key, value, at| {
+        if count == limits.max_ext_fields {
+            return Err(Refusal::TooManyFields { max: limits.max_ext_fields });
+        }
+        count += 1;
+        if let [b] = key {
+            let (word, bit) = (usize::from(b >> 6), 1u64 << (b & 63));
+            if one_byte[word] & bit != 0 {
+                return Err(Refusal::RepeatedExtKey { at });
+            }
+            one_byte[word] |= bit;
+        } else {
+            if matches!(key.first(), Some(b'@' | b'$')) && is_reserved_bytes(key) {
+                return Err(Refusal::ReservedKey { at });
+            }
+            let repeated = match many.as_mut() {
+                Some(set) => !set.insert(key),
+                None if inlined < INLINE => {
+                    let (len, word) = short(key);
+                    let seen =
+                        inline[..inlined].iter().any(|&(l, w, k)| l == len && w == word && (len <= 8 || k == key));
+                    inline[inlined] = (len, word, key);
+                    inlined += 1;
+                    seen
+                }
+                None => {
+                    let mut set: std::collections::HashSet<&[u8]> = inline.iter().map(|e| e.2).collect();
+                    let seen = !set.insert(key);
+                    many = Some(set);
+                    seen
+                }
+            };
+            if repeated {
+                return Err(Refusal::RepeatedExtKey { at });
+            }
+        }
+        if key == capture.as_bytes() {
+            captured = Some(value);
+        }
+        Ok(())
+    })?;
+    Ok((peek, captured.and_then(|v| std::str::from_utf8(v).ok())))
+}
+
 fn decode_binary(bytes: &[u8], limits: &DecodeLimits) -> Result<Header, Refusal> {
     let mut count = 0usize;
     binary::decode_with(bytes, |map, key, value, at| {
@@ -310,7 +383,11 @@ fn is_reserved(units: impl Iterator<Item = u16> + Clone) -> bool {
 
 /// [`is_reserved`] for a key already decoded into a `str` (ext keys).
 fn is_reserved_str(key: &str) -> bool {
-    key == "@type" || key == "$ref"
+    is_reserved_bytes(key.as_bytes())
+}
+
+fn is_reserved_bytes(key: &[u8]) -> bool {
+    key == b"@type" || key == b"$ref"
 }
 
 // === JSON ===

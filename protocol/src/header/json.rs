@@ -119,7 +119,10 @@ fn ext_fields(r: &mut Reader<'_>, len_hint: usize) -> Result<Option<ExtFields>, 
 }
 
 pub(super) fn encode(h: &Header, dst: &mut BytesMut) {
-    dst.reserve(96 + h.remark.as_ref().map_or(0, String::len));
+    // Room for the fixed keys and every field (plus quotes, colon and comma), so the header is
+    // written without growing the buffer.
+    let ext: usize = h.ext_fields.as_ref().map_or(0, |e| e.iter().map(|(k, v)| k.len() + v.len() + 6).sum());
+    dst.reserve(128 + ext + h.remark.as_ref().map_or(0, String::len));
     dst.put_slice(b"{\"code\":");
     put_int(dst, i64::from(h.code));
     if let Some(ext) = &h.ext_fields {
@@ -198,32 +201,36 @@ impl ItoaBuf {
 /// Writes a JSON string the way fastjson does: `"` `\` and control characters escaped,
 /// `/` and non-ASCII written as is.
 pub(crate) fn put_str(dst: &mut BytesMut, s: &str) {
-    dst.put_u8(b'"');
     let bytes = s.as_bytes();
+    dst.reserve(bytes.len() + 2);
+    dst.put_u8(b'"');
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0x00..=0x1f => {
-                dst.put_slice(&bytes[start..i]);
+    let mut i = 0;
+    while i < bytes.len() {
+        // Runs of bytes that need no escape (nearly all of them) are copied whole.
+        let b = bytes[i];
+        if b >= 0x20 && b != b'"' && b != b'\\' {
+            i += 1;
+            continue;
+        }
+        dst.put_slice(&bytes[start..i]);
+        match b {
+            b'"' => dst.put_slice(b"\\\""),
+            b'\\' => dst.put_slice(b"\\\\"),
+            b'\n' => dst.put_slice(b"\\n"),
+            b'\r' => dst.put_slice(b"\\r"),
+            b'\t' => dst.put_slice(b"\\t"),
+            0x08 => dst.put_slice(b"\\b"),
+            0x0c => dst.put_slice(b"\\f"),
+            _ => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
                 dst.put_slice(b"\\u00");
                 dst.put_u8(HEX[usize::from(b >> 4)]);
                 dst.put_u8(HEX[usize::from(b & 0xf)]);
-                start = i + 1;
-                continue;
             }
-            _ => continue,
-        };
-        dst.put_slice(&bytes[start..i]);
-        dst.put_slice(esc);
-        start = i + 1;
+        }
+        i += 1;
+        start = i;
     }
     dst.put_slice(&bytes[start..]);
     dst.put_u8(b'"');

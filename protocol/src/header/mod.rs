@@ -178,6 +178,21 @@ impl Header {
         guarded::decode(ty, bytes, limits)
     }
 
+    /// The guard reader's verdict on an encoded *binary* header without materialising it, for
+    /// a proxy that forwards the header as its original bytes and decides on its code alone:
+    /// code, flag and opaque, and the value of ext field `capture` (if present and UTF-8).
+    /// Every length and key is checked and the same refusals as [`Header::decode_guarded`]
+    /// apply, except that ext values other than `capture` are not read (so one that is not
+    /// UTF-8 is not refused). A JSON header has no such shortcut: decode it, and forward
+    /// only its re-encoding.
+    pub fn walk_guarded<'a>(
+        bytes: &'a [u8],
+        limits: &DecodeLimits,
+        capture: &str,
+    ) -> Result<(Peek, Option<&'a str>), Refusal> {
+        guarded::walk_binary(bytes, limits, capture)
+    }
+
     /// Appends the encoded header (without the frame's length words) to `dst`.
     pub fn encode(&self, ty: SerializeType, dst: &mut BytesMut) -> Result<(), EncodeError> {
         match ty {
