@@ -271,25 +271,41 @@ async fn main() -> anyhow::Result<()> {
         .await??;
     }
 
-    println!("closed loop, {conns} connections, {secs} s each, SEND_MESSAGE_V2 with a {body}-byte body, binary header");
+    let header_kind = if matches!(request(0), Template::Json(..)) { "JSON" } else { "binary" };
+    println!("closed loop, {conns} connections, {secs} s each, SEND_MESSAGE_V2 with a {body}-byte body, {header_kind} header");
     println!();
-    println!("| upstream | path | requests/s | vs direct | p50 µs | p99 µs | p999 µs | errors |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    println!("| upstream | path | requests/s | vs direct | p50 µs | p99 µs | p999 µs | errors | proxy CPU µs/request |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    // The proxies' own CPU time per request (utime + stime from /proc): unlike throughput, it
+    // does not depend on what else wants the machine's cores during the row.
+    let guard_pid = rmq_benches::procinfo::pid_listening(g_resp).context("guard pid")?;
+    let haproxy_pid = rmq_benches::procinfo::pid_listening(h_resp).context("haproxy pid")?;
     for (name, direct, via_guard, via_haproxy) in [
         ("fast responder", addr(resp_port), addr(g_resp), addr(h_resp)),
         ("RocketMQ-Rust broker", broker, addr(g_broker), addr(h_broker)),
     ] {
         let mut base = 0.0;
-        for (path, a) in [("direct", direct), ("rmq-agent guard", via_guard), ("HAProxy 2.6 (tcp)", via_haproxy)] {
+        for (path, a, pid) in [
+            ("direct", direct, None),
+            ("rmq-agent guard", via_guard, Some(guard_pid)),
+            ("HAProxy 2.6 (tcp)", via_haproxy, Some(haproxy_pid)),
+        ] {
+            let cpu_before = pid.and_then(rmq_benches::procinfo::cpu_seconds);
             let r = load(a, conns, secs, body).await?;
+            let cpu_after = pid.and_then(rmq_benches::procinfo::cpu_seconds);
             #[allow(clippy::cast_precision_loss)]
             let rps = r.requests as f64 / r.secs;
             if path == "direct" {
                 base = rps;
             }
+            #[allow(clippy::cast_precision_loss)]
+            let cpu_per_req = match (cpu_before, cpu_after) {
+                (Some(b), Some(a)) if r.requests > 0 => format!("{:.2}", (a - b) * 1e6 / r.requests as f64),
+                _ => "–".to_owned(),
+            };
             let l = &r.latencies_us;
             println!(
-                "| {name} | {path} | {rps:.0} | {:.2}x | {} | {} | {} | {} |",
+                "| {name} | {path} | {rps:.0} | {:.2}x | {} | {} | {} | {} | {cpu_per_req} |",
                 rps / base,
                 pct(l, 0.5),
                 pct(l, 0.99),
