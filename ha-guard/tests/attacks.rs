@@ -14,8 +14,9 @@ use rmq_protocol::ha::{Parsed, TransferHeader};
 use rmq_protocol::request::{CommandHeader as _, SendMessageRequestHeaderV2};
 use rmq_protocol::sign::{SigningKey, ha_v1};
 use rmq_protocol::{ResponseCode, SerializeType};
+use rmq_testkit::tap::Tap;
 use rmq_testkit::{Cluster, wire};
-use support::{Guard, SECRET, Tap, free_addr, key_file};
+use support::{Guard, SECRET, free_addr, key_file};
 
 fn now_ms() -> u64 {
     u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap()
@@ -67,7 +68,7 @@ fn accepted(addr: SocketAddr, hello: &[u8]) -> TcpStream {
 #[test]
 fn attacks_on_the_accept_side_never_reach_the_master() {
     let cluster = Cluster::shared();
-    let tap = Tap::start(cluster.broker.ha_addr());
+    let tap = Tap::start(cluster.broker.ha_addr()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let key = key_file(dir.path(), "ha-1", SECRET);
     let wrong = key_file(dir.path(), "wrong", "not-the-secret");
@@ -209,7 +210,7 @@ fn put_one(broker: SocketAddr) {
 fn a_forged_offset_report_beyond_what_was_relayed_never_reaches_the_master() {
     let cluster = Cluster::shared();
     put_one(cluster.broker.addr());
-    let tap = Tap::start(cluster.broker.ha_addr());
+    let tap = Tap::start(cluster.broker.ha_addr()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let key = key_file(dir.path(), "ha-1", SECRET);
     let accept = free_addr();

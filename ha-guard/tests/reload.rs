@@ -12,7 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rmq_ha_guard::app::{Reloader, run};
 use rmq_ha_guard::config::Config;
 use rmq_protocol::sign::{SigningKey, ha_v1};
-use support::{Tap, free_addr, key_file};
+use rmq_testkit::tap::Tap;
+use support::{free_addr, key_file};
 
 fn answered(addr: std::net::SocketAddr, secret: &str, nonce: u8) -> bool {
     let now = u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap();
@@ -31,7 +32,7 @@ async fn reload_rotates_keys_and_a_bad_reload_keeps_the_old_ones() {
     let dir = tempfile::tempdir().unwrap();
     let key = key_file(dir.path(), "ha-1", "first-secret");
     // Any listener will do upstream: tunnels are opened and dropped at once.
-    let tap = Tap::start(free_addr());
+    let tap = Tap::start(free_addr()).unwrap();
     let accept = free_addr();
     let path = dir.path().join("guard.toml");
     std::fs::write(

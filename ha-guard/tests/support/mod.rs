@@ -1,13 +1,10 @@
-//! Test support: the `rmq-ha-guard` binary as a real process, keys on disk, and a tap that
-//! counts what reaches the master's HA port.
+//! Test support: the `rmq-ha-guard` binary as a real process and keys on disk. (What reaches
+//! the master is counted by `rmq_testkit::tap::Tap`.)
 #![allow(dead_code, unreachable_pub)] // shared by several test binaries, each using a part
 
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rmq_testkit::{ManagedProcess, free_port, http, wire};
@@ -121,64 +118,4 @@ impl Drop for Guard {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// A TCP forwarder in front of the master's HA port that counts connections and the bytes
-/// sent towards the master: "nothing reached the master" is `connections() == 0`.
-#[derive(Debug, Clone)]
-pub struct Tap {
-    /// Where the accept-side guard should point its upstream.
-    pub addr: SocketAddr,
-    conns: Arc<AtomicUsize>,
-    bytes_up: Arc<AtomicUsize>,
-}
-
-impl Tap {
-    /// Starts forwarding to `master`.
-    pub fn start(master: SocketAddr) -> Self {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let tap = Self { addr: l.local_addr().unwrap(), conns: Arc::default(), bytes_up: Arc::default() };
-        let t = tap.clone();
-        std::thread::spawn(move || {
-            for s in l.incoming() {
-                let Ok(client) = s else { continue };
-                t.conns.fetch_add(1, Ordering::SeqCst);
-                let Ok(master) = TcpStream::connect(master) else { continue };
-                let (c2, m2) = (client.try_clone().unwrap(), master.try_clone().unwrap());
-                let up = Arc::clone(&t.bytes_up);
-                std::thread::spawn(move || copy(client, master, Some(&up)));
-                std::thread::spawn(move || copy(m2, c2, None));
-            }
-        });
-        tap
-    }
-
-    /// Connections that reached the master so far.
-    pub fn connections(&self) -> usize {
-        self.conns.load(Ordering::SeqCst)
-    }
-
-    /// Bytes that reached the master so far.
-    pub fn bytes_up(&self) -> usize {
-        self.bytes_up.load(Ordering::SeqCst)
-    }
-}
-
-fn copy(mut from: TcpStream, mut to: TcpStream, count: Option<&AtomicUsize>) {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match from.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if let Some(c) = count {
-                    c.fetch_add(n, Ordering::SeqCst);
-                }
-                if to.write_all(&buf[..n]).is_err() {
-                    break;
-                }
-            }
-        }
-    }
-    let _ = to.shutdown(std::net::Shutdown::Both);
-    let _ = from.shutdown(std::net::Shutdown::Both);
 }
