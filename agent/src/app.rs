@@ -103,10 +103,12 @@ pub fn guard_listener(
             max_ext_fields: l.max_ext_fields,
             max_signed_body_bytes: l.max_signed_body_bytes,
             max_frame_bytes: l.max_frame_bytes,
+            max_buffered_bytes: l.max_buffered_bytes,
         },
         stats: crate::guard::GuardStats::default(),
         sources: Mutex::default(),
         logs: crate::guard::log_budget::LogBudget::default(),
+        buffers: Arc::new(crate::remoting::frames::BufferBudget::new(l.max_buffered_bytes)),
     }
 }
 

@@ -437,6 +437,8 @@ pub struct GuardListener {
     pub max_signed_body_bytes: usize,
     /// Largest frame a client may send, in bytes (length prefix included).
     pub max_frame_bytes: usize,
+    /// Bytes that large partial client frames (over 64 KiB) may hold at once, listener-wide.
+    pub max_buffered_bytes: usize,
 }
 
 impl Default for GuardListener {
@@ -461,6 +463,7 @@ impl Default for GuardListener {
             max_ext_fields: crate::guard::Limits::DEFAULT.max_ext_fields,
             max_signed_body_bytes: crate::guard::Limits::DEFAULT.max_signed_body_bytes,
             max_frame_bytes: crate::guard::Limits::DEFAULT.max_frame_bytes,
+            max_buffered_bytes: crate::guard::Limits::DEFAULT.max_buffered_bytes,
         }
     }
 }
@@ -681,6 +684,12 @@ impl Config {
             }
             if !(4096..=rmq_protocol::frame::MAX_FRAME_LEN as usize + 4).contains(&l.max_frame_bytes) {
                 bad(&at("max_frame_bytes"), format!("{} is outside 4096..=16777216", l.max_frame_bytes));
+            }
+            if l.max_buffered_bytes < l.max_frame_bytes {
+                bad(
+                    &at("max_buffered_bytes"),
+                    format!("must hold at least one frame of max_frame_bytes ({})", l.max_frame_bytes),
+                );
             }
             if l.max_signed_body_bytes > rmq_protocol::frame::MAX_FRAME_LEN as usize {
                 bad(&at("max_signed_body_bytes"), "must be at most 16777212 (Java's frame limit)".into());

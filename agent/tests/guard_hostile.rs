@@ -480,3 +480,29 @@ async fn a_client_sent_proxy_protocol_header_never_reaches_the_broker() {
     .await;
     s.agent.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parked_large_frames_share_one_buffer_budget() {
+    // Each connection parks most of a legal 4 MiB send; the listener buffers at most 5 MiB of
+    // such frames at once, so the second is refused while the first waits.
+    let s = start(|l| {
+        l.max_buffered_bytes = 5 << 20;
+        l.frame_timeout_ms = 60_000;
+    })
+    .await;
+    let mut h = Header::request(RequestCode::SEND_MESSAGE_V2, 1);
+    h.set_ext("b", "TBW102");
+    let whole = frame::encode_to_bytes(&h, SerializeType::ROCKETMQ, &vec![b'x'; 4 << 20]).unwrap();
+    let parked = whole[..whole.len() - 1].to_vec();
+    let _first = hold(s.guard, 1, &parked).await;
+    s.agent
+        .wait_for("the first frame parked", Duration::from_secs(20), |m| {
+            metric(m, r#"rmq_guard_connections_active{listener="main"}"#) >= 1.0
+        })
+        .await;
+    assert!(matches!(exchange(s.guard, parked).await, Outcome::Closed));
+    wait_metric(&s.agent, r#"rmq_guard_connection_errors_total{listener="main",reason="buffer_budget"}"#, |v| v == 1.0)
+        .await;
+    assert_eq!(s.tap.connections(), 0, "nothing was forwarded");
+    s.agent.stop().await;
+}

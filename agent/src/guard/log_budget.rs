@@ -70,16 +70,27 @@ impl LogBudget {
     }
 }
 
-/// `s` cut to [`MAX_LOGGED_FIELD`] bytes (on a character boundary), marked when cut.
+/// `s` made safe to put in a log line: control characters and line separators escaped (a
+/// client must not be able to start a forged line of its own), then cut to
+/// [`MAX_LOGGED_FIELD`] bytes on a character boundary, marked when cut.
 pub fn clip(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.len() <= MAX_LOGGED_FIELD {
+    let unsafe_char = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+    if s.len() <= MAX_LOGGED_FIELD && !s.chars().any(unsafe_char) {
         return s.into();
     }
-    let mut end = MAX_LOGGED_FIELD;
-    while !s.is_char_boundary(end) {
-        end -= 1;
+    let mut out = String::with_capacity(MAX_LOGGED_FIELD + 4);
+    for c in s.chars() {
+        if out.len() >= MAX_LOGGED_FIELD {
+            out.push('…');
+            break;
+        }
+        if unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
     }
-    format!("{}…", &s[..end]).into()
+    out.into()
 }
 
 #[cfg(test)]
@@ -101,6 +112,15 @@ mod tests {
         assert_eq!(clip("ops-1"), "ops-1");
         let long = "é".repeat(100); // 200 bytes
         let c = clip(&long);
-        assert!(c.ends_with('…') && c.len() <= MAX_LOGGED_FIELD + '…'.len_utf8());
+        assert!(c.ends_with('…') && c.len() <= MAX_LOGGED_FIELD + 2 + '…'.len_utf8());
+    }
+
+    #[test]
+    fn clip_escapes_what_could_start_a_forged_line() {
+        let forged =
+            "x\n2026-11-28T09:41:00Z  INFO rmq_agent::audit: admin request outcome=\"allowed\"\r\u{2028}\u{1b}";
+        let c = clip(forged);
+        assert!(!c.chars().any(|ch| ch.is_control() || ch == '\u{2028}'), "{c}");
+        assert!(c.starts_with("x\\n2026"), "{c}");
     }
 }

@@ -22,7 +22,7 @@ use super::replay::NonceCache;
 use super::session::{BrokerVerdict, ClientVerdict, Due, Session, early_refusal};
 use super::stats::GuardStats;
 use crate::accept::{Accepted, LimitedAcceptor};
-use crate::remoting::frames::{FrameReader, ReadEnd};
+use crate::remoting::frames::{BufferBudget, FrameReader, ReadEnd};
 
 /// Limits of one listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +54,8 @@ pub struct Limits {
     pub max_signed_body_bytes: usize,
     /// Largest frame a client may send (length prefix included); judged from the prefix.
     pub max_frame_bytes: usize,
+    /// Bytes that large partial client frames (over 64 KiB) may hold at once, listener-wide.
+    pub max_buffered_bytes: usize,
 }
 
 impl Limits {
@@ -64,7 +66,7 @@ impl Limits {
         frame_timeout: Duration::from_secs(10),
         idle_timeout: Duration::from_secs(150),
         connect_timeout: Duration::from_secs(3),
-        max_connections_per_source: 1_000,
+        max_connections_per_source: 256,
         write_timeout: Duration::from_secs(30),
         max_pending_requests: 1_024,
         max_header_bytes: 64 * 1024,
@@ -72,6 +74,7 @@ impl Limits {
         max_signed_body_bytes: 1024 * 1024,
         // A Java broker's default maxMessageSize (4 MiB) plus the largest header allowed.
         max_frame_bytes: 4 * 1024 * 1024 + 64 * 1024,
+        max_buffered_bytes: 256 * 1024 * 1024,
     };
 }
 
@@ -97,6 +100,8 @@ pub struct Shared {
     pub sources: Mutex<HashMap<IpAddr, usize>>,
     /// The budget for log lines clients can cause.
     pub logs: LogBudget,
+    /// The bytes large partial client frames may hold at once ([`Limits::max_buffered_bytes`]).
+    pub buffers: Arc<BufferBudget>,
 }
 
 impl Shared {
@@ -116,6 +121,11 @@ pub fn source_key(ip: IpAddr) -> IpAddr {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
+            // 6to4 (2002::/16) hands one IPv4 host 2^16 /64s: count it as that IPv4 address.
+            None if v6.segments()[0] == 0x2002 => {
+                let [_, _, a, b, c, d, ..] = v6.octets();
+                IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d))
+            }
             None => IpAddr::V6(std::net::Ipv6Addr::from_bits(v6.to_bits() & !u128::from(u64::MAX))),
         },
     }
@@ -265,7 +275,8 @@ async fn handle(client: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
     let (cr, mut cw) = client.into_split();
     let early = Arc::clone(shared);
     let mut reader = FrameReader::new(cr, limits.max_frame_bytes, limits.max_header_bytes)
-        .with_early_check(Box::new(move |ty, header, body_len| early_refusal(&early, ty, header, body_len)));
+        .with_early_check(Box::new(move |ty, header, body_len| early_refusal(&early, ty, header, body_len)))
+        .with_budget(Arc::clone(&shared.buffers));
     let session = Arc::new(Mutex::new(Session::new(Arc::clone(shared), peer, Instant::now())));
     // The broker is dialled only once there is something to forward: a flood of silent,
     // half-sent, refused or unsigned connections never reaches it.
@@ -309,12 +320,16 @@ async fn handle(client: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             shared.stats.upstream_failures.fetch_add(1, Ordering::Relaxed);
-            warn!(listener = %shared.name, %peer, upstream = %shared.upstream, error = %e, "broker unreachable; closing client");
+            if shared.logs.allow(&shared.name) {
+                warn!(listener = %shared.name, %peer, upstream = %shared.upstream, error = %e, "broker unreachable; closing client");
+            }
             return;
         }
         Err(_) => {
             shared.stats.upstream_failures.fetch_add(1, Ordering::Relaxed);
-            warn!(listener = %shared.name, %peer, upstream = %shared.upstream, "broker connect timed out; closing client");
+            if shared.logs.allow(&shared.name) {
+                warn!(listener = %shared.name, %peer, upstream = %shared.upstream, "broker connect timed out; closing client");
+            }
             return;
         }
     };
@@ -322,7 +337,9 @@ async fn handle(client: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
     let (ur, mut uw) = upstream.into_split();
     if let Err(e) = write_within(&mut uw, &first, limits.write_timeout).await {
         shared.stats.upstream_failures.fetch_add(1, Ordering::Relaxed);
-        warn!(listener = %shared.name, %peer, upstream = %shared.upstream, error = e, "broker did not take the first request; closing client");
+        if shared.logs.allow(&shared.name) {
+            warn!(listener = %shared.name, %peer, upstream = %shared.upstream, error = e, "broker did not take the first request; closing client");
+        }
         return;
     }
     let cw = Arc::new(tokio::sync::Mutex::new(cw));
@@ -515,5 +532,7 @@ mod tests {
         assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff:ffff:ffff:ffff"), "one /64 is one source");
         assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
         assert_eq!(key("::ffff:10.1.2.3"), key("10.1.2.3"), "IPv4-mapped is the IPv4 address");
+        assert_eq!(key("2002:a01:203:1::1"), key("10.1.2.3"), "6to4 is its IPv4 address");
+        assert_eq!(key("2002:a01:203:ffff::1"), key("10.1.2.3"));
     }
 }

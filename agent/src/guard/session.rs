@@ -33,7 +33,7 @@ use super::log_budget::clip;
 use super::opaques::Opaques;
 use super::relay::{Limits, Shared};
 use super::stats::{RESPONSE_CLASS, class_index};
-use super::tally::SendTally;
+use super::tally::{SendTally, TopicId};
 
 /// How often per-connection send counts are merged into the listener's table.
 pub const TALLY_FLUSH: Duration = Duration::from_secs(1);
@@ -83,7 +83,7 @@ struct Pending {
     sent: Instant,
     class: usize,
     /// The topic of a send (its number in the tally), counted when the broker accepts it.
-    topic: Option<u32>,
+    topic: Option<TopicId>,
 }
 
 /// The state of one client connection.
@@ -328,9 +328,19 @@ pub fn early_refusal(shared: &Shared, ty: SerializeType, header: &[u8], body_len
     if body_len <= limits.max_signed_body_bytes {
         return None;
     }
-    match Header::decode_guarded(ty, header, &decode_limits(limits)) {
+    // The same reading the frame will get when whole: a binary header walked, a JSON one decoded.
+    let peek = if ty == SerializeType::ROCKETMQ {
+        Header::walk_guarded(header, &decode_limits(limits), "").map(|(p, _)| p)
+    } else {
+        Header::decode_guarded(ty, header, &decode_limits(limits)).map(|h| Peek {
+            code: h.code,
+            flag: h.flag,
+            opaque: h.opaque,
+        })
+    };
+    match peek {
         Err(r) => Some(r.reason()),
-        Ok(h) if !h.is_response() && shared.policy().needs_signature(h.code) => Some("body_too_large"),
+        Ok(p) if !p.is_response() && shared.policy().needs_signature(p.code) => Some("body_too_large"),
         Ok(_) => None,
     }
 }

@@ -1,62 +1,74 @@
-//! One connection's count of the sends the broker accepted, by topic: topic names are kept
-//! once per connection (at most [`MAX_TOPICS`]) and a send in flight refers to its topic by
-//! number, so counting a send allocates nothing.
+//! One connection's count of the sends the broker accepted, by topic. A connection counts at
+//! most [`MAX_TOPICS`] topic names (a client instance sends to a few; each name is kept for the
+//! connection's life); sends to further topics are counted under `other`. A send in flight
+//! refers to its topic by number, so counting one allocates nothing.
 
-use std::collections::HashMap;
+/// Distinct topic names one connection keeps.
+pub(super) const MAX_TOPICS: usize = 16;
 
-/// Distinct topics one connection's sends are counted for; sends to further topics are not.
-pub(super) const MAX_TOPICS: usize = 1024;
+/// The name sends past [`MAX_TOPICS`] are counted under.
+pub(super) const OTHER: &str = "other";
 
 /// Counts by topic since the last drain.
 #[derive(Debug, Default)]
 pub(super) struct SendTally {
-    ids: HashMap<Box<str>, u32>,
-    names: Vec<Box<str>>,
-    counts: Vec<u64>,
-    /// Topics with a count above zero.
-    counted: usize,
+    topics: Vec<(Box<str>, u64)>,
+    /// Sends to topics past the bound.
+    other: u64,
+    /// Whether anything was counted since the last drain.
+    counted: bool,
+}
+
+/// A send's topic, as a [`SendTally`] refers to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TopicId {
+    /// The n-th kept name.
+    Kept(u8),
+    /// Past the bound.
+    Other,
 }
 
 impl SendTally {
-    /// The number of `topic`, remembering it if new (and if there is room).
-    pub(super) fn intern(&mut self, topic: Option<&str>) -> Option<u32> {
+    /// The id of `topic`, keeping the name if it is new and there is room.
+    pub(super) fn intern(&mut self, topic: Option<&str>) -> Option<TopicId> {
         let topic = topic?;
-        if let Some(&id) = self.ids.get(topic) {
-            return Some(id);
+        if let Some(i) = self.topics.iter().position(|(t, _)| &**t == topic) {
+            return u8::try_from(i).ok().map(TopicId::Kept);
         }
-        if self.names.len() >= MAX_TOPICS {
-            return None;
+        if self.topics.len() >= MAX_TOPICS {
+            return Some(TopicId::Other);
         }
-        let id = u32::try_from(self.names.len()).ok()?;
-        self.ids.insert(topic.into(), id);
-        self.names.push(topic.into());
-        self.counts.push(0);
-        Some(id)
+        self.topics.push((topic.into(), 0));
+        u8::try_from(self.topics.len() - 1).ok().map(TopicId::Kept)
     }
 
-    /// Counts one accepted send to topic number `id`.
-    pub(super) fn count(&mut self, id: u32) {
-        if let Some(n) = self.counts.get_mut(id as usize) {
-            if *n == 0 {
-                self.counted += 1;
+    /// Counts one accepted send.
+    pub(super) fn count(&mut self, id: TopicId) {
+        match id {
+            TopicId::Kept(i) => {
+                if let Some((_, n)) = self.topics.get_mut(usize::from(i)) {
+                    *n += 1;
+                }
             }
-            *n += 1;
+            TopicId::Other => self.other += 1,
         }
+        self.counted = true;
     }
 
     /// Whether nothing was counted since the last drain.
     pub(super) fn is_empty(&self) -> bool {
-        self.counted == 0
+        !self.counted
     }
 
     /// The counts since the last drain, by topic; they start again from zero.
     pub(super) fn drain(&mut self) -> impl Iterator<Item = (String, u64)> + '_ {
-        self.counted = 0;
-        self.names
-            .iter()
-            .zip(self.counts.iter_mut())
-            .filter(|(_, n)| **n > 0)
+        self.counted = false;
+        let other = std::mem::take(&mut self.other);
+        self.topics
+            .iter_mut()
+            .filter(|(_, n)| *n > 0)
             .map(|(t, n)| (t.to_string(), std::mem::take(n)))
+            .chain((other > 0).then(|| (OTHER.to_owned(), other)))
     }
 }
 
@@ -69,8 +81,8 @@ mod tests {
         let mut t = SendTally::default();
         let a = t.intern(Some("A")).expect("room");
         let b = t.intern(Some("B")).expect("room");
-        assert_eq!(t.intern(Some("A")), Some(a), "interned once");
-        assert!(t.is_empty(), "interning counts nothing");
+        assert_eq!(t.intern(Some("A")), Some(a), "kept once");
+        assert!(t.is_empty(), "keeping a name counts nothing");
         t.count(a);
         t.count(a);
         t.count(b);
@@ -82,12 +94,15 @@ mod tests {
     }
 
     #[test]
-    fn topics_past_the_bound_are_not_counted() {
+    fn topics_past_the_bound_are_counted_as_other() {
         let mut t = SendTally::default();
         for i in 0..MAX_TOPICS {
-            assert!(t.intern(Some(&format!("t{i}"))).is_some());
+            assert!(matches!(t.intern(Some(&format!("t{i}"))), Some(TopicId::Kept(_))));
         }
-        assert_eq!(t.intern(Some("one-too-many")), None);
+        let over = t.intern(Some("one-too-many")).expect("an id");
+        assert_eq!(over, TopicId::Other);
+        t.count(over);
+        assert_eq!(t.drain().collect::<Vec<_>>(), [(OTHER.to_owned(), 1)]);
         assert_eq!(t.intern(None), None);
     }
 }

@@ -48,6 +48,48 @@ pub enum ReadEnd {
 /// buffered.
 pub type EarlyCheck = Box<dyn FnMut(SerializeType, &[u8], usize) -> Option<&'static str> + Send>;
 
+/// Partial frames longer than this draw on the reader's [`BufferBudget`] while they arrive.
+pub const LARGE_FRAME: usize = 64 * 1024;
+
+/// Bytes that large partial frames may hold at once, shared by every reader of a listener: a
+/// client cannot make the process buffer more than this by parking many connections one byte
+/// short of a large frame.
+#[derive(Debug)]
+pub struct BufferBudget {
+    limit: usize,
+    used: std::sync::atomic::AtomicUsize,
+}
+
+impl BufferBudget {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        Self { limit, used: std::sync::atomic::AtomicUsize::new(0) }
+    }
+
+    /// Bytes taken now.
+    pub fn used(&self) -> usize {
+        self.used.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn take(&self, n: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        let mut cur = self.used.load(Ordering::Relaxed);
+        loop {
+            if cur.saturating_add(n) > self.limit {
+                return false;
+            }
+            match self.used.compare_exchange_weak(cur, cur + n, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    fn give(&self, n: usize) {
+        self.used.fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// Frames one direction of a connection.
 pub struct FrameReader {
     half: OwnedReadHalf,
@@ -59,6 +101,15 @@ pub struct FrameReader {
     early: Option<EarlyCheck>,
     /// Whether the early check has seen the frame being received.
     early_done: bool,
+    budget: Option<std::sync::Arc<BufferBudget>>,
+    /// Bytes of the budget held for the large frame being received.
+    reserved: usize,
+}
+
+impl Drop for FrameReader {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 impl std::fmt::Debug for FrameReader {
@@ -84,7 +135,25 @@ impl FrameReader {
             max_header_len,
             early: None,
             early_done: false,
+            budget: None,
+            reserved: 0,
         }
+    }
+
+    /// Makes partial frames over [`LARGE_FRAME`] bytes draw on `budget` while they arrive; a
+    /// frame the budget cannot hold is refused (`ReadEnd::Refused("buffer_budget")`).
+    pub fn with_budget(mut self, budget: std::sync::Arc<BufferBudget>) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    fn release(&mut self) {
+        if self.reserved > 0
+            && let Some(b) = &self.budget
+        {
+            b.give(self.reserved);
+        }
+        self.reserved = 0;
     }
 
     /// A reader that trusts its peer for size: frames and headers up to Java's frame limit.
@@ -128,6 +197,16 @@ impl FrameReader {
             if header_len > self.max_header_len {
                 return Err(ReadEnd::HeaderTooLarge(header_len));
             }
+            if frame_len > LARGE_FRAME
+                && self.reserved == 0
+                && self.buf.len() < frame_len
+                && let Some(b) = &self.budget
+            {
+                if !b.take(frame_len) {
+                    return Err(ReadEnd::Refused("buffer_budget"));
+                }
+                self.reserved = frame_len;
+            }
             let header_end = frame::PREFIX_LEN + header_len;
             if !self.early_done
                 && self.buf.len() >= header_end
@@ -146,6 +225,7 @@ impl FrameReader {
             Ok(Some(f)) => {
                 self.partial_since = None;
                 self.early_done = false;
+                self.release();
                 Ok(Some(f))
             }
             Ok(None) => Ok(None),
@@ -293,6 +373,44 @@ mod tests {
         let seen = seen.lock().expect("lock").clone();
         assert_eq!(seen.len(), 2, "{seen:?}");
         assert_eq!(seen[1].2, 5000);
+    }
+
+    #[tokio::test]
+    async fn large_partial_frames_share_one_budget() {
+        let budget = std::sync::Arc::new(BufferBudget::new(3 * LARGE_FRAME));
+        let big = frame::encode_to_bytes(
+            &Header::request(RequestCode::SEND_MESSAGE_V2, 1),
+            SerializeType::JSON,
+            &vec![b'x'; 2 * LARGE_FRAME],
+        )
+        .expect("encode");
+        let (mut w1, r1) = pair().await;
+        let (mut w2, r2) = pair().await;
+        let mut a = FrameReader::new(r1.into_split().0, 1 << 20, 1024).with_budget(std::sync::Arc::clone(&budget));
+        let mut b = FrameReader::new(r2.into_split().0, 1 << 20, 1024).with_budget(std::sync::Arc::clone(&budget));
+        // The first holds most of a large frame; the second cannot start one as well.
+        w1.write_all(&big[..big.len() - 1]).await.expect("write");
+        w2.write_all(&big[..100]).await.expect("write");
+        let tick = tokio::time::sleep(Duration::from_secs(3600));
+        tokio::pin!(tick);
+        let got = a.next_or_tick(&mut tick, Some(Duration::from_millis(1))).await;
+        assert!(matches!(got, Err(ReadEnd::Tick)));
+        assert_eq!(budget.used(), big.len());
+        assert!(matches!(b.next().await, Err(ReadEnd::Refused("buffer_budget"))));
+        // Once the first completes, its share comes back.
+        w1.write_all(&big[big.len() - 1..]).await.expect("write");
+        tick.as_mut().reset(Instant::now() + Duration::from_secs(3600));
+        assert_eq!(a.next_or_tick(&mut tick, None).await.expect("frame").as_bytes(), &big);
+        assert_eq!(budget.used(), 0);
+        // And a reader dropped mid-frame gives its share back too.
+        let (mut w3, r3) = pair().await;
+        let mut c = FrameReader::new(r3.into_split().0, 1 << 20, 1024).with_budget(std::sync::Arc::clone(&budget));
+        w3.write_all(&big[..100]).await.expect("write");
+        tick.as_mut().reset(Instant::now() + Duration::from_millis(50));
+        assert!(matches!(c.next_or_tick(&mut tick, None).await, Err(ReadEnd::Tick)));
+        assert_eq!(budget.used(), big.len());
+        drop(c);
+        assert_eq!(budget.used(), 0);
     }
 
     #[tokio::test]

@@ -29,6 +29,7 @@ fn shared_with(limits: Limits) -> Arc<Shared> {
         stats: Default::default(),
         sources: Default::default(),
         logs: Default::default(),
+        buffers: Arc::new(crate::remoting::frames::BufferBudget::new(limits.max_buffered_bytes)),
     })
 }
 
