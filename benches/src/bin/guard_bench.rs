@@ -272,9 +272,13 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let header_kind = if matches!(request(0), Template::Json(..)) { "JSON" } else { "binary" };
-    println!("closed loop, {conns} connections, {secs} s each, SEND_MESSAGE_V2 with a {body}-byte body, {header_kind} header");
+    println!(
+        "closed loop, {conns} connections, {secs} s each, SEND_MESSAGE_V2 with a {body}-byte body, {header_kind} header"
+    );
     println!();
-    println!("| upstream | path | requests/s | vs direct | p50 µs | p99 µs | p999 µs | errors | proxy CPU µs/request |");
+    println!(
+        "| upstream | path | requests/s | vs direct | p50 µs | p99 µs | p999 µs | errors | proxy CPU µs/request |"
+    );
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
     // The proxies' own CPU time per request (utime + stime from /proc): unlike throughput, it
     // does not depend on what else wants the machine's cores during the row.
