@@ -298,6 +298,22 @@ impl CappedConn {
     }
 
     /// A response write went through: the next request head is due within the timeout.
+    /// Accounts for a write attempt's outcome: progress, or a blocked write whose deadline
+    /// starts now.
+    fn after_write(&mut self, cx: &mut Context<'_>, r: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        match r {
+            Poll::Ready(Ok(n)) => {
+                self.wrote(n);
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                self.write_blocked(cx);
+                Poll::Pending
+            }
+        }
+    }
+
     fn wrote(&mut self, n: usize) {
         self.write_deadline = None;
         if n > 0 {
@@ -375,17 +391,8 @@ impl AsyncWrite for CappedConn {
         if let Some(e) = this.check() {
             return Poll::Ready(Err(e));
         }
-        match Pin::new(&mut this.io).poll_write(cx, buf) {
-            Poll::Ready(Ok(n)) => {
-                this.wrote(n);
-                Poll::Ready(Ok(n))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => {
-                this.write_blocked(cx);
-                Poll::Pending
-            }
-        }
+        let r = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.after_write(cx, r)
     }
 
     fn poll_write_vectored(
@@ -397,17 +404,8 @@ impl AsyncWrite for CappedConn {
         if let Some(e) = this.check() {
             return Poll::Ready(Err(e));
         }
-        match Pin::new(&mut this.io).poll_write_vectored(cx, bufs) {
-            Poll::Ready(Ok(n)) => {
-                this.wrote(n);
-                Poll::Ready(Ok(n))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => {
-                this.write_blocked(cx);
-                Poll::Pending
-            }
-        }
+        let r = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.after_write(cx, r)
     }
 
     fn is_write_vectored(&self) -> bool {
