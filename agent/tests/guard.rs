@@ -57,6 +57,8 @@ async fn start() -> (&'static Cluster, Guarded) {
         connect_timeout_ms: 15_000,
         // These tests sign with both schemes; acl-v1 is opt-in.
         schemes: vec![Scheme::AclV1, Scheme::RmqHmacV1],
+        // Every test client is 127.0.0.1, and one test holds 1,000 connections at once.
+        max_connections_per_source: 2_000,
         ..GuardListener::default()
     };
     let idle: SocketAddr = format!("127.0.0.1:{}", free_port().unwrap()).parse().unwrap();
