@@ -84,10 +84,10 @@ pub fn limit_problems(cfg: &HttpConfig) -> Vec<(&'static str, String)> {
     p
 }
 
-/// Serves [`router_for`]`(name, registry)` on `listener` until `shutdown` resolves, at most
-/// `cfg.max_connections` connections at once (one more is closed as soon as it is accepted)
-/// and each bound by `cfg.header_timeout_seconds` (see [`HttpConfig`]). `/metrics` also
-/// shows the endpoint's own counters (`rmq_http_*`).
+/// Serves `/metrics`, `/healthz` and an index naming `name` on `listener` until `shutdown`
+/// resolves, at most `cfg.max_connections` connections at once (one more is closed as soon as
+/// it is accepted) and each bound by `cfg.header_timeout_seconds` (see [`HttpConfig`]).
+/// `/metrics` also shows the endpoint's own counters (`rmq_http_*`).
 pub async fn serve<F>(
     listener: TcpListener,
     name: &'static str,
