@@ -269,6 +269,27 @@ async fn write_within(w: &mut OwnedWriteHalf, bytes: &[u8], timeout: Duration) -
     }
 }
 
+/// The next client frame, with the connection's deadlines checked whenever the timer fires:
+/// `Err(Some(reason))` when the guard closes the connection (to be counted), `Err(None)` when
+/// the client went away.
+async fn next_client_frame(
+    reader: &mut FrameReader,
+    tick: &mut std::pin::Pin<&mut tokio::time::Sleep>,
+    session: &Mutex<Session>,
+    frame_timeout: Duration,
+) -> Result<rmq_protocol::RawFrame, Option<&'static str>> {
+    loop {
+        match reader.next_or_tick(tick, Some(frame_timeout)).await {
+            Ok(f) => return Ok(f),
+            Err(ReadEnd::Tick) => match lock(session).due(Instant::now(), reader.partial_since()) {
+                Due::Close(reason) => return Err(Some(reason)),
+                Due::Next(at) => tick.as_mut().reset(at),
+            },
+            Err(e) => return Err(read_end_reason(&e)),
+        }
+    }
+}
+
 async fn handle(client: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
     let limits = shared.limits;
     let _ = client.set_nodelay(true);
@@ -283,17 +304,10 @@ async fn handle(client: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
     let tick = tokio::time::sleep(limits.frame_timeout);
     tokio::pin!(tick);
     let first = loop {
-        let f = match reader.next_or_tick(&mut tick, Some(limits.frame_timeout)).await {
+        let f = match next_client_frame(&mut reader, &mut tick, &session, limits.frame_timeout).await {
             Ok(f) => f,
-            Err(ReadEnd::Tick) => match lock(&session).due(Instant::now(), reader.partial_since()) {
-                Due::Close(reason) => return count_close(shared, peer, reason, "client"),
-                Due::Next(at) => {
-                    tick.as_mut().reset(at);
-                    continue;
-                }
-            },
-            Err(e) => {
-                if let Some(reason) = read_end_reason(&e) {
+            Err(reason) => {
+                if let Some(reason) = reason {
                     count_close(shared, peer, reason, "client");
                 }
                 return;
@@ -389,19 +403,11 @@ async fn client_to_broker(
     // One timer for this direction, re-armed only when it fires (not per frame): it covers
     // idleness and a slow partial frame.
     let end = loop {
-        let f = match reader.next_or_tick(&mut tick, Some(limits.frame_timeout)).await {
+        let f = match next_client_frame(&mut reader, &mut tick, session, limits.frame_timeout).await {
             Ok(f) => f,
-            Err(ReadEnd::Tick) => match lock(session).due(Instant::now(), reader.partial_since()) {
-                Due::Close(reason) => break End::Closed(reason),
-                Due::Next(at) => {
-                    tick.as_mut().reset(at);
-                    continue;
-                }
-            },
-            Err(e) => match read_end_reason(&e) {
-                Some(reason) => break End::Closed(reason),
-                None => break if matches!(e, ReadEnd::Eof) { End::Eof } else { End::Io },
-            },
+            Err(Some(reason)) => break End::Closed(reason),
+            // EOF and I/O errors alike: the client is gone.
+            Err(None) => break End::Eof,
         };
         let verdict = lock(session).client_frame(&f, Instant::now(), now_ms());
         match verdict {
