@@ -14,8 +14,8 @@ use crate::collector::broker::{BrokerCollector, FamilyOptions, FetchOptions};
 use crate::collector::host::HostSampler;
 use crate::collector::{Health, run_loop};
 use crate::config::Config;
-use crate::metrics::{Family, Registry, SnapshotSlot};
 use crate::remoting::{Client, ClientConfig, Credentials};
+use rmq_runtime::metrics::{Family, Registry, SnapshotSlot};
 
 /// Why the agent could not start.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +31,7 @@ pub enum StartError {
     },
     /// A secret could not be read.
     #[error(transparent)]
-    Secret(#[from] crate::secret::SecretError),
+    Secret(#[from] rmq_runtime::secret::SecretError),
     /// Remote-write could not start.
     #[error(transparent)]
     Push(#[from] crate::push::PushError),
@@ -43,8 +43,11 @@ pub enum StartError {
 /// Reads every guard key (permission-checked).
 pub fn load_guard_keys(
     g: &crate::config::GuardConfig,
-) -> Result<std::collections::HashMap<String, SigningKey>, crate::secret::SecretError> {
-    g.keys.iter().map(|k| Ok((k.id.clone(), SigningKey::new(&crate::secret::read_file(&k.secret_file)?)))).collect()
+) -> Result<std::collections::HashMap<String, SigningKey>, rmq_runtime::secret::SecretError> {
+    g.keys
+        .iter()
+        .map(|k| Ok((k.id.clone(), SigningKey::new(&rmq_runtime::secret::read_file(&k.secret_file)?))))
+        .collect()
 }
 
 /// One listener's policy: its role's unsigned list adjusted by `allow_unsigned` and
@@ -73,8 +76,8 @@ pub fn guard_policy(
 
 /// The process's one replay cache, shared by every guarded listener: a nonce is remembered for
 /// the whole window a signature is valid in, ±skew.
-pub fn guard_nonce_cache(g: &crate::config::GuardConfig) -> Arc<Mutex<crate::guard::NonceCache>> {
-    Arc::new(Mutex::new(crate::guard::NonceCache::new(2 * g.max_skew_seconds * 1000, g.nonce_cache_size)))
+pub fn guard_nonce_cache(g: &crate::config::GuardConfig) -> Arc<Mutex<rmq_runtime::replay::NonceCache>> {
+    Arc::new(Mutex::new(rmq_runtime::replay::NonceCache::new(2 * g.max_skew_seconds * 1000, g.nonce_cache_size)))
 }
 
 /// The shared state of one guarded listener. `nonces` is the process's one replay cache
@@ -83,7 +86,7 @@ pub fn guard_listener(
     l: &crate::config::GuardListener,
     g: &crate::config::GuardConfig,
     keys: std::collections::HashMap<String, SigningKey>,
-    nonces: Arc<Mutex<crate::guard::NonceCache>>,
+    nonces: Arc<Mutex<rmq_runtime::replay::NonceCache>>,
 ) -> crate::guard::Shared {
     crate::guard::Shared {
         name: if l.name.is_empty() { l.listen.clone() } else { l.name.clone() },
@@ -137,13 +140,15 @@ fn open_files_limit(limits: &str) -> Option<usize> {
 
 /// How the agent talks to its local broker (the collector and the put probe alike): header
 /// type, request timeout, and ACL 1.0 credentials when the broker checks them.
-fn broker_client_config(b: &crate::config::BrokerConfig) -> Result<ClientConfig, crate::secret::SecretError> {
+fn broker_client_config(b: &crate::config::BrokerConfig) -> Result<ClientConfig, rmq_runtime::secret::SecretError> {
     let mut cc = ClientConfig::new(b.addr.clone());
     cc.serialize_type = if b.serialize_type == "rocketmq" { SerializeType::ROCKETMQ } else { SerializeType::JSON };
     cc.request_timeout = Duration::from_millis(b.request_timeout_ms);
     if let (Some(ak), Some(file)) = (&b.acl_access_key, &b.acl_secret_file) {
-        cc.credentials =
-            Some(Credentials { access_key: ak.clone(), secret: SigningKey::new(&crate::secret::read_file(file)?) });
+        cc.credentials = Some(Credentials {
+            access_key: ak.clone(),
+            secret: SigningKey::new(&rmq_runtime::secret::read_file(file)?),
+        });
     }
     Ok(cc)
 }
@@ -399,7 +404,7 @@ pub async fn run(
             (Some(id), Some(file)) => Some(crate::admin::Signer {
                 scheme: crate::guard::Scheme::parse(&p.scheme).unwrap_or(crate::guard::Scheme::RmqHmacV1),
                 key_id: id.clone(),
-                key: SigningKey::new(&crate::secret::read_file(file)?),
+                key: SigningKey::new(&rmq_runtime::secret::read_file(file)?),
                 target: None,
             }),
             _ => None,
@@ -438,18 +443,18 @@ pub async fn run(
     if let Some(tx) = ready {
         let _ = tx.send(local);
     }
-    crate::process::sd_notify("READY=1\nSTATUS=serving /metrics");
-    if let Some(ping) = crate::process::sd_watchdog(stop_rx.clone()) {
+    rmq_runtime::process::sd_notify("READY=1\nSTATUS=serving /metrics");
+    if let Some(ping) = rmq_runtime::process::sd_watchdog(stop_rx.clone()) {
         tasks.spawn(ping);
     }
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     let stop_for_http = stop_tx.clone();
     // The endpoint is capped (connections, header and write deadlines), so a scrape flood
     // cannot take the descriptors the guard's listeners need.
-    let served = crate::http::serve(listener, "rmq-agent", registry, &config.http, async move {
+    let served = rmq_runtime::http::serve(listener, "rmq-agent", registry, &config.http, async move {
         shutdown.await;
         info!("shutting down");
-        crate::process::sd_notify("STOPPING=1");
+        rmq_runtime::process::sd_notify("STOPPING=1");
         let _ = stop_for_http.send(true);
     })
     .await;

@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-/// Default HTTP listen address. Not 5557 (rocketmq-exporter and 5.x brokers' own endpoint)
-/// nor 5559 (rocketmq-exporter's OTLP receiver).
-pub const DEFAULT_LISTEN: &str = "0.0.0.0:9558";
+pub use rmq_runtime::config::{ConfigError, ConfigProblem, DEFAULT_LISTEN, HttpConfig, LogConfig, valid_host_port};
+
 /// Default local broker.
 pub const DEFAULT_BROKER: &str = "127.0.0.1:10911";
 
@@ -51,26 +50,6 @@ impl Default for Config {
             put_probe: PutProbeConfig::default(),
             shutdown_grace_seconds: 10,
         }
-    }
-}
-
-/// `[http]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct HttpConfig {
-    /// `host:port` to serve on.
-    pub listen: String,
-    /// Connections served at once; one more is closed as soon as it is accepted.
-    pub max_connections: usize,
-    /// A request head must arrive whole within this many seconds of the connection opening
-    /// (or of the previous response), and a blocked response write must make progress
-    /// within it; otherwise the connection is closed.
-    pub header_timeout_seconds: u64,
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        Self { listen: DEFAULT_LISTEN.into(), max_connections: 64, header_timeout_seconds: 10 }
     }
 }
 
@@ -216,22 +195,6 @@ impl Default for PutProbeConfig {
             key_file: None,
             scheme: "rmq-hmac-v1".into(),
         }
-    }
-}
-
-/// `[log]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogConfig {
-    /// `human` or `json`.
-    pub format: String,
-    /// A tracing filter, e.g. `info` or `rmq_agent=debug,info`.
-    pub level: String,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self { format: "human".into(), level: "info".into() }
     }
 }
 
@@ -506,46 +469,6 @@ fn explain_retired_keys(message: String) -> String {
     }
 }
 
-/// One problem in a configuration, with the path of the field it concerns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigProblem {
-    /// Dotted path, e.g. `broker.interval_seconds`.
-    pub path: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl std::fmt::Display for ConfigProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
-    }
-}
-
-/// Why a configuration cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML for this schema (unknown key, wrong type, …).
-    #[error("{path}: {message}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message, which names the key and line.
-        message: String,
-    },
-    /// The values do not make sense together.
-    #[error("{} problem(s) in the configuration:\n{}", .0.len(), .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
-    Invalid(Vec<ConfigProblem>),
-}
-
 impl Config {
     /// Reads and validates a file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -567,7 +490,7 @@ impl Config {
         if self.http.listen.parse::<SocketAddr>().is_err() {
             bad("http.listen", format!("{:?} is not an IP:port address", self.http.listen));
         }
-        for (field, message) in crate::http::limit_problems(&self.http) {
+        for (field, message) in rmq_runtime::http::limit_problems(&self.http) {
             bad(&format!("http.{field}"), message);
         }
         if !matches!(self.log.format.as_str(), "human" | "json") {
@@ -599,7 +522,7 @@ impl Config {
             (Some(_), None) => bad("broker.acl_secret_file", "required when broker.acl_access_key is set".into()),
             (None, Some(_)) => bad("broker.acl_access_key", "required when broker.acl_secret_file is set".into()),
             (Some(_), Some(f)) => {
-                if let Err(e) = crate::secret::check_file(f) {
+                if let Err(e) = rmq_runtime::secret::check_file(f) {
                     bad("broker.acl_secret_file", e.to_string());
                 }
             }
@@ -622,7 +545,7 @@ impl Config {
             if !key_ids.insert(k.id.as_str()) {
                 bad(&format!("guard.keys[{i}].id"), format!("{:?} appears twice", k.id));
             }
-            if let Err(e) = crate::secret::check_file(&k.secret_file) {
+            if let Err(e) = rmq_runtime::secret::check_file(&k.secret_file) {
                 bad(&format!("guard.keys[{i}].secret_file"), e.to_string());
             }
             if k.acl_v1_codes.as_ref().is_some_and(Vec::is_empty) {
@@ -742,14 +665,6 @@ impl Config {
     /// The broker cycle interval.
     pub fn broker_interval(&self) -> Duration {
         Duration::from_secs(self.broker.interval_seconds)
-    }
-}
-
-/// `host:port` with a non-empty host and a port in 1..=65535.
-pub fn valid_host_port(s: &str) -> bool {
-    match s.rsplit_once(':') {
-        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0),
-        None => false,
     }
 }
 

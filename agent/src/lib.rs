@@ -14,19 +14,12 @@
 //! - [`put_probe`]: the active store-latency probe.
 //! - [`process`]: logging and signals, shared with `rmq-ha-guard`.
 
-pub mod accept;
-pub mod activity;
 pub mod admin;
 pub mod app;
 pub mod collector;
 pub mod config;
 pub mod guard;
-pub mod http;
-pub mod metrics;
 pub mod probe;
-pub mod process;
 pub mod push;
 pub mod put_probe;
 pub mod remoting;
-pub mod secret;
-pub mod tls;

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use rmq_agent::config::{Config, ConfigError};
 use rmq_agent::probe;
-use rmq_agent::process::{EX_USAGE, init_logging, parse_args, runtime, shutdown_signal, sighup_to};
 use rmq_agent::remoting::{Client, ClientConfig};
 use rmq_protocol::SerializeType;
+use rmq_runtime::process::{EX_USAGE, init_logging, parse_args, runtime, shutdown_signal, sighup_to};
 use tracing::error;
 
 /// Overrides the configured log level (an `EnvFilter` directive).
@@ -132,7 +132,7 @@ fn admin(addr: String, sign: SignArgs, binary: bool, timeout: u64, op: rmq_agent
         return ExitCode::from(EX_USAGE);
     }
     let signer = match (key_id, key_file) {
-        (Some(id), Some(file)) => match rmq_agent::secret::read_file(&file) {
+        (Some(id), Some(file)) => match rmq_runtime::secret::read_file(&file) {
             Ok(secret) => Some(rmq_agent::admin::Signer {
                 scheme,
                 key_id: id,
@@ -292,7 +292,7 @@ fn main() -> ExitCode {
                 ExitCode::from(EX_USAGE)
             }
         },
-        Command::Keygen { file } => match rmq_agent::secret::generate(&file) {
+        Command::Keygen { file } => match rmq_runtime::secret::generate(&file) {
             Ok(()) => {
                 println!(
                     "{}: new secret written (mode 0600); give the same file to every end that uses the key",

@@ -14,9 +14,9 @@ use tracing::{info, warn};
 
 use crate::admin::{Operation, Signer};
 use crate::config::PutProbeConfig;
-use crate::metrics::segmented::SegmentedHistogram;
-use crate::metrics::{Family, Sample, SnapshotSlot};
 use crate::remoting::Client;
+use rmq_runtime::metrics::segmented::SegmentedHistogram;
+use rmq_runtime::metrics::{Family, Sample, SnapshotSlot};
 
 /// Sends, their latencies, and failures by response code.
 #[derive(Debug, Default)]

@@ -102,15 +102,15 @@ fn keygen_writes_a_private_random_secret_once() {
     let out = Command::new(BIN).arg("keygen").arg(&key).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
-    let secret = rmq_agent::secret::read_file(&key).unwrap();
+    let secret = rmq_runtime::secret::read_file(&key).unwrap();
     assert_eq!(secret.len(), 64);
     assert!(secret.iter().all(u8::is_ascii_hexdigit));
     // Never overwritten; a second key is different.
     let again = Command::new(BIN).arg("keygen").arg(&key).output().unwrap();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists"), "{}", String::from_utf8_lossy(&again.stderr));
-    assert_eq!(rmq_agent::secret::read_file(&key).unwrap(), secret);
+    assert_eq!(rmq_runtime::secret::read_file(&key).unwrap(), secret);
     let other = dir.path().join("ops-2");
     assert!(Command::new(BIN).arg("keygen").arg(&other).status().unwrap().success());
-    assert_ne!(rmq_agent::secret::read_file(&other).unwrap(), secret);
+    assert_ne!(rmq_runtime::secret::read_file(&other).unwrap(), secret);
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use rmq_agent::metrics::segmented::SegmentedHistogram;
+use rmq_runtime::metrics::segmented::SegmentedHistogram;
 
 /// Latencies spread over the segments (1 ms .. 4 s, microsecond resolution).
 fn latencies() -> Vec<Duration> {

@@ -2,8 +2,8 @@
 //! snapshot when a collector publishes it, and serving a scrape in either format.
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use rmq_agent::metrics::{Exposition, Registry, SnapshotSlot};
 use rmq_benches::big_families as families;
+use rmq_runtime::metrics::{Exposition, Registry, SnapshotSlot};
 
 fn render(c: &mut Criterion) {
     let fams = families(100_000);

@@ -81,12 +81,12 @@ pub fn send_header() -> Header {
 }
 
 /// `series` series shaped like a big broker's: families of 1,000 topic/group series each.
-pub fn big_families(series: usize) -> Vec<rmq_agent::metrics::Family> {
+pub fn big_families(series: usize) -> Vec<rmq_runtime::metrics::Family> {
     let mut fams = Vec::new();
     let per_family = 1000;
     for f in 0..series / per_family {
         let name: &'static str = Box::leak(format!("rocketmq_bench_family_{f}").into_boxed_str());
-        let mut fam = rmq_agent::metrics::Family::gauge(name, "A benchmark family.");
+        let mut fam = rmq_runtime::metrics::Family::gauge(name, "A benchmark family.");
         for t in 0..per_family {
             #[allow(clippy::cast_precision_loss)]
             fam.push(

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use rmq_agent::guard::NonceCache;
-use rmq_agent::metrics::{Family, Registry, SnapshotSlot};
 use rmq_protocol::sign::SigningKey;
+use rmq_runtime::metrics::{Family, Registry, SnapshotSlot};
+use rmq_runtime::replay::NonceCache;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
@@ -31,7 +31,7 @@ pub enum StartError {
     },
     /// A key could not be read.
     #[error(transparent)]
-    Secret(#[from] rmq_agent::secret::SecretError),
+    Secret(#[from] rmq_runtime::secret::SecretError),
     /// TLS material could not be loaded.
     #[error("{end}: {source}")]
     Tls {
@@ -47,10 +47,10 @@ pub enum StartError {
 }
 
 /// Reads every key (permission-checked).
-pub fn load_keys(cfg: &Config) -> Result<HashMap<String, SigningKey>, rmq_agent::secret::SecretError> {
+pub fn load_keys(cfg: &Config) -> Result<HashMap<String, SigningKey>, rmq_runtime::secret::SecretError> {
     cfg.keys
         .iter()
-        .map(|k| Ok((k.id.clone(), SigningKey::new(&rmq_agent::secret::read_file(&k.secret_file)?))))
+        .map(|k| Ok((k.id.clone(), SigningKey::new(&rmq_runtime::secret::read_file(&k.secret_file)?))))
         .collect()
 }
 
@@ -181,15 +181,15 @@ pub async fn run(
     if let Some(tx) = ready {
         let _ = tx.send(local);
     }
-    rmq_agent::process::sd_notify("READY=1\nSTATUS=tunnels listening");
-    if let Some(ping) = rmq_agent::process::sd_watchdog(stop_rx.clone()) {
+    rmq_runtime::process::sd_notify("READY=1\nSTATUS=tunnels listening");
+    if let Some(ping) = rmq_runtime::process::sd_watchdog(stop_rx.clone()) {
         tasks.spawn(ping);
     }
     let stop_for_http = stop_tx.clone();
-    let served = rmq_agent::http::serve(listener, "rmq-ha-guard", registry, &config.http.served(), async move {
+    let served = rmq_runtime::http::serve(listener, "rmq-ha-guard", registry, &config.http.served(), async move {
         shutdown.await;
         info!("shutting down: no new tunnels; open ones may finish");
-        rmq_agent::process::sd_notify("STOPPING=1");
+        rmq_runtime::process::sd_notify("STOPPING=1");
         let _ = stop_for_http.send(true);
     })
     .await;

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rmq_agent::config::{ConfigError, ConfigProblem, HttpConfig, LogConfig, valid_host_port};
 use rmq_protocol::sign::ha_v1;
+use rmq_runtime::config::{ConfigError, ConfigProblem, HttpConfig, LogConfig, valid_host_port};
 use serde::Deserialize;
 
 /// Default HTTP listen address (rmq-agent uses 9558).
@@ -306,7 +306,7 @@ impl Config {
         if self.http.listen.parse::<SocketAddr>().is_err() {
             bad("http.listen".into(), format!("{:?} is not an IP:port address", self.http.listen));
         }
-        for (field, message) in rmq_agent::http::limit_problems(&self.http.served()) {
+        for (field, message) in rmq_runtime::http::limit_problems(&self.http.served()) {
             bad(format!("http.{field}"), message);
         }
         if !matches!(self.log.format.as_str(), "human" | "json") {

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use rmq_agent::process::{EX_USAGE, init_logging, parse_args, runtime, shutdown_signal, sighup_to};
 use rmq_ha_guard::config::Config;
 use rmq_protocol::ha::Parsed;
 use rmq_protocol::sign::ha_v1;
+use rmq_runtime::process::{EX_USAGE, init_logging, parse_args, runtime, shutdown_signal, sighup_to};
 use tracing::error;
 
 /// EX_DATAERR from sysexits.h: the input was not what it should be.

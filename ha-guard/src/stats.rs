@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rmq_agent::metrics::Family;
+use rmq_runtime::metrics::Family;
 
 /// Which role a tunnel end plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,10 +8,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rmq_agent::accept::{Accepted, LimitedAcceptor};
-use rmq_agent::guard::NonceCache;
 use rmq_protocol::ha::Parsed;
 use rmq_protocol::sign::{AuthError, SigningKey, ha_v1};
+use rmq_runtime::accept::{Accepted, LimitedAcceptor};
+use rmq_runtime::replay::NonceCache;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
@@ -250,8 +250,8 @@ fn verify_hello(end: &AcceptEnd, bytes: &[u8]) -> Result<(String, SigningKey, [u
         .unwrap_or_else(PoisonError::into_inner)
         .check_and_insert(hello.key_id, &nonce, now)
         .map_err(|r| match r {
-            rmq_agent::guard::NonceRejection::Replayed => Refusal::from(AuthError::Replayed),
-            rmq_agent::guard::NonceRejection::Full => {
+            rmq_runtime::replay::NonceRejection::Replayed => Refusal::from(AuthError::Replayed),
+            rmq_runtime::replay::NonceRejection::Full => {
                 Refusal::new("nonce_cache_full", "nonce cache full; raise nonce_cache_size")
             }
         })?;

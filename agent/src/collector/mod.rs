@@ -12,7 +12,7 @@ use prometheus_client::registry::Unit;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
-use crate::metrics::{Family, SnapshotSlot};
+use rmq_runtime::metrics::{Family, SnapshotSlot};
 
 /// Health of every collector, rendered as `rmq_agent_collector_*`.
 #[derive(Debug, Default)]

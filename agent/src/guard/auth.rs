@@ -9,7 +9,7 @@ use rmq_protocol::sign::{AuthError, SigningKey, acl_v1, hmac_v1};
 use rmq_protocol::{Header, RequestCode};
 use serde::Deserialize;
 
-use super::replay::{NonceCache, NonceRejection};
+use rmq_runtime::replay::{NonceCache, NonceRejection};
 
 /// A signature scheme a listener accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]

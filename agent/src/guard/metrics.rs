@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use super::Shared;
 use super::stats::{CLASSES, GuardStats, LATENCY_BUCKETS};
-use crate::metrics::Family;
+use rmq_runtime::metrics::Family;
 
 /// Families for every listener.
 pub fn families(listeners: &[Arc<Shared>]) -> Vec<Family> {
@@ -74,7 +74,7 @@ pub fn families(listeners: &[Arc<Shared>]) -> Vec<Family> {
                 continue;
             }
             #[allow(clippy::cast_precision_loss)]
-            latency.samples.push(crate::metrics::Sample::Histogram {
+            latency.samples.push(rmq_runtime::metrics::Sample::Histogram {
                 labels: vec![("listener", l.name.clone()), ("class", (*class).to_owned())],
                 buckets: LATENCY_BUCKETS.iter().copied().zip(counts).collect(),
                 sum: h.sum_us.load(Ordering::Relaxed) as f64 / 1e6,

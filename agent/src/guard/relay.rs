@@ -18,11 +18,11 @@ use tracing::{debug, info, warn};
 
 use super::auth::Policy;
 use super::log_budget::LogBudget;
-use super::replay::NonceCache;
 use super::session::{BrokerVerdict, ClientVerdict, Due, Session, early_refusal};
 use super::stats::GuardStats;
-use crate::accept::{Accepted, LimitedAcceptor};
 use crate::remoting::frames::{BufferBudget, FrameReader, ReadEnd};
+use rmq_runtime::accept::{Accepted, LimitedAcceptor};
+use rmq_runtime::replay::NonceCache;
 
 /// Limits of one listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,7 +22,7 @@ use tokio::sync::{Notify, watch};
 use tracing::{debug, error, info, warn};
 
 use crate::config::{RemoteWriteConfig, RemoteWriteEndpoint};
-use crate::metrics::{Exposition, Family, Registry, SnapshotSlot};
+use rmq_runtime::metrics::{Exposition, Family, Registry, SnapshotSlot};
 use spool::{Dropped, Spool, SpoolError};
 
 /// Why pushing could not start.
@@ -44,7 +44,7 @@ pub enum PushError {
         endpoint: String,
         /// Why.
         #[source]
-        source: crate::secret::SecretError,
+        source: rmq_runtime::secret::SecretError,
     },
     /// TLS material could not be loaded.
     #[error("remote_write endpoint {endpoint}: {source}")]
@@ -53,7 +53,7 @@ pub enum PushError {
         endpoint: String,
         /// Why.
         #[source]
-        source: crate::tls::TlsError,
+        source: rmq_runtime::tls::TlsError,
     },
     /// The HTTP client could not be built.
     #[error("remote_write endpoint {endpoint}: HTTP client: {message}")]
@@ -113,7 +113,7 @@ impl Endpoint {
         let spool = Spool::open(&cfg.spool_dir, cfg.max_spool_bytes, cfg.max_spool_age_seconds.saturating_mul(1000))
             .map_err(|source| PushError::Spool { endpoint: name(), source })?;
         let secret = |p: &std::path::Path| {
-            crate::secret::read_file(p)
+            rmq_runtime::secret::read_file(p)
                 .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
                 .map_err(|source| PushError::Secret { endpoint: name(), source })
         };
@@ -127,7 +127,7 @@ impl Endpoint {
             _ => None,
         };
         let client_cert = cfg.tls_cert_file.as_deref().zip(cfg.tls_key_file.as_deref());
-        let tls = crate::tls::client_config(cfg.tls_ca_file.as_deref(), client_cert)
+        let tls = rmq_runtime::tls::client_config(cfg.tls_ca_file.as_deref(), client_cert)
             .map_err(|source| PushError::Tls { endpoint: name(), source })?;
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(tls)

@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use futures_util::StreamExt as _;
 use rmq_agent::config::HostConfig;
-use rmq_agent::metrics::{Exposition, Registry, SnapshotSlot};
 use rmq_agent::remoting::{Client, ClientConfig};
 use rmq_protocol::request::{
     CommandHeader as _, CreateTopicRequestHeader, UpdateConsumerOffsetRequestHeader, subscription_group_body,
 };
 use rmq_protocol::{RequestCode, ResponseCode};
+use rmq_runtime::metrics::{Exposition, Registry, SnapshotSlot};
 use rmq_testkit::expo::value;
 use rmq_testkit::{BrokerOptions, Cluster, ManagedProcess, free_port, http, wire};
 

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use rmq_agent::config::RemoteWriteEndpoint;
-use rmq_agent::metrics::{Exposition, Registry, SnapshotSlot};
 use rmq_agent::push::{Batcher, Endpoint, bodies};
 use rmq_benches::procinfo;
+use rmq_runtime::metrics::{Exposition, Registry, SnapshotSlot};
 use rmq_testkit::{ManagedProcess, free_port, http, wire};
 
 const SERIES: usize = 100_000;

@@ -9,7 +9,7 @@ use rmq_protocol::body::{ConsumeStats, MessageQueue, OffsetWrapper};
 
 use super::fetch::{BROKER_STATS, Fetched, Identity, is_system_topic};
 use super::latency::PutLatency;
-use crate::metrics::{Family, Labels, Sample};
+use rmq_runtime::metrics::{Family, Labels, Sample};
 
 const RETRY: &str = "%RETRY%";
 const DLQ: &str = "%DLQ%";

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use rmq_protocol::RequestCode;
 use tracing::warn;
 
-use crate::metrics::Family;
 use crate::remoting::{Client, ClientError};
+use rmq_runtime::metrics::Family;
 
 /// Collector state kept across cycles.
 #[derive(Debug)]

@@ -10,8 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use prometheus_client::registry::Unit;
 
 use crate::config::HostConfig;
-use crate::metrics::{Family, Labels};
 use procfs as pf;
+use rmq_runtime::metrics::{Family, Labels};
 
 /// Reads /proc (under `proc_root`) and statvfs into families.
 #[derive(Debug, Clone)]

@@ -13,7 +13,8 @@ use rmq_protocol::{Header, RequestCode, ResponseCode, SerializeType};
 use tokio::time::Instant;
 
 use super::*;
-use crate::guard::{GuardStats, NonceCache, Policy, Scheme};
+use crate::guard::{GuardStats, Policy, Scheme};
+use rmq_runtime::replay::NonceCache;
 
 const WALL: u64 = 1_700_000_000_000;
 

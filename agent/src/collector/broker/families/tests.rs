@@ -10,7 +10,7 @@ use rmq_protocol::body::{
 use super::super::fetch::{Fetched, Identity};
 use super::super::latency::PutLatency;
 use super::{FamilyOptions, families};
-use crate::metrics::{Family, Sample};
+use rmq_runtime::metrics::{Family, Sample};
 
 fn mq(topic: &str, q: i32) -> MessageQueue {
     MessageQueue { topic: topic.into(), broker_name: "broker-a".into(), queue_id: q }
