@@ -401,7 +401,7 @@ pub async fn run(
         let p = &config.put_probe;
         let cc = broker_client_config(&config.broker)?;
         let signer = match (&p.key_id, &p.key_file) {
-            (Some(id), Some(file)) => Some(crate::admin::Signer {
+            (Some(id), Some(file)) => Some(crate::commands::admin::Signer {
                 scheme: crate::guard::Scheme::parse(&p.scheme).unwrap_or(crate::guard::Scheme::RmqHmacV1),
                 key_id: id.clone(),
                 key: SigningKey::new(&rmq_runtime::secret::read_file(file)?),
@@ -410,7 +410,7 @@ pub async fn run(
             _ => None,
         };
         info!(topic = %p.topic, interval_ms = p.interval_ms, "put probe on");
-        tasks.spawn(crate::put_probe::run(
+        tasks.spawn(crate::collector::put_probe::run(
             Client::new(cc),
             p.clone(),
             signer,

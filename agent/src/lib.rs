@@ -1,25 +1,20 @@
 //! rmq-agent: the per-host RocketMQ sidecar. This crate is the library behind the
-//! `rmq-agent` binary, so integration tests drive the same code.
+//! `rmq-agent` binary, so integration tests drive the same code. What it shares with
+//! `rmq-ha-guard` (process setup, accept loop, HTTP endpoint, metrics model, TLS, secrets)
+//! lives in `rmq-runtime`; the wire formats live in `rmq-protocol`.
 //!
-//! - [`app`]: the running agent (collectors, HTTP endpoint, graceful stop).
+//! - [`app`]: the running agent, a list of named tasks with one stop signal.
 //! - [`config`]: the TOML configuration.
-//! - [`collector`]: the broker and host collectors and the loop that runs them.
-//! - [`metrics`]: snapshot families and their exposition.
-//! - [`remoting`]: the async RocketMQ remoting client.
-//! - [`accept`]: accepting under a connection limit (both guards).
-//! - [`activity`]: when a relayed connection last carried bytes (both guards).
-//! - [`probe`]: a one-shot look at a broker (`rmq-agent probe`).
+//! - [`collector`]: what is measured (broker, host, the put probe) and the loop that runs it.
+//! - [`remoting`]: the async RocketMQ remoting client and the one frame reader.
 //! - [`push`]: remote-write to central collectors, with a durable spool.
-//! - [`tls`]: TLS material from PEM files.
-//! - [`put_probe`]: the active store-latency probe.
-//! - [`process`]: logging and signals, shared with `rmq-ha-guard`.
+//! - [`guard`]: the admin guard in front of the broker's client ports.
+//! - [`commands`]: one-shot commands (`admin`, `probe`).
 
-pub mod admin;
 pub mod app;
 pub mod collector;
+pub mod commands;
 pub mod config;
 pub mod guard;
-pub mod probe;
 pub mod push;
-pub mod put_probe;
 pub mod remoting;

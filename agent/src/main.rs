@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use rmq_agent::commands::probe;
 use rmq_agent::config::{Config, ConfigError};
-use rmq_agent::probe;
 use rmq_agent::remoting::{Client, ClientConfig};
 use rmq_protocol::SerializeType;
 use rmq_runtime::process::{EX_USAGE, init_logging, parse_args, runtime, shutdown_signal, sighup_to};
@@ -70,7 +70,7 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         timeout: u64,
         #[command(subcommand)]
-        op: rmq_agent::admin::Operation,
+        op: rmq_agent::commands::admin::Operation,
     },
     /// Print the request codes the admin guard lets through unsigned (code, name, class):
     /// a role's default list, or the effective list of listeners in a configuration. Every
@@ -112,7 +112,13 @@ struct SignArgs {
 }
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
-fn admin(addr: String, sign: SignArgs, binary: bool, timeout: u64, op: rmq_agent::admin::Operation) -> ExitCode {
+fn admin(
+    addr: String,
+    sign: SignArgs,
+    binary: bool,
+    timeout: u64,
+    op: rmq_agent::commands::admin::Operation,
+) -> ExitCode {
     let SignArgs { key_id, key_file, scheme, target } = sign;
     let code = match op.request() {
         Ok((code, _, _)) => code,
@@ -133,7 +139,7 @@ fn admin(addr: String, sign: SignArgs, binary: bool, timeout: u64, op: rmq_agent
     }
     let signer = match (key_id, key_file) {
         (Some(id), Some(file)) => match rmq_runtime::secret::read_file(&file) {
-            Ok(secret) => Some(rmq_agent::admin::Signer {
+            Ok(secret) => Some(rmq_agent::commands::admin::Signer {
                 scheme,
                 key_id: id,
                 key: rmq_protocol::sign::SigningKey::new(&secret),
@@ -160,8 +166,13 @@ fn admin(addr: String, sign: SignArgs, binary: bool, timeout: u64, op: rmq_agent
     }
     let client = Client::new(cfg);
     let result = runtime().map_err(anyhow::Error::from).and_then(|rt| {
-        rt.block_on(rmq_agent::admin::run(&client, &op, signer.as_ref(), std::time::Duration::from_secs(timeout)))
-            .map_err(anyhow::Error::from)
+        rt.block_on(rmq_agent::commands::admin::run(
+            &client,
+            &op,
+            signer.as_ref(),
+            std::time::Duration::from_secs(timeout),
+        ))
+        .map_err(anyhow::Error::from)
     });
     match result {
         Ok(resp) => {

@@ -3,6 +3,7 @@
 
 pub mod broker;
 pub mod host;
+pub mod put_probe;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

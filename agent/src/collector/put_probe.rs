@@ -12,7 +12,7 @@ use rmq_protocol::{RequestCode, ResponseCode};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::admin::{Operation, Signer};
+use crate::commands::admin::{Operation, Signer};
 use crate::config::PutProbeConfig;
 use crate::remoting::Client;
 use rmq_runtime::metrics::segmented::SegmentedHistogram;
@@ -71,7 +71,9 @@ async fn ensure_topic(client: &Client, cfg: &PutProbeConfig, signer: Option<&Sig
         return Ok(());
     }
     let op = Operation::CreateTopic { topic: cfg.topic.clone(), queues: 1, perm: 6, order: false };
-    crate::admin::run(client, &op, signer, Duration::from_millis(cfg.timeout_ms)).await.map_err(|e| e.to_string())?;
+    crate::commands::admin::run(client, &op, signer, Duration::from_millis(cfg.timeout_ms))
+        .await
+        .map_err(|e| e.to_string())?;
     info!(topic = %cfg.topic, "created the put-probe topic");
     Ok(())
 }
