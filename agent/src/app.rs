@@ -1,161 +1,40 @@
-//! The running agent: collectors on their intervals, the HTTP endpoint, and a graceful stop.
+//! The running agent: a list of named tasks (the collectors on their intervals, the admin
+//! guard's listeners, the put probe, remote-write, reload), run by rmq-runtime's
+//! [`Service`], which serves `/metrics`, tells systemd, and drains them on stop.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use rmq_protocol::SerializeType;
 use rmq_protocol::sign::SigningKey;
-use tokio::sync::{oneshot, watch};
-use tracing::{error, info, warn};
+use rmq_runtime::metrics::{Family, Registry, SnapshotSlot};
+use rmq_runtime::service::{Reloads, Service, ServiceError, Stop};
+use tokio::sync::oneshot;
+use tracing::{info, warn};
 
 use crate::collector::broker::{BrokerCollector, FamilyOptions, FetchOptions};
 use crate::collector::host::HostSampler;
 use crate::collector::{Health, run_loop};
-use crate::config::Config;
+use crate::config::{BrokerConfig, Config, HostPort};
+use crate::guard::Listeners;
 use crate::remoting::{Client, ClientConfig, Credentials};
-use rmq_runtime::metrics::{Family, Registry, SnapshotSlot};
 
-/// Why the agent could not start.
+pub use crate::guard::listeners::{load_keys as load_guard_keys, policy as guard_policy};
+
+/// Why the agent could not start (or its endpoint failed).
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The HTTP address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// Where.
-        addr: String,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    /// An address could not be bound, or the HTTP server failed.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
     /// A secret could not be read.
     #[error(transparent)]
     Secret(#[from] rmq_runtime::secret::SecretError),
     /// Remote-write could not start.
     #[error(transparent)]
     Push(#[from] crate::push::PushError),
-    /// The HTTP server failed.
-    #[error("HTTP server: {0}")]
-    Serve(#[source] std::io::Error),
-}
-
-/// Reads every guard key (permission-checked).
-pub fn load_guard_keys(
-    g: &crate::config::GuardConfig,
-) -> Result<std::collections::HashMap<String, SigningKey>, rmq_runtime::secret::SecretError> {
-    g.keys
-        .iter()
-        .map(|k| Ok((k.id.clone(), SigningKey::new(&rmq_runtime::secret::read_file(&k.secret_file)?))))
-        .collect()
-}
-
-/// One listener's policy: its role's unsigned list adjusted by `allow_unsigned` and
-/// `require_signed`, its schemes, the keys (with their `acl_v1_codes`), and its targets.
-pub fn guard_policy(
-    l: &crate::config::GuardListener,
-    g: &crate::config::GuardConfig,
-    keys: std::collections::HashMap<String, SigningKey>,
-) -> crate::guard::Policy {
-    let mut policy = crate::guard::Policy::new(
-        l.role.policy_role(),
-        &l.allow_unsigned,
-        &l.require_signed,
-        l.schemes.clone(),
-        keys,
-        g.max_skew_seconds * 1000,
-    )
-    .with_targets(&l.targets);
-    for k in &g.keys {
-        if let Some(codes) = &k.acl_v1_codes {
-            policy = policy.with_acl_v1_codes(&k.id, codes);
-        }
-    }
-    policy
-}
-
-/// The process's one replay cache, shared by every guarded listener: a nonce is remembered for
-/// the whole window a signature is valid in, ±skew.
-pub fn guard_nonce_cache(g: &crate::config::GuardConfig) -> Arc<Mutex<rmq_runtime::replay::NonceCache>> {
-    Arc::new(Mutex::new(rmq_runtime::replay::NonceCache::new(2 * g.max_skew_seconds * 1000, g.nonce_cache_size)))
-}
-
-/// The shared state of one guarded listener. `nonces` is the process's one replay cache
-/// ([`guard_nonce_cache`]), the same for every listener.
-pub fn guard_listener(
-    l: &crate::config::GuardListener,
-    g: &crate::config::GuardConfig,
-    keys: std::collections::HashMap<String, SigningKey>,
-    nonces: Arc<Mutex<rmq_runtime::replay::NonceCache>>,
-) -> crate::guard::Shared {
-    crate::guard::Shared {
-        name: if l.name.is_empty() { l.listen.clone() } else { l.name.clone() },
-        listen: l.listen.clone(),
-        upstream: l.upstream.clone(),
-        policy: std::sync::RwLock::new(Arc::new(guard_policy(l, g, keys))),
-        nonces,
-        limits: crate::guard::Limits {
-            max_connections: l.max_connections,
-            frame_timeout: Duration::from_millis(l.frame_timeout_ms),
-            idle_timeout: Duration::from_secs(l.idle_timeout_seconds),
-            connect_timeout: Duration::from_millis(l.connect_timeout_ms),
-            max_connections_per_source: l.max_connections_per_source,
-            write_timeout: Duration::from_millis(l.write_timeout_ms),
-            max_pending_requests: l.max_pending_requests,
-            max_header_bytes: l.max_header_bytes,
-            max_ext_fields: l.max_ext_fields,
-            max_signed_body_bytes: l.max_signed_body_bytes,
-            max_frame_bytes: l.max_frame_bytes,
-            max_buffered_bytes: l.max_buffered_bytes,
-        },
-        stats: crate::guard::GuardStats::default(),
-        sources: Mutex::default(),
-        logs: crate::guard::log_budget::LogBudget::default(),
-        buffers: Arc::new(crate::remoting::frames::BufferBudget::new(l.max_buffered_bytes)),
-    }
-}
-
-/// Each guarded connection holds two descriptors (client and broker). Warns at start when the
-/// configured connection limits cannot be reached under this process's open-file limit, so the
-/// operator learns it from the log rather than from `accept` failures under load.
-fn warn_if_descriptors_short(g: &crate::config::GuardConfig) {
-    let needed: usize = g.listeners.iter().map(|l| 2 * l.max_connections + 1).sum::<usize>() + 64;
-    let limit = std::fs::read_to_string("/proc/self/limits").ok().and_then(|s| open_files_limit(&s));
-    if let Some(limit) = limit
-        && limit < needed
-    {
-        warn!(
-            open_files_limit = limit,
-            needed,
-            "the open-file limit is below what the guards' max_connections need; raise LimitNOFILE (systemd) or lower max_connections"
-        );
-    }
-}
-
-/// The soft "Max open files" from `/proc/self/limits` text (`None` if unlimited or absent).
-fn open_files_limit(limits: &str) -> Option<usize> {
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line.trim_start_matches("Max open files").split_whitespace().next()?.parse().ok()
-}
-
-/// How the agent talks to its local broker (the collector and the put probe alike): header
-/// type, request timeout, and ACL 1.0 credentials when the broker checks them.
-fn broker_client_config(b: &crate::config::BrokerConfig) -> Result<ClientConfig, rmq_runtime::secret::SecretError> {
-    let mut cc = ClientConfig::new(b.addr.clone());
-    cc.serialize_type = if b.serialize_type == "rocketmq" { SerializeType::ROCKETMQ } else { SerializeType::JSON };
-    cc.request_timeout = Duration::from_millis(b.request_timeout_ms);
-    if let (Some(ak), Some(file)) = (&b.acl_access_key, &b.acl_secret_file) {
-        cc.credentials = Some(Credentials {
-            access_key: ak.clone(),
-            secret: SigningKey::new(&rmq_runtime::secret::read_file(file)?),
-        });
-    }
-    Ok(cc)
-}
-
-fn build_info() -> Family {
-    Family::gauge("rmq_agent_build_info", "rmq-agent's version (value 1).")
-        .with(vec![("version", env!("CARGO_PKG_VERSION").to_owned())], 1.0)
 }
 
 /// How to reload the configuration (SIGHUP): a stream of requests and a loader.
@@ -172,31 +51,39 @@ impl std::fmt::Debug for Reloader {
     }
 }
 
-/// Applies a new configuration's guard keys and policies to running listeners, matched by
-/// listen address. Connections stay open; listeners added or removed need a restart. The
-/// replay cache stays the one every listener shares (what it remembers is kept); it takes the
-/// new window and size.
-fn apply_guard_reload(new: &Config, running: &[Arc<crate::guard::Shared>]) -> Result<usize, String> {
-    let keys = load_guard_keys(&new.guard).map_err(|e| e.to_string())?;
-    let mut applied = 0;
-    for l in &new.guard.listeners {
-        let Some(shared) = running.iter().find(|s| s.listen == l.listen) else {
-            warn!(listen = %l.listen, "new guard listener in the reloaded configuration: restart to start it");
-            continue;
-        };
-        let policy = Arc::new(guard_policy(l, &new.guard, keys.clone()));
-        *shared.policy.write().unwrap_or_else(std::sync::PoisonError::into_inner) = policy;
-        applied += 1;
+/// Where each part of the agent publishes its metrics; `/metrics` and remote-write read them
+/// all.
+struct Slots {
+    broker: Arc<SnapshotSlot>,
+    namesrv: Arc<SnapshotSlot>,
+    host: Arc<SnapshotSlot>,
+    guard: Arc<SnapshotSlot>,
+    probe: Arc<SnapshotSlot>,
+    push: Arc<SnapshotSlot>,
+    own: Arc<SnapshotSlot>,
+}
+
+impl Slots {
+    fn new() -> Self {
+        Self {
+            broker: SnapshotSlot::new(),
+            namesrv: SnapshotSlot::new(),
+            host: SnapshotSlot::new(),
+            guard: SnapshotSlot::new(),
+            probe: SnapshotSlot::new(),
+            push: SnapshotSlot::new(),
+            own: SnapshotSlot::new(),
+        }
     }
-    if let Some(first) = running.first() {
-        let g = &new.guard;
-        first
-            .nonces
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .reconfigure(2 * g.max_skew_seconds * 1000, g.nonce_cache_size);
+
+    fn registry(&self) -> Registry {
+        Registry::new(
+            [&self.broker, &self.namesrv, &self.host, &self.guard, &self.probe, &self.push, &self.own]
+                .into_iter()
+                .cloned()
+                .collect(),
+        )
     }
-    Ok(applied)
 }
 
 /// Runs the agent until `shutdown` resolves. `ready` receives the bound HTTP address once the
@@ -204,281 +91,218 @@ fn apply_guard_reload(new: &Config, running: &[Arc<crate::guard::Shared>]) -> Re
 /// and policies on request.
 pub async fn run(
     config: Config,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send + 'static,
     ready: Option<oneshot::Sender<SocketAddr>>,
     reload: Option<Reloader>,
 ) -> Result<(), StartError> {
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let slots = Slots::new();
+    let registry = slots.registry();
     let health = Arc::new(Health::default());
-    let broker_slot = SnapshotSlot::new();
-    let namesrv_slot = SnapshotSlot::new();
-    let host_slot = SnapshotSlot::new();
-    let self_slot = SnapshotSlot::new();
-    let guard_slot_for_registry = SnapshotSlot::new();
-    let push_slot = SnapshotSlot::new();
-    let probe_slot = SnapshotSlot::new();
-    let registry = Registry::new(vec![
-        broker_slot.clone(),
-        namesrv_slot.clone(),
-        host_slot.clone(),
-        guard_slot_for_registry.clone(),
-        probe_slot.clone(),
-        push_slot.clone(),
-        self_slot.clone(),
-    ]);
     // Spools are opened first: an unwritable spool directory stops the start with its path.
     let endpoints = crate::push::open_endpoints(&config.remote_write)?;
-    let store_dir: Arc<Mutex<Option<PathBuf>>> = Arc::new(Mutex::new(config.broker.store_dir.clone()));
-    let mut tasks = tokio::task::JoinSet::new();
+    // Learned from the broker unless configured; the host sampler reports its filesystem.
+    let store_dir = Arc::new(Mutex::new(config.broker.store_dir.clone()));
+    let mut svc = Service::new("rmq-agent");
 
     if config.broker.enabled {
-        let b = &config.broker;
-        let cc = broker_client_config(b)?;
-        let collector = Arc::new(tokio::sync::Mutex::new(BrokerCollector::new(
-            Client::new(cc),
-            FetchOptions { concurrency: b.concurrency, stats: b.collect_stats, connections: b.collect_connections },
-            FamilyOptions { queue_lag: b.collect_queue_lag, stats: b.collect_stats },
-            b.cluster.clone(),
-        )));
-        let configured_store = b.store_dir.is_some();
-        let store_dir = Arc::clone(&store_dir);
-        tasks.spawn(run_loop(
-            "broker",
-            config.broker_interval(),
-            Duration::from_secs(b.timeout_seconds),
-            Arc::clone(&health),
-            broker_slot.clone(),
-            stop_rx.clone(),
-            move || {
-                let c = Arc::clone(&collector);
-                let store_dir = Arc::clone(&store_dir);
-                async move {
-                    let mut c = c.lock().await;
-                    match c.collect().await {
-                        Ok(f) => {
-                            if !configured_store && let Some(d) = &c.store_dir {
-                                *store_dir.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-                                    Some(PathBuf::from(d));
-                            }
-                            (true, f)
-                        }
-                        Err(e) => {
-                            warn!(error = %e, "local broker did not answer");
-                            (false, c.down_families())
-                        }
-                    }
-                }
-            },
-        ));
+        let task = broker_task(&config, Arc::clone(&health), &slots, Arc::clone(&store_dir), svc.stop())?;
+        svc.spawn("broker", task);
     }
-
-    if let Some(addr) = config.namesrv.addr.clone() {
-        let client = Client::new(ClientConfig::new(addr.clone()));
-        tasks.spawn(run_loop(
-            "namesrv",
-            config.broker_interval(),
-            Duration::from_secs(config.broker.timeout_seconds),
-            Arc::clone(&health),
-            namesrv_slot.clone(),
-            stop_rx.clone(),
-            move || {
-                let client = client.clone();
-                let addr = addr.clone();
-                async move {
-                    let ok = client
-                        .request(rmq_protocol::RequestCode::GET_BROKER_CLUSTER_INFO, None, &[], None)
-                        .await
-                        .is_ok_and(|r| r.code() == rmq_protocol::ResponseCode::SUCCESS);
-                    let up = Family::gauge("rocketmq_namesrv_up", "1 if the local name server answered this cycle.")
-                        .with(vec![("namesrv", addr)], if ok { 1.0 } else { 0.0 });
-                    (ok, vec![up])
-                }
-            },
-        ));
+    if let Some(addr) = &config.namesrv.addr {
+        svc.spawn("namesrv", namesrv_task(addr, &config.broker, Arc::clone(&health), &slots, svc.stop()));
     }
-
     if config.host.enabled {
-        let host_cfg = config.host.clone();
-        let store_dir = Arc::clone(&store_dir);
-        let self_slot = self_slot.clone();
-        let health_for_self = Arc::clone(&health);
-        tasks.spawn(run_loop(
-            "host",
-            Duration::from_secs(config.host.interval_seconds),
-            Duration::from_secs(config.host.interval_seconds.max(1)),
-            Arc::clone(&health),
-            host_slot.clone(),
-            stop_rx.clone(),
-            move || {
-                let dir = store_dir.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-                let sampler = HostSampler::new(&host_cfg, dir);
-                let self_slot = self_slot.clone();
-                let health = Arc::clone(&health_for_self);
-                async move {
-                    let r = tokio::task::spawn_blocking(move || (sampler.sample(), sampler.process())).await;
-                    let (host, process) = r.unwrap_or_default();
-                    let mut own = vec![build_info()];
-                    own.extend(process);
-                    own.extend(health.families());
-                    self_slot.publish(own);
-                    let ok = host.iter().any(|f| f.name == "node_cpu" && !f.samples.is_empty());
-                    (ok, host)
-                }
-            },
-        ));
+        svc.spawn("host", host_task(&config, health, &slots, store_dir, svc.stop()));
     } else {
-        self_slot.publish(vec![build_info()]);
+        slots.own.publish(vec![build_info()]);
     }
-
-    let mut guard_shared = Vec::new();
-    if !config.guard.listeners.is_empty() {
-        warn_if_descriptors_short(&config.guard);
-        let keys = load_guard_keys(&config.guard)?;
-        // One replay cache for the process: a request accepted on one port is a replay on
-        // every other (and stays so across reloads).
-        let nonces = guard_nonce_cache(&config.guard);
-        for l in &config.guard.listeners {
-            let shared = Arc::new(guard_listener(l, &config.guard, keys.clone(), Arc::clone(&nonces)));
-            let sock = tokio::net::TcpListener::bind(&l.listen)
-                .await
-                .map_err(|source| StartError::Bind { addr: l.listen.clone(), source })?;
-            info!(listener = %l.name, listen = %l.listen, upstream = %l.upstream, "admin guard listening");
-            guard_shared.push(Arc::clone(&shared));
-            tasks.spawn(crate::guard::serve(sock, shared, stop_rx.clone()));
-        }
-    }
-    let guard_slot = guard_slot_for_registry;
-    let reloads: Arc<[std::sync::atomic::AtomicU64; 2]> = Arc::default();
-    if let Some(mut r) = reload {
-        let running = guard_shared.clone();
-        let reloads = Arc::clone(&reloads);
-        let mut stop = stop_rx.clone();
-        tasks.spawn(async move {
-            loop {
-                tokio::select! {
-                    req = r.requests.recv() => if req.is_none() { break },
-                    _ = stop.changed() => break,
-                }
-                match (r.load)().and_then(|c| apply_guard_reload(&c, &running)) {
-                    Ok(n) => {
-                        reloads[0].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        info!(listeners = n, "configuration reloaded: guard keys and policies replaced");
-                    }
-                    Err(e) => {
-                        reloads[1].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        error!(error = %e, "configuration reload failed; keeping the running configuration");
-                    }
-                }
-            }
+    let guard = Arc::new(Listeners::build(&config.guard)?);
+    guard.start(&mut svc).await?;
+    if let Some(Reloader { requests, load }) = reload {
+        let guard = Arc::clone(&guard);
+        svc.spawn_reload(requests, move || {
+            let new = load()?;
+            let n = guard.reload(&new.guard).map_err(|e| e.to_string())?;
+            Ok(format!("guard keys and policies replaced on {n} listener(s)"))
         });
     }
-    {
-        let slot = guard_slot.clone();
-        let reloads = Arc::clone(&reloads);
-        let mut stop = stop_rx.clone();
-        tasks.spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {
-                        let mut f = crate::guard::families(&guard_shared);
-                        let mut r = Family::counter("rmq_agent_config_reloads", "Configuration reloads (SIGHUP), by outcome.");
-                        #[allow(clippy::cast_precision_loss)]
-                        {
-                            r.push(vec![("outcome", "ok".to_owned())], reloads[0].load(std::sync::atomic::Ordering::Relaxed) as f64);
-                            r.push(vec![("outcome", "failed".to_owned())], reloads[1].load(std::sync::atomic::Ordering::Relaxed) as f64);
-                        }
-                        f.push(r);
-                        slot.publish(f);
-                    }
-                    _ = stop.changed() => break,
-                }
-            }
-        });
-    }
-
+    svc.spawn("guard-metrics", guard_metrics_task(guard, svc.reloads(), Arc::clone(&slots.guard), svc.stop()));
     if config.put_probe.enabled {
-        let p = &config.put_probe;
-        let cc = broker_client_config(&config.broker)?;
-        let signer = match (&p.key_id, &p.key_file) {
-            (Some(id), Some(file)) => Some(crate::commands::admin::Signer {
-                scheme: crate::guard::Scheme::parse(&p.scheme).unwrap_or(crate::guard::Scheme::RmqHmacV1),
-                key_id: id.clone(),
-                key: SigningKey::new(&rmq_runtime::secret::read_file(file)?),
-                target: None,
-            }),
-            _ => None,
-        };
-        info!(topic = %p.topic, interval_ms = p.interval_ms, "put probe on");
-        tasks.spawn(crate::collector::put_probe::run(
-            Client::new(cc),
-            p.clone(),
-            signer,
-            Arc::default(),
-            probe_slot.clone(),
-            stop_rx.clone(),
-        ));
+        svc.spawn("put-probe", probe_task(&config, &slots, svc.stop())?);
     }
-
     if !endpoints.is_empty() {
+        info!(endpoints = endpoints.len(), interval = ?config.remote_write.interval, "remote-write on");
         for ep in &endpoints {
-            tasks.spawn(Arc::clone(ep).send_loop(stop_rx.clone()));
+            svc.spawn(format!("remote-write:{}", ep.name()), Arc::clone(ep).send_loop(svc.stop()));
         }
-        info!(endpoints = endpoints.len(), interval = config.remote_write.interval_seconds, "remote-write on");
-        tasks.spawn(crate::push::produce_loop(
+        let produce = crate::push::produce_loop(
             config.remote_write.clone(),
             endpoints,
             registry.clone(),
-            push_slot.clone(),
-            stop_rx.clone(),
-        ));
+            Arc::clone(&slots.push),
+            svc.stop(),
+        );
+        svc.spawn("remote-write", produce);
     }
 
-    let listener = tokio::net::TcpListener::bind(&config.http.listen)
-        .await
-        .map_err(|source| StartError::Bind { addr: config.http.listen.clone(), source })?;
-    let local =
-        listener.local_addr().map_err(|source| StartError::Bind { addr: config.http.listen.clone(), source })?;
-    info!(listen = %local, broker = %config.broker.addr, "rmq-agent serving /metrics");
-    if let Some(tx) = ready {
-        let _ = tx.send(local);
-    }
-    rmq_runtime::process::sd_notify("READY=1\nSTATUS=serving /metrics");
-    if let Some(ping) = rmq_runtime::process::sd_watchdog(stop_rx.clone()) {
-        tasks.spawn(ping);
-    }
-    let grace = Duration::from_secs(config.shutdown_grace_seconds);
-    let stop_for_http = stop_tx.clone();
+    let http = Service::bind(config.http.listen).await?;
+    info!(broker = %config.broker.addr, "rmq-agent started");
     // The endpoint is capped (connections, header and write deadlines), so a scrape flood
     // cannot take the descriptors the guard's listeners need.
-    let served = rmq_runtime::http::serve(listener, "rmq-agent", registry, &config.http, async move {
-        shutdown.await;
-        info!("shutting down");
-        rmq_runtime::process::sd_notify("STOPPING=1");
-        let _ = stop_for_http.send(true);
-    })
-    .await;
-    let _ = stop_tx.send(true);
-    if tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await.is_err() {
-        warn!(?grace, "collectors did not stop within the grace period; abandoning them");
-    }
-    served.map_err(StartError::Serve)
+    svc.serve(http, registry, &config.http, shutdown, ready, "serving /metrics", config.shutdown_grace).await?;
+    Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::open_files_limit;
-
-    #[test]
-    fn reads_the_soft_open_file_limit() {
-        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
-                      Max processes             95364                95364                processes \n\
-                      Max open files            1024                 524288               files     \n";
-        assert_eq!(open_files_limit(limits), Some(1024));
-        assert_eq!(
-            open_files_limit("Max open files            unlimited            unlimited            files\n"),
-            None
-        );
-        assert_eq!(open_files_limit(""), None);
+/// How the agent talks to its local broker (the collector and the put probe alike): header
+/// format, request timeout, and ACL 1.0 credentials when the broker checks them.
+fn broker_client_config(b: &BrokerConfig) -> Result<ClientConfig, rmq_runtime::secret::SecretError> {
+    let mut cc = ClientConfig::new(b.addr.to_string());
+    cc.serialize_type = b.serialize_type.serialize_type();
+    cc.request_timeout = b.request_timeout;
+    if let (Some(ak), Some(file)) = (&b.acl_access_key, &b.acl_secret_file) {
+        cc.credentials = Some(Credentials {
+            access_key: ak.clone(),
+            secret: SigningKey::new(&rmq_runtime::secret::read_file(file)?),
+        });
     }
+    Ok(cc)
+}
+
+/// The task `broker`: a collection cycle every interval. It also learns the broker's store
+/// directory (for the host sampler) unless one is configured.
+fn broker_task(
+    config: &Config,
+    health: Arc<Health>,
+    slots: &Slots,
+    store_dir: Arc<Mutex<Option<PathBuf>>>,
+    stop: Stop,
+) -> Result<impl Future<Output = ()> + use<>, StartError> {
+    let b = &config.broker;
+    let collector = Arc::new(tokio::sync::Mutex::new(BrokerCollector::new(
+        Client::new(broker_client_config(b)?),
+        FetchOptions { concurrency: b.concurrency, stats: b.collect_stats, connections: b.collect_connections },
+        FamilyOptions { queue_lag: b.collect_queue_lag, stats: b.collect_stats },
+        b.cluster.clone(),
+    )));
+    let configured_store = b.store_dir.is_some();
+    Ok(run_loop("broker", b.interval, b.timeout, health, Arc::clone(&slots.broker), stop, move || {
+        let c = Arc::clone(&collector);
+        let store_dir = Arc::clone(&store_dir);
+        async move {
+            let mut c = c.lock().await;
+            match c.collect().await {
+                Ok(f) => {
+                    if !configured_store && let Some(d) = &c.store_dir {
+                        *store_dir.lock().unwrap_or_else(PoisonError::into_inner) = Some(PathBuf::from(d));
+                    }
+                    (true, f)
+                }
+                Err(e) => {
+                    warn!(error = %e, "local broker did not answer");
+                    (false, c.down_families())
+                }
+            }
+        }
+    }))
+}
+
+/// The task `namesrv`: asks the local name server at `addr` for the cluster, on the broker's
+/// interval and timeout.
+fn namesrv_task(
+    addr: &HostPort,
+    b: &BrokerConfig,
+    health: Arc<Health>,
+    slots: &Slots,
+    stop: Stop,
+) -> impl Future<Output = ()> + use<> {
+    let addr = addr.to_string();
+    let client = Client::new(ClientConfig::new(addr.clone()));
+    run_loop("namesrv", b.interval, b.timeout, health, Arc::clone(&slots.namesrv), stop, move || {
+        let client = client.clone();
+        let addr = addr.clone();
+        async move {
+            let ok = client
+                .request(rmq_protocol::RequestCode::GET_BROKER_CLUSTER_INFO, None, &[], None)
+                .await
+                .is_ok_and(|r| r.code() == rmq_protocol::ResponseCode::SUCCESS);
+            let up = Family::gauge("rocketmq_namesrv_up", "1 if the local name server answered this cycle.")
+                .with(vec![("namesrv", addr)], if ok { 1.0 } else { 0.0 });
+            (ok, vec![up])
+        }
+    })
+}
+
+/// The task `host`: host metrics every interval, and the agent's own (build, process,
+/// collector health).
+fn host_task(
+    config: &Config,
+    health: Arc<Health>,
+    slots: &Slots,
+    store_dir: Arc<Mutex<Option<PathBuf>>>,
+    stop: Stop,
+) -> impl Future<Output = ()> + use<> {
+    let host_cfg = config.host.clone();
+    let own = Arc::clone(&slots.own);
+    let health_for_own = Arc::clone(&health);
+    let every = host_cfg.interval;
+    run_loop("host", every, every, health, Arc::clone(&slots.host), stop, move || {
+        let dir = store_dir.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let sampler = HostSampler::new(&host_cfg, dir);
+        let own = Arc::clone(&own);
+        let health = Arc::clone(&health_for_own);
+        async move {
+            let (host, process) = match tokio::task::spawn_blocking(move || (sampler.sample(), sampler.process())).await
+            {
+                Ok(sampled) => sampled,
+                Err(e) => {
+                    warn!(error = %e, "host sampling did not finish");
+                    (Vec::new(), Vec::new())
+                }
+            };
+            let mut families = vec![build_info()];
+            families.extend(process);
+            families.extend(health.families());
+            own.publish(families);
+            let ok = host.iter().any(|f| f.name == "node_cpu" && !f.samples.is_empty());
+            (ok, host)
+        }
+    })
+}
+
+/// The task `guard-metrics`: the listeners' counters and the reload counter, once a second.
+async fn guard_metrics_task(guard: Arc<Listeners>, reloads: Arc<Reloads>, slot: Arc<SnapshotSlot>, mut stop: Stop) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let mut f = guard.families();
+                f.push(reloads.family("rmq_agent_config_reloads", "Configuration reloads (SIGHUP), by outcome.", "outcome"));
+                slot.publish(f);
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// The task `put-probe`: a small message every interval, timed.
+fn probe_task(config: &Config, slots: &Slots, stop: Stop) -> Result<impl Future<Output = ()> + use<>, StartError> {
+    let p = &config.put_probe;
+    let signer = match (&p.key_id, &p.key_file) {
+        (Some(id), Some(file)) => Some(crate::commands::admin::Signer {
+            scheme: p.scheme,
+            key_id: id.clone(),
+            key: SigningKey::new(&rmq_runtime::secret::read_file(file)?),
+            target: None,
+        }),
+        // The configuration check makes key_id and key_file go together.
+        _ => None,
+    };
+    info!(topic = %p.topic, interval = ?p.interval, "put probe on");
+    let client = Client::new(broker_client_config(&config.broker)?);
+    Ok(crate::collector::put_probe::run(client, p.clone(), signer, Arc::default(), Arc::clone(&slots.probe), stop))
+}
+
+fn build_info() -> Family {
+    Family::gauge("rmq_agent_build_info", "rmq-agent's version (value 1).")
+        .with(vec![("version", env!("CARGO_PKG_VERSION").to_owned())], 1.0)
 }

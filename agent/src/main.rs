@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use rmq_agent::commands::probe;
-use rmq_agent::config::{Config, ConfigError};
+use rmq_agent::config::{Config, ConfigError, HostPort};
 use rmq_agent::remoting::{Client, ClientConfig};
 use rmq_protocol::SerializeType;
 use rmq_runtime::process::{EX_USAGE, init_logging, parse_args, runtime, shutdown_signal, sighup_to};
@@ -31,13 +31,13 @@ enum Command {
         config: Option<PathBuf>,
         /// The local broker's remoting address.
         #[arg(long)]
-        broker_addr: Option<String>,
+        broker_addr: Option<HostPort>,
         /// The local name server's address.
         #[arg(long)]
-        namesrv_addr: Option<String>,
+        namesrv_addr: Option<HostPort>,
         /// HTTP listen address for /metrics.
         #[arg(long)]
-        listen: Option<String>,
+        listen: Option<std::net::SocketAddr>,
     },
     /// Validate a configuration file and report every problem.
     CheckConfig {
@@ -232,7 +232,7 @@ fn guard_policy(role: Option<String>, config: Option<PathBuf>, listener: Option<
         }
     };
     let listeners: Vec<_> =
-        cfg.guard.listeners.iter().filter(|l| listener.as_ref().is_none_or(|n| &l.name == n)).collect();
+        cfg.guard.listeners.iter().filter(|l| listener.as_ref().is_none_or(|n| &l.listener.name == n)).collect();
     if listeners.is_empty() {
         match listener {
             Some(n) => eprintln!("rmq-agent guard-policy: no guard listener named {n:?} in {}", path.display()),
@@ -255,8 +255,8 @@ fn guard_policy(role: Option<String>, config: Option<PathBuf>, listener: Option<
         let schemes: Vec<&str> = l.schemes.iter().map(|s| s.as_str()).collect();
         println!(
             "# listener {} ({}, role {}): {} codes unsigned; every other code needs a signature ({})",
-            l.name,
-            l.listen,
+            l.listener.name,
+            l.listener.listen,
             role.as_str(),
             codes.len(),
             schemes.join(", ")
@@ -321,7 +321,7 @@ fn main() -> ExitCode {
         }
         Command::GuardPolicy { role, config, listener } => guard_policy(role, config, listener),
         Command::Probe { broker_addr, binary } => {
-            init_logging(LOG_ENV, "human", "warn");
+            init_logging(LOG_ENV, rmq_runtime::config::LogFormat::Human, &rmq_runtime::config::LogLevel::warn());
             let mut cfg = ClientConfig::new(broker_addr);
             if binary {
                 cfg.serialize_type = SerializeType::ROCKETMQ;
@@ -364,7 +364,7 @@ fn main() -> ExitCode {
                 eprintln!("{e}");
                 return ExitCode::from(EX_USAGE);
             }
-            init_logging(LOG_ENV, &cfg.log.format, &cfg.log.level);
+            init_logging(LOG_ENV, cfg.log.format, &cfg.log.level);
             if rustix::process::geteuid().is_root() {
                 tracing::warn!("running as root; rmq-agent needs no privileges (see systemd/)");
             }

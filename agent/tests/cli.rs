@@ -13,12 +13,26 @@ const BIN: &str = env!("CARGO_BIN_EXE_rmq-agent");
 fn check_config_reports_every_problem_with_its_path() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, "[broker]\naddr = \"nope\"\ninterval_seconds = 0\n[http]\nlisten = \"x\"\n").unwrap();
+    std::fs::write(&bad, "[broker]\ninterval_seconds = 0\nconcurrency = 0\n[http]\nmax_connections = 0\n").unwrap();
     let out = Command::new(BIN).args(["check-config", bad.to_str().unwrap()]).output().unwrap();
     assert_eq!(out.status.code(), Some(64));
     let err = String::from_utf8_lossy(&out.stderr);
-    for path in ["broker.addr", "broker.interval_seconds", "http.listen"] {
+    for path in ["broker.interval_seconds", "broker.concurrency", "http.max_connections"] {
         assert!(err.contains(path), "{path} not reported: {err}");
+    }
+
+    // A value of the wrong kind (an address, a choice, a duration) stops the reading at its
+    // key, which the message names with its line.
+    for (text, path) in [
+        ("[broker]\naddr = \"nope\"\n", "broker.addr"),
+        ("[log]\nformat = \"xml\"\n", "log.format"),
+        ("[host]\ninterval_seconds = \"15s\"\n", "host.interval_seconds"),
+    ] {
+        std::fs::write(&bad, text).unwrap();
+        let out = Command::new(BIN).args(["check-config", bad.to_str().unwrap()]).output().unwrap();
+        assert_eq!(out.status.code(), Some(64));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("{path}: ")) && err.contains("line 2"), "{path} not reported: {err}");
     }
 
     let unknown = dir.path().join("unknown.toml");

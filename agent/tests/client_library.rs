@@ -58,12 +58,13 @@ async fn client_library_produces_and_consumes_through_the_guard() {
     let mut cfg = Config::default();
     cfg.broker.enabled = false;
     cfg.host.enabled = false;
-    cfg.guard.keys = vec![GuardKey { id: "k".into(), secret_file: key_file, acl_v1_codes: None }];
-    let listener = |name: &str, p: u16| GuardListener {
-        name: name.into(),
-        listen: format!("127.0.0.2:{p}"),
-        upstream: format!("127.0.0.1:{p}"),
-        ..GuardListener::default()
+    cfg.guard.keys = vec![GuardKey::new("k", key_file)];
+    let listener = |name: &str, p: u16| {
+        GuardListener::new(
+            name,
+            std::net::SocketAddr::from(([127, 0, 0, 2], p)),
+            std::net::SocketAddr::from(([127, 0, 0, 1], p)),
+        )
     };
     cfg.guard.listeners = vec![listener("main", port), listener("vip", port - 2)];
     let agent = support::Agent::start(cfg).await;

@@ -48,25 +48,24 @@ async fn start() -> (&'static Cluster, Guarded) {
     let mut cfg = Config::default();
     cfg.broker.enabled = false;
     cfg.host.enabled = false;
-    cfg.guard.keys = vec![GuardKey { id: "ops-1".into(), secret_file: key_file, acl_v1_codes: None }];
-    let listener = |name: &str, listen: SocketAddr, upstream: SocketAddr| GuardListener {
-        name: name.into(),
-        listen: listen.to_string(),
-        upstream: upstream.to_string(),
-        frame_timeout_ms: 500,
-        connect_timeout_ms: 15_000,
+    cfg.guard.keys = vec![GuardKey::new("ops-1", key_file)];
+    let listener = |name: &str, listen: SocketAddr, upstream: SocketAddr| {
+        let mut l = GuardListener::new(name, listen, upstream);
+        l.limits.frame_timeout = Duration::from_millis(500);
+        l.limits.connect_timeout = Duration::from_secs(15);
         // These tests sign with both schemes; acl-v1 is opt-in.
-        schemes: vec![Scheme::AclV1, Scheme::RmqHmacV1],
+        l.schemes = vec![Scheme::AclV1, Scheme::RmqHmacV1];
         // Every test client is 127.0.0.1, and one test holds 1,000 connections at once.
-        max_connections_per_source: 2_000,
-        ..GuardListener::default()
+        l.limits.max_connections_per_source = 2_000;
+        l
     };
     let idle: SocketAddr = format!("127.0.0.1:{}", free_port().unwrap()).parse().unwrap();
-    cfg.guard.listeners = vec![
-        listener("main", main, cluster.broker.addr()),
-        listener("vip", vip, cluster.broker.vip_addr()),
-        GuardListener { idle_timeout_seconds: 1, ..listener("idle", idle, cluster.broker.addr()) },
-    ];
+    cfg.guard.listeners =
+        vec![listener("main", main, cluster.broker.addr()), listener("vip", vip, cluster.broker.vip_addr()), {
+            let mut l = listener("idle", idle, cluster.broker.addr());
+            l.limits.idle_timeout = Duration::from_secs(1);
+            l
+        }];
     cfg.validate().unwrap();
     let agent = support::Agent::start(cfg).await;
     (cluster, Guarded { main, vip, idle, agent, _keys: keys })
@@ -353,13 +352,8 @@ async fn reload_rotates_keys_without_dropping_connections() {
     let mut cfg = Config::default();
     cfg.broker.enabled = false;
     cfg.host.enabled = false;
-    cfg.guard.keys = vec![GuardKey { id: "ops-1".into(), secret_file: key_file.clone(), acl_v1_codes: None }];
-    cfg.guard.listeners = vec![GuardListener {
-        name: "main".into(),
-        listen: main.to_string(),
-        upstream: cluster.broker.addr().to_string(),
-        ..GuardListener::default()
-    }];
+    cfg.guard.keys = vec![GuardKey::new("ops-1", key_file.clone())];
+    cfg.guard.listeners = vec![GuardListener::new("main", main, cluster.broker.addr())];
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     let reload_cfg = cfg.clone();
     let load = Box::new(move || {

@@ -53,14 +53,9 @@ async fn start(tune: impl FnOnce(&mut GuardListener)) -> Setup {
     let mut cfg = Config::default();
     cfg.broker.enabled = false;
     cfg.host.enabled = false;
-    cfg.guard.keys = vec![GuardKey { id: "ops-1".into(), secret_file: key_file, acl_v1_codes: None }];
-    let mut l = GuardListener {
-        name: "main".into(),
-        listen: guard.to_string(),
-        upstream: tap.addr.to_string(),
-        connect_timeout_ms: 15_000,
-        ..GuardListener::default()
-    };
+    cfg.guard.keys = vec![GuardKey::new("ops-1", key_file)];
+    let mut l = GuardListener::new("main", guard, tap.addr);
+    l.limits.connect_timeout = Duration::from_secs(15);
     tune(&mut l);
     cfg.guard.listeners = vec![l];
     cfg.validate().unwrap();
@@ -249,7 +244,7 @@ fn consumer_list_request(opaque: i32) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_and_partial_connections_never_reach_the_broker() {
-    let s = start(|l| l.frame_timeout_ms = 60_000).await;
+    let s = start(|l| l.limits.frame_timeout = Duration::from_secs(60)).await;
     let _silent = hold(s.guard, 20, b"").await;
     let _partial = hold(s.guard, 20, &consumer_list_request(1)[..10]).await;
     s.agent
@@ -267,8 +262,8 @@ async fn silent_and_partial_connections_never_reach_the_broker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_source_address_cannot_take_every_slot() {
     let s = start(|l| {
-        l.frame_timeout_ms = 60_000;
-        l.max_connections_per_source = 3;
+        l.limits.frame_timeout = Duration::from_secs(60);
+        l.limits.max_connections_per_source = 3;
     })
     .await;
     let _held = hold(s.guard, 3, b"").await;
@@ -394,7 +389,7 @@ async fn an_unsolicited_response_from_a_client_is_dropped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_is_closed_at_the_write_deadline() {
-    let s = start(|l| l.write_timeout_ms = 1_000).await;
+    let s = start(|l| l.limits.write_timeout = Duration::from_secs(1)).await;
     // The client asks for the topic table (tens of KB per answer) over and over and never
     // reads: the answers fill the socket buffers, and the guard's write toward it stalls.
     let key = SigningKey::new(SECRET);
@@ -446,8 +441,8 @@ async fn silent_upstream() -> SocketAddr {
 async fn requests_an_upstream_never_answers_are_bounded_per_connection() {
     let sink = silent_upstream().await;
     let s = start(|l| {
-        l.upstream = sink.to_string();
-        l.max_pending_requests = 4;
+        l.upstream = sink.into();
+        l.limits.max_pending_requests = 4;
     })
     .await;
     let mut c = tokio::net::TcpStream::connect(s.guard).await.unwrap();
@@ -486,8 +481,8 @@ async fn parked_large_frames_share_one_buffer_budget() {
     // Each connection parks most of a legal 4 MiB send; the listener buffers at most 5 MiB of
     // such frames at once, so the second is refused while the first waits.
     let s = start(|l| {
-        l.max_buffered_bytes = 5 << 20;
-        l.frame_timeout_ms = 60_000;
+        l.limits.max_buffered_bytes = 5 << 20;
+        l.limits.frame_timeout = Duration::from_secs(60);
     })
     .await;
     let mut h = Header::request(RequestCode::SEND_MESSAGE_V2, 1);

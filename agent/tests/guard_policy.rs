@@ -62,21 +62,18 @@ async fn start() -> (&'static Cluster, Guarded) {
     cfg.broker.enabled = false;
     cfg.host.enabled = false;
     cfg.guard.keys = vec![
-        GuardKey { id: "ops-1".into(), secret_file: key_file(keys.path(), "ops-1", OPS), acl_v1_codes: None },
+        GuardKey::new("ops-1", key_file(keys.path(), "ops-1", OPS)),
         // A dashboard's key: with acl-v1 it may sign GET_BROKER_RUNTIME_INFO and nothing else.
         GuardKey {
-            id: "dash".into(),
-            secret_file: key_file(keys.path(), "dash", DASH),
             acl_v1_codes: Some(vec![RequestCode::GET_BROKER_RUNTIME_INFO.get()]),
+            ..GuardKey::new("dash", key_file(keys.path(), "dash", DASH))
         },
     ];
     let (main, vip, acl, bound) = (addr(), addr(), addr(), addr());
-    let listener = |name: &str, listen: SocketAddr, upstream: SocketAddr| GuardListener {
-        name: name.into(),
-        listen: listen.to_string(),
-        upstream: upstream.to_string(),
-        connect_timeout_ms: 15_000,
-        ..GuardListener::default()
+    let listener = |name: &str, listen: SocketAddr, upstream: SocketAddr| {
+        let mut l = GuardListener::new(name, listen, upstream);
+        l.limits.connect_timeout = Duration::from_secs(15);
+        l
     };
     cfg.guard.listeners = vec![
         listener("main", main, cluster.broker.addr()),

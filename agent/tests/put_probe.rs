@@ -36,21 +36,18 @@ async fn the_probe_times_every_send_and_leaves_group_lag_alone() {
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     let guard_addr = format!("127.0.0.1:{}", free_port().unwrap());
     let mut cfg = fast_config(guard_addr.parse().unwrap());
-    cfg.guard.keys = vec![GuardKey { id: "probe".into(), secret_file: key.clone(), acl_v1_codes: None }];
+    cfg.guard.keys = vec![GuardKey::new("probe", key.clone())];
     cfg.guard.listeners = vec![GuardListener {
-        name: "main".into(),
-        listen: guard_addr.clone(),
-        upstream: cluster.broker.addr().to_string(),
         // The guard denies by default, so the collector's reads need a signature too: it signs
         // every request with ACL 1.0 (broker.acl_*), which this listener accepts.
         schemes: vec![Scheme::AclV1, Scheme::RmqHmacV1],
-        ..GuardListener::default()
+        ..GuardListener::new("main", guard_addr.parse().unwrap(), cluster.broker.addr())
     }];
     cfg.broker.acl_access_key = Some("probe".into());
     cfg.broker.acl_secret_file = Some(key.clone());
     cfg.put_probe.enabled = true;
     cfg.put_probe.topic = PROBE_TOPIC.into();
-    cfg.put_probe.interval_ms = 100;
+    cfg.put_probe.interval = Duration::from_millis(100);
     cfg.put_probe.key_id = Some("probe".into());
     cfg.put_probe.key_file = Some(key);
     cfg.validate().unwrap();

@@ -152,8 +152,8 @@ fn instant_value(series: &Value) -> f64 {
 fn endpoint(name: &str, url: String, spool: &Path) -> RemoteWriteEndpoint {
     RemoteWriteEndpoint {
         max_samples_per_request: 2000,
-        timeout_seconds: 5,
-        max_backoff_seconds: 2,
+        timeout: Duration::from_secs(5),
+        max_backoff: Duration::from_secs(2),
         ..RemoteWriteEndpoint::new(name, url, spool.join(name))
     }
 }
@@ -162,8 +162,8 @@ fn endpoint(name: &str, url: String, spool: &Path) -> RemoteWriteEndpoint {
 fn push_config(endpoints: Vec<RemoteWriteEndpoint>) -> Config {
     let mut c = Config::default();
     c.broker.enabled = false;
-    c.host.interval_seconds = 1;
-    c.remote_write.interval_seconds = 1;
+    c.host.interval = Duration::from_secs(1);
+    c.remote_write.interval = Duration::from_secs(1);
     c.remote_write.external_labels =
         [("cluster".to_owned(), "c1".to_owned()), ("broker".into(), "broker-a".into())].into();
     c.remote_write.endpoints = endpoints;
@@ -331,7 +331,7 @@ async fn a_full_spool_drops_its_oldest_and_an_unusable_one_stops_the_start() {
     let mut ep = endpoint("bad", "http://127.0.0.1:9/api/v1/write".into(), &file);
     ep.spool_dir = file.join("spool");
     let mut cfg = push_config(vec![ep]);
-    cfg.http.listen = "127.0.0.1:0".into();
+    cfg.http.listen = "127.0.0.1:0".parse().unwrap();
     let err = rmq_agent::app::run(cfg, async {}, None, None).await.unwrap_err().to_string();
     assert!(err.contains("a-file/spool") && err.contains("bad"), "{err}");
 }

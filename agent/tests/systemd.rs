@@ -76,9 +76,9 @@ fn example_agent_configurations_pass_check_config() {
             for l in &cfg.guard.listeners {
                 let policy = rmq_agent::app::guard_policy(l, &cfg.guard, std::collections::HashMap::new());
                 for code in rmq_protocol::policy::SLAVE_SYNC_READS {
-                    assert!(!policy.needs_signature(code.get()), "{name} {}: {code} for slaves", l.name);
+                    assert!(!policy.needs_signature(code.get()), "{name} {}: {code} for slaves", l.listener.name);
                 }
-                assert!(policy.needs_signature(26) && policy.needs_signature(906), "{name} {}", l.name);
+                assert!(policy.needs_signature(26) && policy.needs_signature(906), "{name} {}", l.listener.name);
             }
         }
         n += 1;

@@ -1,34 +1,30 @@
-//! The running ha-guard: every configured tunnel end, `/metrics`, reload and drain.
+//! The running ha-guard: every configured tunnel end as a named task, `/metrics`, reload
+//! and drain, on rmq-runtime's [`Service`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use rmq_protocol::sign::SigningKey;
+use rmq_runtime::config::KeyConfig;
 use rmq_runtime::metrics::{Family, Registry, SnapshotSlot};
 use rmq_runtime::replay::NonceCache;
-use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{error, info, warn};
+use rmq_runtime::service::{Reloads, Service, ServiceError};
+use tokio::sync::{mpsc, oneshot};
+use tracing::info;
 
 use crate::config::Config;
 use crate::stats::{EndStats, Side, families};
 use crate::tunnel::{AcceptEnd, ConnectEnd, End, Shared, serve};
 
-/// Why the guard could not start.
+/// Why the guard could not start (or its endpoint failed).
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// An address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// Where.
-        addr: String,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    /// An address could not be bound, or the HTTP server failed.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
     /// A key could not be read.
     #[error(transparent)]
     Secret(#[from] rmq_runtime::secret::SecretError),
@@ -41,17 +37,12 @@ pub enum StartError {
         #[source]
         source: crate::tls::TlsError,
     },
-    /// The HTTP server failed.
-    #[error("HTTP server: {0}")]
-    Serve(#[source] std::io::Error),
 }
 
 /// Reads every key (permission-checked).
 pub fn load_keys(cfg: &Config) -> Result<HashMap<String, SigningKey>, rmq_runtime::secret::SecretError> {
-    cfg.keys
-        .iter()
-        .map(|k| Ok((k.id.clone(), SigningKey::new(&rmq_runtime::secret::read_file(&k.secret_file)?))))
-        .collect()
+    let secrets = KeyConfig::read_all(&cfg.keys)?;
+    Ok(secrets.into_iter().map(|(id, secret)| (id, SigningKey::new(&secret))).collect())
 }
 
 /// How to reload (SIGHUP): requests and the file to read again.
@@ -63,13 +54,38 @@ pub struct Reloader {
     pub path: PathBuf,
 }
 
-fn host_of(addr: &str) -> &str {
-    addr.rsplit_once(':').map_or(addr, |(h, _)| h.trim_start_matches('[').trim_end_matches(']'))
+/// Every configured tunnel end, TLS loaded, with its counters.
+fn ends(config: &Config, shared: &Arc<Shared>) -> Result<Vec<End>, StartError> {
+    let mut ends = Vec::new();
+    for a in &config.accept {
+        let tls = match (&a.tls_cert_file, &a.tls_key_file) {
+            (Some(c), Some(k)) => {
+                Some(crate::tls::acceptor(c, k).map_err(|source| StartError::Tls { end: a.label().into(), source })?)
+            }
+            // The configuration check makes the two go together.
+            _ => None,
+        };
+        let stats = Arc::new(EndStats::new(a.label(), Side::Accept));
+        ends.push(End::Accept(Arc::new(AcceptEnd { cfg: a.clone(), stats, tls, shared: Arc::clone(shared) })));
+    }
+    for c in &config.connect {
+        let tls = match &c.tls_ca_file {
+            Some(ca) => Some(
+                crate::tls::connector(ca, c.tls_server_name())
+                    .map_err(|source| StartError::Tls { end: c.label().into(), source })?,
+            ),
+            None => None,
+        };
+        let stats = Arc::new(EndStats::new(c.label(), Side::Connect));
+        ends.push(End::Connect(Arc::new(ConnectEnd { cfg: c.clone(), stats, tls, shared: Arc::clone(shared) })));
+    }
+    Ok(ends)
 }
 
 /// Runs every tunnel end until `shutdown` resolves, then stops accepting and lets open
 /// tunnels finish for at most `shutdown_grace_seconds`. `ready` receives the HTTP address
-/// once every listener is bound.
+/// once every listener is bound. Tasks: `accept:<name>` / `connect:<name>` per end,
+/// `tunnels` (ends when the last open tunnel has), `metrics`, `reload`.
 pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -81,136 +97,63 @@ pub async fn run(
         nonces: Mutex::new(NonceCache::new(2 * config.max_skew_ms(), config.nonce_cache_size)),
         max_skew_ms: config.max_skew_ms(),
     });
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let ends = ends(&config, &shared)?;
+    let stats: Vec<Arc<EndStats>> = ends
+        .iter()
+        .map(|e| match e {
+            End::Accept(a) => Arc::clone(&a.stats),
+            End::Connect(c) => Arc::clone(&c.stats),
+        })
+        .collect();
+    let mut svc = Service::new("rmq-ha-guard");
+    // Every tunnel holds a sender: the receiver sees the end once the last has closed.
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
-    let mut ends = Vec::new();
-    let mut stats = Vec::new();
-    for a in &config.accept {
-        let tls = match (&a.tls_cert_file, &a.tls_key_file) {
-            (Some(c), Some(k)) => {
-                Some(crate::tls::acceptor(c, k).map_err(|source| StartError::Tls { end: a.label().into(), source })?)
-            }
-            _ => None,
+    for end in ends {
+        let (listen, side, name) = match &end {
+            End::Accept(a) => (a.cfg.listener.listen, "accept", a.stats.name.clone()),
+            End::Connect(c) => (c.cfg.listener.listen, "connect", c.stats.name.clone()),
         };
-        let s = Arc::new(EndStats::new(a.label(), Side::Accept));
-        stats.push(Arc::clone(&s));
-        let end = End::Accept(Arc::new(AcceptEnd { cfg: a.clone(), stats: s, tls, shared: Arc::clone(&shared) }));
-        ends.push((a.listen.clone(), end));
-    }
-    for c in &config.connect {
-        let tls = match &c.tls_ca_file {
-            Some(ca) => {
-                let name = c.tls_server_name.as_deref().unwrap_or_else(|| host_of(&c.remote));
-                Some(
-                    crate::tls::connector(ca, name)
-                        .map_err(|source| StartError::Tls { end: c.label().into(), source })?,
-                )
-            }
-            None => None,
-        };
-        let s = Arc::new(EndStats::new(c.label(), Side::Connect));
-        stats.push(Arc::clone(&s));
-        let end = End::Connect(Arc::new(ConnectEnd { cfg: c.clone(), stats: s, tls, shared: Arc::clone(&shared) }));
-        ends.push((c.listen.clone(), end));
-    }
-    let mut tasks = tokio::task::JoinSet::new();
-    for (listen, end) in ends {
-        let sock = tokio::net::TcpListener::bind(&listen)
-            .await
-            .map_err(|source| StartError::Bind { addr: listen.clone(), source })?;
-        let (name, side) = match &end {
-            End::Accept(a) => (a.stats.name.clone(), "accept"),
-            End::Connect(c) => (c.stats.name.clone(), "connect"),
-        };
+        let sock = Service::bind(listen).await?;
         info!(guard = %name, side, %listen, "ha-guard listening");
-        tasks.spawn(serve(sock, end, stop_rx.clone(), alive_tx.clone()));
+        svc.spawn(format!("{side}:{name}"), serve(sock, end, svc.stop(), alive_tx.clone()));
     }
     drop(alive_tx);
+    svc.spawn("tunnels", async move { while alive_rx.recv().await.is_some() {} });
 
     // Metrics: counters are atomics; a snapshot is encoded once a second.
-    let reloads: Arc<[AtomicU64; 2]> = Arc::default();
     let slot = SnapshotSlot::new();
     let registry = Registry::new(vec![Arc::clone(&slot)]);
+    let reloads = svc.reloads();
     slot.publish(all_families(&stats, &reloads));
-    {
-        let (slot, stats, reloads, mut stop) =
-            (Arc::clone(&slot), stats.clone(), Arc::clone(&reloads), stop_rx.clone());
-        tasks.spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => slot.publish(all_families(&stats, &reloads)),
-                    _ = stop.changed() => break,
-                }
+    let mut stop = svc.stop();
+    svc.spawn("metrics", async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => slot.publish(all_families(&stats, &reloads)),
+                _ = stop.changed() => return,
             }
-        });
-    }
-    if let Some(mut r) = reload {
-        let (shared, reloads, mut stop) = (Arc::clone(&shared), Arc::clone(&reloads), stop_rx.clone());
-        tasks.spawn(async move {
-            loop {
-                tokio::select! {
-                    req = r.requests.recv() => if req.is_none() { break },
-                    _ = stop.changed() => break,
-                }
-                match Config::load(&r.path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|c| load_keys(&c).map_err(|e| e.to_string()))
-                {
-                    Ok(keys) => {
-                        let n = keys.len();
-                        *shared.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
-                        reloads[0].fetch_add(1, Ordering::Relaxed);
-                        info!(keys = n, "configuration reloaded: keys replaced (tunnels and listeners unchanged)");
-                    }
-                    Err(e) => {
-                        reloads[1].fetch_add(1, Ordering::Relaxed);
-                        error!(error = %e, "reload failed; keeping the previous keys");
-                    }
-                }
-            }
+        }
+    });
+    if let Some(Reloader { requests, path }) = reload {
+        svc.spawn_reload(requests, move || {
+            let keys = Config::load(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|c| load_keys(&c).map_err(|e| e.to_string()))?;
+            let n = keys.len();
+            *shared.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+            Ok(format!("{n} key(s) replaced (tunnels and listeners unchanged)"))
         });
     }
 
-    let listener = tokio::net::TcpListener::bind(&config.http.listen)
-        .await
-        .map_err(|source| StartError::Bind { addr: config.http.listen.clone(), source })?;
-    let local =
-        listener.local_addr().map_err(|source| StartError::Bind { addr: config.http.listen.clone(), source })?;
-    info!(listen = %local, "rmq-ha-guard serving /metrics");
-    if let Some(tx) = ready {
-        let _ = tx.send(local);
-    }
-    rmq_runtime::process::sd_notify("READY=1\nSTATUS=tunnels listening");
-    if let Some(ping) = rmq_runtime::process::sd_watchdog(stop_rx.clone()) {
-        tasks.spawn(ping);
-    }
-    let stop_for_http = stop_tx.clone();
-    let served = rmq_runtime::http::serve(listener, "rmq-ha-guard", registry, &config.http.served(), async move {
-        shutdown.await;
-        info!("shutting down: no new tunnels; open ones may finish");
-        rmq_runtime::process::sd_notify("STOPPING=1");
-        let _ = stop_for_http.send(true);
-    })
-    .await;
-    let _ = stop_tx.send(true);
-    let grace = Duration::from_secs(config.shutdown_grace_seconds);
-    // Every tunnel holds a sender: recv() returns None once the last has ended.
-    if tokio::time::timeout(grace, alive_rx.recv()).await.is_err() {
-        warn!(?grace, "tunnels still open after the grace period; closing them");
-    }
-    tasks.abort_all();
-    served.map_err(StartError::Serve)
+    let http = Service::bind(config.http.listen).await?;
+    svc.serve(http, registry, &config.http, shutdown, ready, "tunnels listening", config.shutdown_grace).await?;
+    Ok(())
 }
 
-fn all_families(stats: &[Arc<EndStats>], reloads: &[AtomicU64; 2]) -> Vec<Family> {
+fn all_families(stats: &[Arc<EndStats>], reloads: &Reloads) -> Vec<Family> {
     let mut f = families(stats);
-    #[allow(clippy::cast_precision_loss)]
-    f.push(
-        Family::counter("rmq_ha_guard_reloads", "Configuration reloads (SIGHUP), by result.")
-            .with(vec![("result", "ok".into())], reloads[0].load(Ordering::Relaxed) as f64)
-            .with(vec![("result", "failed".into())], reloads[1].load(Ordering::Relaxed) as f64),
-    );
+    f.push(reloads.family("rmq_ha_guard_reloads", "Configuration reloads (SIGHUP), by result.", "result"));
     f.push(
         Family::gauge("rmq_ha_guard_build_info", "rmq-ha-guard's version (value 1).")
             .with(vec![("version", env!("CARGO_PKG_VERSION").to_owned())], 1.0),

@@ -32,7 +32,7 @@ enum Command {
         config: PathBuf,
         /// Override `http.listen`.
         #[arg(long)]
-        listen: Option<String>,
+        listen: Option<std::net::SocketAddr>,
     },
     /// Validate a configuration file (and that its key files are readable and private).
     CheckConfig {
@@ -81,7 +81,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(EX_USAGE);
                 }
             }
-            init_logging(LOG_ENV, &cfg.log.format, &cfg.log.level);
+            init_logging(LOG_ENV, cfg.log.format, &cfg.log.level);
             let result = runtime().map_err(anyhow::Error::from).and_then(|rt| {
                 rt.block_on(async {
                     let (tx, requests) = tokio::sync::mpsc::channel(1);

@@ -100,8 +100,8 @@ impl End {
 
     fn limits(&self) -> config::Limits {
         match self {
-            Self::Accept(a) => a.cfg.limits(),
-            Self::Connect(c) => c.cfg.limits(),
+            Self::Accept(a) => a.cfg.limits,
+            Self::Connect(c) => c.cfg.limits,
         }
     }
 }
@@ -259,8 +259,8 @@ fn verify_hello(end: &AcceptEnd, bytes: &[u8]) -> Result<(String, SigningKey, [u
 }
 
 async fn accept_one(sock: TcpStream, peer: SocketAddr, end: &AcceptEnd, mut ticket: Ticket, budgets: &Budgets) {
-    let limits = end.cfg.limits();
-    let deadline = tokio::time::Instant::now() + limits.hello_timeout();
+    let limits = end.cfg.limits;
+    let deadline = tokio::time::Instant::now() + limits.hello_timeout;
     let refuse = |r: Refusal| {
         end.stats.reject(r.reason);
         warn!(guard = %end.stats.name, %peer, reason = r.reason, detail = %r.detail, "HA connection refused; nothing was sent to the master");
@@ -293,15 +293,16 @@ where
     let hello = pre_auth(&mut ticket, deadline, timeout, read_hello(&mut s)).await?;
     let (key_id, key, hello_mac) = verify_hello(end, &hello)?;
     let _slot = take_tunnel_slot(ticket, budgets)?;
-    let limits = end.cfg.limits();
-    let master = match tokio::time::timeout(limits.connect_timeout(), TcpStream::connect(&end.cfg.upstream)).await {
+    let limits = end.cfg.limits;
+    let master = match tokio::time::timeout(limits.connect_timeout, TcpStream::connect(end.cfg.upstream.as_str())).await
+    {
         Ok(Ok(m)) => m,
         Ok(Err(e)) => return Err(Refusal::new("upstream_unreachable", format!("{}: {e}", end.cfg.upstream))),
         Err(_) => return Err(Refusal::new("upstream_unreachable", format!("{}: connect timed out", end.cfg.upstream))),
     };
     let _ = master.set_nodelay(true);
     s.write_all(&ha_v1::encode_accept(&key, &hello_mac)).await.map_err(|e| Refusal::new("io", e))?;
-    run_tunnel(s, master, peer, &end.stats, end.cfg.inspect, limits.idle_timeout(), &key_id).await;
+    run_tunnel(s, master, peer, &end.stats, end.cfg.inspect, limits.idle_timeout, &key_id).await;
     Ok(())
 }
 
@@ -310,16 +311,17 @@ async fn connect_one(slave: TcpStream, peer: SocketAddr, end: &ConnectEnd, mut t
         end.stats.reject(r.reason);
         warn!(guard = %end.stats.name, %peer, remote = %end.cfg.remote, reason = r.reason, detail = %r.detail, "HA tunnel not established; closing the slave's connection");
     };
-    let limits = end.cfg.limits();
+    let limits = end.cfg.limits;
     // Authentication here is the remote's answer: dialling, TLS and the answer all count
     // against the pre-authentication budget.
-    let deadline = tokio::time::Instant::now() + limits.connect_timeout() + limits.hello_timeout();
+    let deadline = tokio::time::Instant::now() + limits.connect_timeout + limits.hello_timeout;
     let dial = async {
-        let remote = match tokio::time::timeout(limits.connect_timeout(), TcpStream::connect(&end.cfg.remote)).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => return Err(Refusal::new("remote_unreachable", e)),
-            Err(_) => return Err(Refusal::new("remote_unreachable", "connect timed out")),
-        };
+        let remote =
+            match tokio::time::timeout(limits.connect_timeout, TcpStream::connect(end.cfg.remote.as_str())).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => return Err(Refusal::new("remote_unreachable", e)),
+                Err(_) => return Err(Refusal::new("remote_unreachable", "connect timed out")),
+            };
         let _ = remote.set_nodelay(true);
         Ok(remote)
     };
@@ -331,7 +333,7 @@ async fn connect_one(slave: TcpStream, peer: SocketAddr, end: &ConnectEnd, mut t
     let result = match &end.tls {
         Some((tls, name)) => {
             let handshake = async {
-                tokio::time::timeout(limits.hello_timeout(), tls.connect(name.clone(), remote))
+                tokio::time::timeout(limits.hello_timeout, tls.connect(name.clone(), remote))
                     .await
                     .map_err(|_| Refusal::new("answer_timeout", "TLS handshake not finished in time"))?
                     .map_err(|e| Refusal::new("tls_handshake", e))
@@ -379,7 +381,7 @@ where
         })?;
         Ok(answer)
     };
-    let deadline = tokio::time::Instant::now() + end.cfg.limits().hello_timeout();
+    let deadline = tokio::time::Instant::now() + end.cfg.limits.hello_timeout;
     let timeout = Refusal::new("answer_timeout", "no answer within hello_timeout_ms");
     let answer = pre_auth(&mut ticket, deadline, timeout, exchange).await?;
     let Ok(Parsed::Complete(mac, _)) = ha_v1::parse_accept(&answer) else {
@@ -388,8 +390,7 @@ where
     ha_v1::verify_accept(&key, &hello_mac, &mac)
         .map_err(|_| Refusal::new("bad_answer", "the answer is not signed with our key"))?;
     let _slot = take_tunnel_slot(ticket, budgets)?;
-    run_tunnel(slave, remote, peer, &end.stats, end.cfg.inspect, end.cfg.limits().idle_timeout(), &end.cfg.key_id)
-        .await;
+    run_tunnel(slave, remote, peer, &end.stats, end.cfg.inspect, end.cfg.limits.idle_timeout, &end.cfg.key_id).await;
     Ok(())
 }
 

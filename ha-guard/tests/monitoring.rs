@@ -160,25 +160,20 @@ async fn every_metric_the_rules_and_dashboard_use_is_exported() {
     // The agent with every feature on: collectors, name server, a guard, the probe, a push.
     let guard_addr = free_addr();
     let mut cfg = Config::default();
-    cfg.http.listen = "127.0.0.1:0".into();
-    cfg.broker.addr = cluster.broker.addr().to_string();
-    cfg.broker.interval_seconds = 1;
-    cfg.broker.timeout_seconds = 1;
-    cfg.host.interval_seconds = 1;
-    cfg.namesrv.addr = Some(cluster.namesrv.addr().to_string());
-    cfg.guard.keys = vec![GuardKey { id: "ops-1".into(), secret_file: key, acl_v1_codes: None }];
-    cfg.guard.listeners = vec![GuardListener {
-        name: "broker".into(),
-        listen: guard_addr.to_string(),
-        upstream: cluster.broker.addr().to_string(),
-        ..GuardListener::default()
-    }];
+    cfg.http.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.broker.addr = cluster.broker.addr().into();
+    cfg.broker.interval = Duration::from_secs(1);
+    cfg.broker.timeout = Duration::from_secs(1);
+    cfg.host.interval = Duration::from_secs(1);
+    cfg.namesrv.addr = Some(cluster.namesrv.addr().into());
+    cfg.guard.keys = vec![GuardKey::new("ops-1", key)];
+    cfg.guard.listeners = vec![GuardListener::new("broker", guard_addr, cluster.broker.addr())];
     cfg.put_probe.enabled = true;
-    cfg.put_probe.interval_ms = 200;
-    cfg.remote_write.interval_seconds = 1;
+    cfg.put_probe.interval = Duration::from_millis(200);
+    cfg.remote_write.interval = Duration::from_secs(1);
     cfg.remote_write.endpoints = vec![RemoteWriteEndpoint {
-        timeout_seconds: 1,
-        max_backoff_seconds: 1,
+        timeout: Duration::from_secs(1),
+        max_backoff: Duration::from_secs(1),
         ..RemoteWriteEndpoint::new("down", format!("http://{}/api/v1/write", free_addr()), dir.path().join("spool"))
     }];
     cfg.validate().unwrap();

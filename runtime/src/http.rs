@@ -24,7 +24,7 @@ use tokio::time::{Instant, Sleep};
 use tracing::{debug, warn};
 
 use crate::accept::{Accepted, LimitedAcceptor};
-use crate::config::HttpConfig;
+use crate::config::{DefaultListen, HttpConfig};
 use crate::metrics::{Exposition, Family, Registry, SnapshotSlot, openmetrics_to_text};
 
 fn routes(name: &'static str, state: Scrape) -> Router {
@@ -72,37 +72,26 @@ async fn metrics(State(scrape): State<Scrape>, headers: HeaderMap) -> impl IntoR
     (StatusCode::OK, [(CONTENT_TYPE, format.content_type())], body)
 }
 
-/// Problems with the endpoint's limits, as (field, message), for configuration checks.
-pub fn limit_problems(cfg: &HttpConfig) -> Vec<(&'static str, String)> {
-    let mut p = Vec::new();
-    if cfg.max_connections == 0 {
-        p.push(("max_connections", "must be at least 1".to_owned()));
-    }
-    if cfg.header_timeout_seconds == 0 {
-        p.push(("header_timeout_seconds", "must be at least 1".to_owned()));
-    }
-    p
-}
-
 /// Serves `/metrics`, `/healthz` and an index naming `name` on `listener` until `shutdown`
 /// resolves, at most `cfg.max_connections` connections at once (one more is closed as soon as
-/// it is accepted) and each bound by `cfg.header_timeout_seconds` (see [`HttpConfig`]).
+/// it is accepted) and each bound by `cfg.header_timeout` (see [`HttpConfig`]).
 /// `/metrics` also shows the endpoint's own counters (`rmq_http_*`).
-pub async fn serve<F>(
+pub async fn serve<F, L>(
     listener: TcpListener,
     name: &'static str,
     registry: Registry,
-    cfg: &HttpConfig,
+    cfg: &HttpConfig<L>,
     shutdown: F,
 ) -> io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
+    L: DefaultListen,
 {
     let stats = Arc::new(HttpStats::default());
     let listener = CappedListener::new(
         listener,
         cfg.max_connections.max(1),
-        Duration::from_secs(cfg.header_timeout_seconds.max(1)),
+        cfg.header_timeout.max(Duration::from_millis(1)),
         Arc::clone(&stats),
     );
     axum::serve(listener, routes(name, Scrape { registry, http: Some(stats) })).with_graceful_shutdown(shutdown).await

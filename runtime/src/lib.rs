@@ -2,6 +2,7 @@
 //! knows RocketMQ; a binary depends on this crate, never on the other binary.
 //!
 //! - [`process`]: logging, signals, systemd notify and watchdog.
+//! - [`service`]: a daemon's named tasks, readiness, reload and drain.
 //! - [`accept`]: accepting under a connection limit.
 //! - [`activity`]: when a relayed connection last carried bytes.
 //! - [`http`]: the capped `/metrics` and `/healthz` endpoint.
@@ -19,4 +20,5 @@ pub mod metrics;
 pub mod process;
 pub mod replay;
 pub mod secret;
+pub mod service;
 pub mod tls;

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use tracing::error;
 
+use crate::config::{LogFormat, LogLevel};
+
 /// EX_USAGE from sysexits.h: bad flags or configuration.
 pub const EX_USAGE: u8 = 64;
 
@@ -25,17 +27,24 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().max_blocking_threads(2).build()
 }
 
-/// Logs to stderr as `format` ("json" or human text) at `level`; the environment variable
-/// `env_var` (an `EnvFilter` directive) overrides the level.
-pub fn init_logging(env_var: &str, format: &str, level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env(env_var)
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
-        .unwrap_or_else(|_| "info".into());
+/// Logs to stderr in `format` at `level`; the environment variable `env_var` (an
+/// `EnvFilter` directive) overrides the level. An override that does not parse is not used,
+/// and says so in the log.
+pub fn init_logging(env_var: &str, format: LogFormat, level: &LogLevel) {
+    let (filter, refused) = match std::env::var(env_var) {
+        Ok(directive) => match tracing_subscriber::EnvFilter::try_new(&directive) {
+            Ok(f) => (f, None),
+            Err(e) => (tracing_subscriber::EnvFilter::new(level.as_str()), Some((directive, e))),
+        },
+        Err(_) => (tracing_subscriber::EnvFilter::new(level.as_str()), None),
+    };
     let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter);
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.init(),
+    }
+    if let Some((directive, e)) = refused {
+        tracing::warn!(env = env_var, %directive, error = %e, level = %level, "ignoring a log filter that does not parse; using the configured level");
     }
 }
 

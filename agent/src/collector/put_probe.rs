@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rmq_protocol::request::{CommandHeader as _, GetTopicStatsInfoRequestHeader, SendMessageRequestHeaderV2};
 use rmq_protocol::{RequestCode, ResponseCode};
@@ -71,9 +71,7 @@ async fn ensure_topic(client: &Client, cfg: &PutProbeConfig, signer: Option<&Sig
         return Ok(());
     }
     let op = Operation::CreateTopic { topic: cfg.topic.clone(), queues: 1, perm: 6, order: false };
-    crate::commands::admin::run(client, &op, signer, Duration::from_millis(cfg.timeout_ms))
-        .await
-        .map_err(|e| e.to_string())?;
+    crate::commands::admin::run(client, &op, signer, cfg.timeout).await.map_err(|e| e.to_string())?;
     info!(topic = %cfg.topic, "created the put-probe topic");
     Ok(())
 }
@@ -88,8 +86,8 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let body = vec![b'p'; cfg.body_bytes];
-    let timeout = Duration::from_millis(cfg.timeout_ms);
-    let mut tick = tokio::time::interval(Duration::from_millis(cfg.interval_ms));
+    let timeout = cfg.timeout;
+    let mut tick = tokio::time::interval(cfg.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut topic_ready = false;
     slot.publish(state.families(&cfg.topic));

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::auth::Policy;
+use super::limits::Limits;
 use super::log_budget::LogBudget;
 use super::session::{BrokerVerdict, ClientVerdict, Due, Session, early_refusal};
 use super::stats::GuardStats;
@@ -24,67 +25,13 @@ use crate::remoting::frames::{BufferBudget, FrameReader, ReadEnd};
 use rmq_runtime::accept::{Accepted, LimitedAcceptor};
 use rmq_runtime::replay::NonceCache;
 
-/// Limits of one listener.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Connections at once; more are refused (closed on accept).
-    pub max_connections: usize,
-    /// Once a frame has started, the rest of it must arrive within this; a new connection's
-    /// first frame must arrive whole within this of the accept.
-    pub frame_timeout: Duration,
-    /// A connection with no frame in either direction for this long is closed.
-    pub idle_timeout: Duration,
-    /// Dialling the broker.
-    pub connect_timeout: Duration,
-    /// Connections at once from one source IP address.
-    pub max_connections_per_source: usize,
-    /// A write toward a client (or the broker) must complete within this; a peer that stops
-    /// reading loses its connection instead of growing the guard's buffers.
-    pub write_timeout: Duration,
-    /// Requests forwarded to the broker and not yet answered, per connection; past it the
-    /// oldest is forgotten (counted).
-    pub max_pending_requests: usize,
-    /// Largest header (bytes) the guard reads; a larger one closes the connection.
-    pub max_header_bytes: usize,
-    /// Most ext fields in one header; more closes the connection.
-    pub max_ext_fields: usize,
-    /// Largest body of a request that needs a signature (the signature covers the body, so
-    /// checking it costs time in proportion). A larger one is refused as soon as its header
-    /// has arrived, before the body is buffered.
-    pub max_signed_body_bytes: usize,
-    /// Largest frame a client may send (length prefix included); judged from the prefix.
-    pub max_frame_bytes: usize,
-    /// Bytes that large partial client frames (over 64 KiB) may hold at once, listener-wide.
-    pub max_buffered_bytes: usize,
-}
-
-impl Limits {
-    /// Defaults, far above what stock clients send (a SEND_MESSAGE_V2 header is ~0.5 KiB with
-    /// fourteen fields; the largest stock admin header, a signed config update, is a few KiB).
-    pub const DEFAULT: Limits = Limits {
-        max_connections: 10_000,
-        frame_timeout: Duration::from_secs(10),
-        idle_timeout: Duration::from_secs(150),
-        connect_timeout: Duration::from_secs(3),
-        max_connections_per_source: 256,
-        write_timeout: Duration::from_secs(30),
-        max_pending_requests: 1_024,
-        max_header_bytes: 64 * 1024,
-        max_ext_fields: 256,
-        max_signed_body_bytes: 1024 * 1024,
-        // A Java broker's default maxMessageSize (4 MiB) plus the largest header allowed.
-        max_frame_bytes: 4 * 1024 * 1024 + 64 * 1024,
-        max_buffered_bytes: 256 * 1024 * 1024,
-    };
-}
-
 /// What every connection of a listener shares.
 #[derive(Debug)]
 pub struct Shared {
     /// Listener name (metric label, log field).
     pub name: String,
     /// The configured listen address (how a reload finds this listener).
-    pub listen: String,
+    pub listen: SocketAddr,
     /// The broker's real address.
     pub upstream: String,
     /// Current policy; replaced whole on reload.

@@ -29,9 +29,10 @@ use tracing::{info, warn};
 use rmq_protocol::header::DecodeLimits;
 
 use super::Decision;
+use super::limits::Limits;
 use super::log_budget::clip;
 use super::opaques::Opaques;
-use super::relay::{Limits, Shared};
+use super::relay::Shared;
 use super::stats::{RESPONSE_CLASS, class_index};
 use super::tally::{SendTally, TopicId};
 

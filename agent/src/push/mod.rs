@@ -110,8 +110,12 @@ impl Endpoint {
     /// Opens the spool (a clear error if it cannot be written) and builds the client.
     pub fn open(cfg: &RemoteWriteEndpoint) -> Result<Self, PushError> {
         let name = || cfg.name.clone();
-        let spool = Spool::open(&cfg.spool_dir, cfg.max_spool_bytes, cfg.max_spool_age_seconds.saturating_mul(1000))
-            .map_err(|source| PushError::Spool { endpoint: name(), source })?;
+        let spool = Spool::open(
+            &cfg.spool_dir,
+            cfg.max_spool_bytes,
+            u64::try_from(cfg.max_spool_age.as_millis()).unwrap_or(u64::MAX),
+        )
+        .map_err(|source| PushError::Spool { endpoint: name(), source })?;
         let secret = |p: &std::path::Path| {
             rmq_runtime::secret::read_file(p)
                 .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
@@ -131,7 +135,7 @@ impl Endpoint {
             .map_err(|source| PushError::Tls { endpoint: name(), source })?;
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
-            .timeout(Duration::from_secs(cfg.timeout_seconds))
+            .timeout(cfg.timeout)
             .user_agent(concat!("rmq-agent/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| PushError::Client { endpoint: name(), message: e.to_string() })?;
@@ -199,7 +203,7 @@ impl Endpoint {
     /// Sends the spool's oldest request first, until `stop` flips.
     pub async fn send_loop(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-        let max_backoff = Duration::from_secs(self.cfg.max_backoff_seconds);
+        let max_backoff = self.cfg.max_backoff;
         let mut backoff = FIRST_BACKOFF;
         let mut failing = false;
         loop {
@@ -415,7 +419,7 @@ pub async fn produce_loop(
     let mut external = cfg.external_labels.clone();
     external.entry("host".into()).or_insert_with(hostname);
     let mut batcher = Batcher::new(&external);
-    let mut tick = tokio::time::interval(Duration::from_secs(cfg.interval_seconds));
+    let mut tick = tokio::time::interval(cfg.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

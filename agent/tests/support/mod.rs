@@ -25,8 +25,8 @@ impl Agent {
 
     /// Like [`Agent::start`], with a reloader.
     pub async fn start_with_reload(mut cfg: Config, reload: Option<rmq_agent::app::Reloader>) -> Agent {
-        cfg.http.listen = "127.0.0.1:0".into();
-        cfg.shutdown_grace_seconds = 2;
+        cfg.http.listen = "127.0.0.1:0".parse().unwrap();
+        cfg.shutdown_grace = Duration::from_secs(2);
         let (ready_tx, ready_rx) = oneshot::channel();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -96,10 +96,10 @@ fn tail(s: &str) -> String {
 /// A config for a fast test: 1 s cycles against `broker`.
 pub fn fast_config(broker: SocketAddr) -> Config {
     let mut c = Config::default();
-    c.broker.addr = broker.to_string();
-    c.broker.interval_seconds = 1;
-    c.broker.timeout_seconds = 1;
-    c.broker.request_timeout_ms = 900;
-    c.host.interval_seconds = 1;
+    c.broker.addr = broker.into();
+    c.broker.interval = Duration::from_secs(1);
+    c.broker.timeout = Duration::from_secs(1);
+    c.broker.request_timeout = Duration::from_millis(900);
+    c.host.interval = Duration::from_secs(1);
     c
 }

@@ -60,8 +60,8 @@ async fn main() -> anyhow::Result<()> {
     // Phase 2: spool and send with the agent's sender.
     let ep = Arc::new(Endpoint::open(&RemoteWriteEndpoint {
         max_spool_bytes: 4 << 30,
-        max_spool_age_seconds: 86_400,
-        max_backoff_seconds: 1,
+        max_spool_age: Duration::from_secs(86_400),
+        max_backoff: Duration::from_secs(1),
         ..RemoteWriteEndpoint::new("vm", format!("http://{vm}/api/v1/write"), dir.path().join("spool"))
     })?);
     let (c1, t1) = (cpu(), Instant::now());

@@ -22,7 +22,7 @@ fn shared_with(limits: Limits) -> Arc<Shared> {
     let keys: HashMap<String, SigningKey> = [("ops-1".to_owned(), SigningKey::new(b"secret"))].into_iter().collect();
     Arc::new(Shared {
         name: "test".into(),
-        listen: String::new(),
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         upstream: String::new(),
         policy: RwLock::new(Arc::new(Policy::new(Role::Broker, &[], &[], vec![Scheme::RmqHmacV1], keys, 300_000))),
         nonces: Arc::new(Mutex::new(NonceCache::new(600_000, 100))),

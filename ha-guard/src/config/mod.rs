@@ -1,0 +1,292 @@
+//! The ha-guard's configuration: one TOML file, unknown keys rejected, values typed when
+//! read (a bad address, duration or choice is a parse error naming its key), then every
+//! section checks itself and every problem is reported at once with its path (the same
+//! conventions as rmq-agent). Documented in `docs/ha-guard.md`.
+//!
+//! One file per section: [`accept`], [`connect`], and the [`limits`] both have; `[http]`,
+//! `[log]` and `[[keys]]` are rmq-runtime's.
+
+pub mod accept;
+pub mod connect;
+pub mod limits;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use rmq_protocol::sign::ha_v1;
+use rmq_runtime::config::duration::secs;
+use rmq_runtime::config::{ConfigError, DefaultListen, KeyConfig, Listens, LogConfig, Problems};
+use serde::Deserialize;
+
+pub use accept::Accept;
+pub use connect::Connect;
+pub use limits::Limits;
+
+/// The ha-guard's `[http]` default: loopback port 9559 (rmq-agent serves on 9558).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuardListen;
+
+impl DefaultListen for GuardListen {
+    const LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9559);
+}
+
+/// `[http]`, with the ha-guard's default address.
+pub type Http = rmq_runtime::config::HttpConfig<GuardListen>;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `/metrics` and `/healthz`.
+    pub http: Http,
+    /// Logging.
+    pub log: LogConfig,
+    /// Shared HMAC keys: id → secret file.
+    pub keys: Vec<KeyConfig>,
+    /// A first packet's timestamp may differ from this host's clock by at most this much.
+    /// Key: `max_skew_seconds`.
+    #[serde(rename = "max_skew_seconds", deserialize_with = "secs")]
+    pub max_skew: Duration,
+    /// Most nonces remembered (replay protection); when full, new first packets are refused.
+    pub nonce_cache_size: usize,
+    /// Master side: public HA ports owned by this guard.
+    pub accept: Vec<Accept>,
+    /// Slave side: local ports the slave's `haMasterAddress` points at.
+    pub connect: Vec<Connect>,
+    /// How long open tunnels may keep relaying after SIGTERM. Key: `shutdown_grace_seconds`.
+    #[serde(rename = "shutdown_grace_seconds", deserialize_with = "secs")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            http: Http::default(),
+            log: LogConfig::default(),
+            keys: Vec::new(),
+            max_skew: Duration::from_secs(30),
+            nonce_cache_size: 100_000,
+            accept: Vec::new(),
+            connect: Vec::new(),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A broker name fits in a first packet.
+fn check_broker_name(at: &str, name: &str, p: &mut Problems) {
+    if !(1..=ha_v1::MAX_BROKER_NAME).contains(&name.len()) {
+        p.at(at, "broker_name", format!("must be 1-{} bytes", ha_v1::MAX_BROKER_NAME));
+    }
+}
+
+impl Config {
+    /// Reads, parses and checks a file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let cfg = Self::parse(&text).map_err(|message| ConfigError::Parse { path: path.into(), message })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Parses TOML text into typed sections (no cross-field checks: see [`Config::validate`]).
+    /// The error starts with the offending key's dotted path.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        rmq_runtime::config::parse_toml(text)
+    }
+
+    /// The skew window in milliseconds.
+    pub fn max_skew_ms(&self) -> u64 {
+        u64::try_from(self.max_skew.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Has every section check itself; reports every problem at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut p = Problems::default();
+        self.http.check("http", &mut p);
+        p.nonzero("", "max_skew_seconds", self.max_skew);
+        p.nonzero("", "nonce_cache_size", self.nonce_cache_size);
+        if self.accept.is_empty() && self.connect.is_empty() {
+            p.add("accept", "no [[accept]] or [[connect]] tunnel is configured");
+        }
+        KeyConfig::check_all(
+            &self.keys,
+            "keys",
+            rmq_protocol::sign::hmac_v1::valid_key_id,
+            "1-64 characters of A-Z a-z 0-9 . _ -",
+            &mut p,
+        );
+        let key_ids: Vec<&str> = self.keys.iter().map(|k| k.id.as_str()).collect();
+        let mut listens = Listens::default();
+        for (i, a) in self.accept.iter().enumerate() {
+            let at = format!("accept[{i}]");
+            listens.check(&at, &a.listener, &mut p);
+            a.check(&at, &key_ids, &mut p);
+        }
+        for (i, c) in self.connect.iter().enumerate() {
+            let at = format!("connect[{i}]");
+            listens.check(&at, &c.listener, &mut p);
+            c.check(&at, &key_ids, &mut p);
+        }
+        p.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Config, String> {
+        let c = Config::parse(s)?;
+        c.validate().map_err(|e| e.to_string())?;
+        Ok(c)
+    }
+
+    #[test]
+    fn a_minimal_pair_of_ends_is_valid_with_defaults() {
+        let c = parse(
+            r#"
+            [[keys]]
+            id = "ha-1"
+            secret_file = "/etc/k"
+            [[accept]]
+            listen = "10.0.0.1:10912"
+            upstream = "127.0.0.1:10912"
+            broker_name = "broker-a"
+            [[connect]]
+            listen = "127.0.0.1:20912"
+            remote = "10.0.0.1:10912"
+            broker_name = "broker-a"
+            key_id = "ha-1"
+            max_connections = 4
+            hello_timeout_ms = 750
+            "#,
+        )
+        .unwrap();
+        assert!(c.accept[0].inspect);
+        assert_eq!(c.accept[0].label(), "broker-a");
+        assert_eq!(c.connect[0].limits.max_connections, 4);
+        assert_eq!(c.connect[0].limits.hello_timeout, Duration::from_millis(750));
+        assert_eq!(c.connect[0].tls_server_name(), "10.0.0.1");
+        assert_eq!(c.accept[0].limits, Limits::default());
+        assert_eq!((c.max_skew, c.shutdown_grace), (Duration::from_secs(30), Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let e = parse(
+            r#"
+            [[accept]]
+            listen = "127.0.0.1:1"
+            upstream = "127.0.0.1:1"
+            broker_name = ""
+            idle_timeout_seconds = 5
+            tls_cert_file = "/c"
+            [[connect]]
+            listen = "127.0.0.1:1"
+            remote = "x:1"
+            broker_name = "b"
+            key_id = "missing"
+            "#,
+        )
+        .unwrap_err();
+        for needle in [
+            "accept[0].upstream",
+            "accept[0].broker_name",
+            "accept[0].idle_timeout_seconds",
+            "accept[0].tls_cert_file",
+            "connect[0].listen: 127.0.0.1:1 is used twice",
+            "connect[0].key_id",
+            "needs at least one [[keys]]",
+        ] {
+            assert!(e.contains(needle), "{needle} missing from:\n{e}");
+        }
+    }
+
+    /// Addresses, durations and keys are typed: a bad one is a parse error naming its key.
+    #[test]
+    fn bad_values_are_parse_errors_naming_the_key() {
+        for (text, path, needle) in [
+            (
+                "[[accept]]\nlisten = \"nowhere\"\nupstream = \"127.0.0.1:1\"\nbroker_name = \"b\"\n",
+                "accept[0]",
+                "\"nowhere\" is not an IP:port",
+            ),
+            (
+                "[[accept]]\nlisten = \"127.0.0.1:1\"\nupstream = \"nowhere\"\nbroker_name = \"b\"\n",
+                "accept[0].upstream",
+                "not host:port",
+            ),
+            ("max_skew_seconds = \"30s\"\n", "max_skew_seconds", "whole number of seconds"),
+            ("[log]\nformat = \"xml\"\n", "log.format", "xml"),
+            (
+                "[[connect]]\nlisten = \"127.0.0.1:1\"\nremote = \"h:1\"\nbroker_name = \"b\"\nkey_id = \"k\"\n\
+                 hello_timeout_ms = -1\n",
+                "connect[0]",
+                "whole number of milliseconds",
+            ),
+        ] {
+            let e = Config::parse(text).unwrap_err();
+            assert!(e.starts_with(&format!("{path}: ")) && e.contains(needle), "{text:?} gave:\n{e}");
+        }
+    }
+
+    fn connect_end(listen: &str, extra: &str) -> Result<Config, String> {
+        parse(&format!(
+            "[[keys]]\nid = \"ha-1\"\nsecret_file = \"/etc/k\"\n[[connect]]\nlisten = \"{listen}\"\n\
+             remote = \"10.0.0.1:10912\"\nbroker_name = \"broker-a\"\nkey_id = \"ha-1\"\n{extra}"
+        ))
+    }
+
+    #[test]
+    fn a_connect_end_listens_on_loopback_unless_explicitly_allowed() {
+        for ok in ["127.0.0.1:10912", "127.0.0.2:10912", "[::1]:10912"] {
+            assert!(connect_end(ok, "").is_ok(), "{ok}");
+        }
+        for open in ["0.0.0.0:10912", "10.0.0.2:10912", "[::]:10912"] {
+            let e = connect_end(open, "").unwrap_err();
+            assert!(e.contains("connect[0].listen") && e.contains("allow_non_loopback_listen"), "{e}");
+            assert!(connect_end(open, "allow_non_loopback_listen = true").is_ok(), "{open}");
+        }
+        // An accept end is meant to be public.
+        let c = parse(
+            "[[keys]]\nid = \"ha-1\"\nsecret_file = \"/etc/k\"\n[[accept]]\nlisten = \"0.0.0.0:10912\"\n\
+             upstream = \"127.0.0.1:10911\"\nbroker_name = \"broker-a\"\n",
+        );
+        assert!(c.is_ok(), "{c:?}");
+    }
+
+    #[test]
+    fn budgets_have_defaults_and_must_be_positive() {
+        let c = connect_end("127.0.0.1:1", "").unwrap();
+        assert_eq!((c.connect[0].limits.max_pending_hellos, c.connect[0].limits.max_connections), (64, 64));
+        assert_eq!((c.http.max_connections, c.http.header_timeout), (64, Duration::from_secs(10)));
+        // A table with only a limit keeps the guard's own address.
+        let c = Config::parse("[http]\nmax_connections = 8\n").unwrap();
+        assert_eq!((c.http.listen, c.http.max_connections), (GuardListen::LISTEN, 8));
+        assert!(connect_end("127.0.0.1:1", "max_pending_hellos = 0").unwrap_err().contains("max_pending_hellos"));
+        let e = parse(
+            "[http]\nlisten = \"127.0.0.1:9559\"\nmax_connections = 0\nheader_timeout_seconds = 0\n\
+             [[keys]]\nid = \"ha-1\"\nsecret_file = \"/etc/k\"\n[[connect]]\nlisten = \"127.0.0.1:1\"\n\
+             remote = \"10.0.0.1:10912\"\nbroker_name = \"broker-a\"\nkey_id = \"ha-1\"\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("http.max_connections") && e.contains("http.header_timeout_seconds"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_and_an_empty_file_are_refused() {
+        let e = parse("[[accept]]\nlisten = \"1.2.3.4:1\"\nupstream = \"x:1\"\nbroker_name = \"b\"\ncolour = 1\n")
+            .unwrap_err();
+        assert!(e.starts_with("accept[0]: ") && e.contains("unknown field `colour`"), "{e}");
+        // A misspelt required key shows as the key missing.
+        let e = parse("[[accept]]\nlisten = \"1.2.3.4:1\"\nupsteam = \"x:1\"\nbroker_name = \"b\"\n").unwrap_err();
+        assert!(e.contains("missing field `upstream`"), "{e}");
+        assert!(parse("").unwrap_err().contains("no [[accept]] or [[connect]]"));
+    }
+}
