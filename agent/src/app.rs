@@ -92,6 +92,7 @@ pub fn guard_listener(
         name: if l.name.is_empty() { l.listen.clone() } else { l.name.clone() },
         listen: l.listen.clone(),
         upstream: l.upstream.clone(),
+        proxy_protocol: l.proxy_protocol,
         policy: std::sync::RwLock::new(Arc::new(guard_policy(l, g, keys))),
         nonces,
         limits: crate::guard::Limits {

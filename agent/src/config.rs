@@ -402,6 +402,9 @@ pub struct GuardListener {
     pub max_frame_bytes: usize,
     /// Bytes that large partial client frames (over 64 KiB) may hold at once, listener-wide.
     pub max_buffered_bytes: usize,
+    /// `off` (default) or `v2`: write a PROXY protocol v2 header with the client's address
+    /// first on every broker connection (brokers 5.1.4+ read it; older ones close).
+    pub proxy_protocol: crate::guard::ProxyProtocol,
 }
 
 impl Default for GuardListener {
@@ -427,6 +430,7 @@ impl Default for GuardListener {
             max_signed_body_bytes: crate::guard::Limits::DEFAULT.max_signed_body_bytes,
             max_frame_bytes: crate::guard::Limits::DEFAULT.max_frame_bytes,
             max_buffered_bytes: crate::guard::Limits::DEFAULT.max_buffered_bytes,
+            proxy_protocol: crate::guard::ProxyProtocol::Off,
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod log_budget;
 mod metrics;
 mod opaques;
+pub mod proxy_protocol;
 pub mod relay;
 pub mod session;
 pub mod stats;
@@ -13,5 +14,6 @@ mod tally;
 
 pub use auth::{Decision, Policy, Scheme};
 pub use metrics::families;
+pub use proxy_protocol::ProxyProtocol;
 pub use relay::{Limits, Shared, serve};
 pub use stats::GuardStats;
