@@ -25,12 +25,11 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().max_blocking_threads(2).build()
 }
 
-/// Logs to stderr as `format` ("json" or human text) at `level`; the environment variable
-/// `env_var` (an `EnvFilter` directive) overrides the level.
-pub fn init_logging(env_var: &str, format: &str, level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env(env_var)
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
-        .unwrap_or_else(|_| "info".into());
+/// Logs to stderr as `format` ("json" or human text) at `level` (an `EnvFilter` directive;
+/// `info` if it is not one). The binaries take `level` from their flags, environment and
+/// file, in that order.
+pub fn init_logging(format: &str, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter);
     if format == "json" {
         builder.json().init();
