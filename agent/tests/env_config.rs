@@ -185,3 +185,22 @@ fn bad_values_from_the_environment_are_reported_with_the_key_they_set() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("'yes'") && err.contains("--put-probe"), "{err}");
 }
+
+#[derive(Debug, clap::Parser)]
+struct Cli {
+    #[command(flatten)]
+    run: rmq_agent::cli::RunArgs,
+}
+
+#[test]
+fn every_variable_and_flag_is_in_the_documentation() {
+    use clap::CommandFactory as _;
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/environment.md")).unwrap();
+    for arg in Cli::command().get_arguments() {
+        let (Some(long), Some(env)) = (arg.get_long(), arg.get_env().and_then(|e| e.to_str())) else { continue };
+        let row = doc.lines().find(|l| l.starts_with(&format!("| `--{long}"))).unwrap_or_else(|| {
+            panic!("docs/environment.md has no row for --{long}");
+        });
+        assert!(row.contains(&format!("`{env}`")), "docs/environment.md: --{long} is not given {env}: {row}");
+    }
+}

@@ -80,3 +80,23 @@ fn the_file_and_listen_address_come_from_the_environment_and_flags_win() {
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--config"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[derive(Debug, clap::Parser)]
+struct Cli {
+    #[command(flatten)]
+    run: rmq_ha_guard::cli::RunArgs,
+}
+
+#[test]
+fn every_variable_and_flag_is_in_the_documentation() {
+    use clap::CommandFactory as _;
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/environment.md")).unwrap();
+    let section = doc.split("## rmq-ha-guard run").nth(1).expect("an rmq-ha-guard run section");
+    for arg in Cli::command().get_arguments() {
+        let (Some(long), Some(env)) = (arg.get_long(), arg.get_env().and_then(|e| e.to_str())) else { continue };
+        let row = section.lines().find(|l| l.starts_with(&format!("| `--{long}"))).unwrap_or_else(|| {
+            panic!("docs/environment.md (rmq-ha-guard run) has no row for --{long}");
+        });
+        assert!(row.contains(&format!("`{env}`")), "docs/environment.md: --{long} is not given {env}: {row}");
+    }
+}
