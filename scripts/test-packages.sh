@@ -134,12 +134,13 @@ verify_units() {
         [[ -z $out ]] || { echo "$u: $out" >&2; return 1; }
     done
 }
+user_exists() { getent passwd rmq-sidecar >/dev/null; }
 shipped_config_valid() { /usr/bin/rmq-agent check-config /etc/rmq-sidecar/agent.toml >/dev/null; }
 installed_checks() { # installed_checks KIND
     local kind=$1
     check "$kind: installed files are the staged ones" installed_as_staged
     same "$kind: keys directory mode" "700" "$(stat -c %a /etc/rmq-sidecar/keys 2>/dev/null)"
-    check "$kind: the rmq-sidecar user exists (systemd-sysusers)" getent passwd rmq-sidecar
+    check "$kind: the rmq-sidecar user exists (systemd-sysusers)" user_exists
     check "$kind: systemd-analyze verify of the installed units is clean" verify_units
     check "$kind: the shipped agent.toml passes the shipped rmq-agent's check-config" shipped_config_valid
     same "$kind: nothing enabled" "" "$(left_behind | grep '^enablement link' || true)"
