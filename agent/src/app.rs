@@ -10,7 +10,7 @@ use rmq_protocol::sign::SigningKey;
 use tokio::sync::{oneshot, watch};
 use tracing::{error, info, warn};
 
-use crate::collector::broker::{BrokerCollector, FamilyOptions, FetchOptions};
+use crate::collector::broker::{BrokerCollector, ClientOptions, ExtraOptions, FamilyOptions, FetchOptions};
 use crate::collector::host::HostSampler;
 use crate::collector::{Health, run_loop};
 use crate::config::Config;
@@ -235,12 +235,32 @@ pub async fn run(
     if config.broker.enabled {
         let b = &config.broker;
         let cc = broker_client_config(b)?;
-        let collector = Arc::new(tokio::sync::Mutex::new(BrokerCollector::new(
-            Client::new(cc),
-            FetchOptions { concurrency: b.concurrency, stats: b.collect_stats, connections: b.collect_connections },
-            FamilyOptions { queue_lag: b.collect_queue_lag, stats: b.collect_stats },
-            b.cluster.clone(),
-        )));
+        let collector = Arc::new(tokio::sync::Mutex::new(
+            BrokerCollector::new(
+                Client::new(cc),
+                FetchOptions {
+                    concurrency: b.concurrency,
+                    stats: b.collect_stats,
+                    connections: b.collect_connections,
+                    clients: b.collect_clients,
+                },
+                FamilyOptions { queue_lag: b.collect_queue_lag, stats: b.collect_stats },
+                b.cluster.clone(),
+            )
+            .with_extras(ExtraOptions {
+                namesrv: config.namesrv.addr.clone(),
+                // Peers (name servers, slaves) are on other hosts: a quarter of the cycle at most.
+                peer_timeout: Duration::from_millis(b.request_timeout_ms)
+                    .min(Duration::from_secs(b.timeout_seconds) / 4),
+                cycle_timeout: Duration::from_secs(b.timeout_seconds),
+                concurrency: b.concurrency,
+                clients: ClientOptions {
+                    enabled: b.collect_clients,
+                    per_cycle: b.clients_per_cycle,
+                    timeout: Duration::from_millis(b.client_timeout_ms),
+                },
+            }),
+        ));
         let configured_store = b.store_dir.is_some();
         let store_dir = Arc::clone(&store_dir);
         tasks.spawn(run_loop(

@@ -224,6 +224,15 @@ pub struct BrokerConfig {
     /// Per-queue lag series (`rocketmq_queue_lag_messages`): one series per queue of every
     /// group's topics.
     pub collect_queue_lag: bool,
+    /// Consumer clients' own statistics (`rocketmq_client_*`: GET_CONSUMER_RUNNING_INFO, which
+    /// the broker relays to each client and waits for) and producers per group
+    /// (`rocketmq_producer_count`: GET_ALL_PRODUCER_INFO). Off by default: every client asked
+    /// makes the broker call that client.
+    pub collect_clients: bool,
+    /// Consumer clients asked per cycle at most; the rest are asked in later cycles, in turn.
+    pub clients_per_cycle: usize,
+    /// Milliseconds one client may take to answer.
+    pub client_timeout_ms: u64,
     /// Override the cluster label (otherwise learned from the name server, else `DefaultCluster`).
     pub cluster: Option<String>,
     /// The broker's store root, whose filesystem is always reported.
@@ -247,6 +256,9 @@ impl Default for BrokerConfig {
             collect_stats: true,
             collect_connections: true,
             collect_queue_lag: true,
+            collect_clients: false,
+            clients_per_cycle: 32,
+            client_timeout_ms: 3000,
             cluster: None,
             store_dir: None,
             acl_access_key: None,
@@ -521,6 +533,12 @@ impl Config {
         }
         if !(1..=1024).contains(&b.concurrency) {
             bad("broker.concurrency", "must be 1..=1024".into());
+        }
+        if !(1..=10_000).contains(&b.clients_per_cycle) {
+            bad("broker.clients_per_cycle", "must be 1..=10000".into());
+        }
+        if b.client_timeout_ms == 0 {
+            bad("broker.client_timeout_ms", "must be at least 1".into());
         }
         match (&b.acl_access_key, &b.acl_secret_file) {
             (Some(_), None) => bad("broker.acl_secret_file", "required when broker.acl_access_key is set".into()),
