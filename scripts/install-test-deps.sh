@@ -3,7 +3,10 @@
 #
 # - RocketMQ-Rust name server and broker (crates.io, built once with `cargo install --locked`)
 #   into $RMQ_SIDECAR_CACHE/rocketmq/bin.
-# - Debian packages later test suites use (Prometheus, VictoriaMetrics, node_exporter, HAProxy).
+# - Debian packages later test suites use (Prometheus, VictoriaMetrics, node_exporter, HAProxy;
+#   rpm to inspect the .rpm package, yamllint for the Kubernetes example).
+# - Python: the reference OpenMetrics parser, and kubernetes-validate (the Kubernetes API
+#   schemas, offline) for the Kubernetes example.
 #
 # Re-running it is cheap: each step checks for what it would install first.
 set -euo pipefail
@@ -11,8 +14,9 @@ set -euo pipefail
 CACHE="${RMQ_SIDECAR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rmq-sidecar}"
 ROCKETMQ_VERSION="${ROCKETMQ_RUST_VERSION:-1.0.0}"
 ROCKETMQ_ROOT="$CACHE/rocketmq-$ROCKETMQ_VERSION"
-DEBIAN_PACKAGES=(prometheus victoria-metrics prometheus-node-exporter haproxy iproute2 nftables systemd)
+DEBIAN_PACKAGES=(prometheus victoria-metrics prometheus-node-exporter haproxy iproute2 nftables systemd rpm yamllint)
 PY_PROMETHEUS_CLIENT_VERSION=0.21.1
+PY_KUBERNETES_VALIDATE_VERSION=1.37.0
 
 log() { printf '[install-test-deps] %s\n' "$*" >&2; }
 
@@ -65,10 +69,17 @@ install_python() {
     # The reference OpenMetrics parser (what prometheus-client's own tests use).
     if python3 -c 'import prometheus_client' 2>/dev/null; then
         log "python prometheus_client present"
-        return
+    else
+        log "installing python prometheus_client"
+        python3 -m pip install --quiet --disable-pip-version-check "prometheus-client==${PY_PROMETHEUS_CLIENT_VERSION}"
     fi
-    log "installing python prometheus_client"
-    python3 -m pip install --quiet --disable-pip-version-check "prometheus-client==${PY_PROMETHEUS_CLIENT_VERSION}"
+    # Kubernetes manifests checked against the API's schemas, which the package carries.
+    if python3 -m pip show kubernetes-validate 2>/dev/null | grep -qx "Version: ${PY_KUBERNETES_VALIDATE_VERSION}"; then
+        log "python kubernetes-validate present"
+    else
+        log "installing python kubernetes-validate"
+        python3 -m pip install --quiet --disable-pip-version-check "kubernetes-validate==${PY_KUBERNETES_VALIDATE_VERSION}"
+    fi
 }
 
 case "${1:-all}" in

@@ -14,7 +14,7 @@ use rmq_runtime::service::{Reloads, Service, ServiceError, Stop};
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
-use crate::collector::broker::{BrokerCollector, FamilyOptions, FetchOptions};
+use crate::collector::broker::{BrokerCollector, ClientOptions, ExtraOptions, FamilyOptions, FetchOptions};
 use crate::collector::host::HostSampler;
 use crate::collector::{Health, run_loop};
 use crate::config::{BrokerConfig, Config, HostPort};
@@ -178,12 +178,31 @@ fn broker_task(
     stop: Stop,
 ) -> Result<impl Future<Output = ()> + use<>, StartError> {
     let b = &config.broker;
-    let collector = Arc::new(tokio::sync::Mutex::new(BrokerCollector::new(
-        Client::new(broker_client_config(b)?),
-        FetchOptions { concurrency: b.concurrency, stats: b.collect_stats, connections: b.collect_connections },
-        FamilyOptions { queue_lag: b.collect_queue_lag, stats: b.collect_stats },
-        b.cluster.clone(),
-    )));
+    let collector = Arc::new(tokio::sync::Mutex::new(
+        BrokerCollector::new(
+            Client::new(broker_client_config(b)?),
+            FetchOptions {
+                concurrency: b.concurrency,
+                stats: b.collect_stats,
+                connections: b.collect_connections,
+                clients: b.collect_clients,
+            },
+            FamilyOptions { queue_lag: b.collect_queue_lag, stats: b.collect_stats },
+            b.cluster.clone(),
+        )
+        .with_extras(ExtraOptions {
+            namesrv: config.namesrv.addr.as_ref().map(ToString::to_string),
+            // Peers (name servers, slaves) are on other hosts: a quarter of the cycle at most.
+            peer_timeout: b.request_timeout.min(b.timeout / 4),
+            cycle_timeout: b.timeout,
+            concurrency: b.concurrency,
+            clients: ClientOptions {
+                enabled: b.collect_clients,
+                per_cycle: b.clients_per_cycle,
+                timeout: b.client_timeout,
+            },
+        }),
+    ));
     let configured_store = b.store_dir.is_some();
     Ok(run_loop("broker", b.interval, b.timeout, health, Arc::clone(&slots.broker), stop, move || {
         let c = Arc::clone(&collector);

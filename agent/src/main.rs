@@ -5,13 +5,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use rmq_agent::commands::probe;
-use rmq_agent::config::{Config, ConfigError, HostPort};
+use rmq_agent::config::Config;
 use rmq_agent::remoting::{Client, ClientConfig};
 use rmq_protocol::SerializeType;
+use rmq_runtime::config::LogLevel;
 use rmq_runtime::process::{EX_USAGE, init_logging, parse_args, runtime, shutdown_signal, sighup_to};
 use tracing::error;
 
-/// Overrides the configured log level (an `EnvFilter` directive).
+/// The log level of `probe` (an `EnvFilter` directive); `run` reads it as `--log-level`.
 const LOG_ENV: &str = "RMQ_AGENT_LOG";
 
 #[derive(Debug, Parser)]
@@ -23,22 +24,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the agent until SIGTERM/SIGINT. Flags override the file; without a file the
-    /// defaults apply (local broker 127.0.0.1:10911, HTTP on 0.0.0.0:9558).
-    Run {
-        /// TOML configuration file.
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// The local broker's remoting address.
-        #[arg(long)]
-        broker_addr: Option<HostPort>,
-        /// The local name server's address.
-        #[arg(long)]
-        namesrv_addr: Option<HostPort>,
-        /// HTTP listen address for /metrics.
-        #[arg(long)]
-        listen: Option<std::net::SocketAddr>,
-    },
+    /// Run the agent until SIGTERM/SIGINT; SIGHUP reloads the guard's keys and policies.
+    /// Every option can also be set by its environment variable; a flag beats its variable,
+    /// and both beat the file (docs/environment.md).
+    Run(rmq_agent::cli::RunArgs),
     /// Validate a configuration file and report every problem.
     CheckConfig {
         /// The file.
@@ -278,14 +267,6 @@ fn guard_policy(role: Option<String>, config: Option<PathBuf>, listener: Option<
     ExitCode::SUCCESS
 }
 
-#[allow(clippy::print_stderr)]
-fn load(config: Option<PathBuf>) -> Result<Config, ConfigError> {
-    match config {
-        Some(p) => Config::load(&p),
-        None => Ok(Config::default()),
-    }
-}
-
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 fn main() -> ExitCode {
     let cli: Cli = match parse_args() {
@@ -321,7 +302,17 @@ fn main() -> ExitCode {
         }
         Command::GuardPolicy { role, config, listener } => guard_policy(role, config, listener),
         Command::Probe { broker_addr, binary } => {
-            init_logging(LOG_ENV, rmq_runtime::config::LogFormat::Human, &rmq_runtime::config::LogLevel::warn());
+            let level = match std::env::var(LOG_ENV) {
+                Ok(v) => match v.parse::<LogLevel>() {
+                    Ok(l) => l,
+                    Err(e) => {
+                        eprintln!("{LOG_ENV}: {e}");
+                        return ExitCode::from(EX_USAGE);
+                    }
+                },
+                Err(_) => LogLevel::warn(),
+            };
+            init_logging(rmq_runtime::config::LogFormat::Human, &level);
             let mut cfg = ClientConfig::new(broker_addr);
             if binary {
                 cfg.serialize_type = SerializeType::ROCKETMQ;
@@ -342,35 +333,22 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Run { config, broker_addr, namesrv_addr, listen } => {
-            let config_path = config.clone();
-            let mut cfg = match load(config) {
+        Command::Run(args) => {
+            let cfg = match args.load() {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("{e}");
                     return ExitCode::from(EX_USAGE);
                 }
             };
-            if let Some(a) = broker_addr {
-                cfg.broker.addr = a;
-            }
-            if let Some(a) = namesrv_addr {
-                cfg.namesrv.addr = Some(a);
-            }
-            if let Some(l) = listen {
-                cfg.http.listen = l;
-            }
-            if let Err(e) = cfg.validate() {
-                eprintln!("{e}");
-                return ExitCode::from(EX_USAGE);
-            }
-            init_logging(LOG_ENV, cfg.log.format, &cfg.log.level);
+            init_logging(cfg.log.format, &cfg.log.level);
             if rustix::process::geteuid().is_root() {
                 tracing::warn!("running as root; rmq-agent needs no privileges (see systemd/)");
             }
-            let reloader = config_path.map(|path| {
+            // A reload reads the file again and applies the same options over it.
+            let reloader = args.config.is_some().then(|| {
                 let (tx, rx) = tokio::sync::mpsc::channel(1);
-                let load = Box::new(move || Config::load(&path).map_err(|e| e.to_string()));
+                let load = Box::new(move || args.load().map_err(|e| e.to_string()));
                 (tx, rmq_agent::app::Reloader { requests: rx, load })
             });
             let result = runtime().map_err(anyhow::Error::from).and_then(|rt| {

@@ -113,6 +113,9 @@ fn install_host_stages_every_file_with_its_mode() {
         "usr/lib/systemd/system/rmq-ha-guard.service",
         "usr/lib/sysusers.d/rmq-sidecar.conf",
         "etc/rmq-sidecar/rmq-sidecar-transparent.nft",
+        "etc/rmq-sidecar/agent.toml",
+        "etc/rmq-sidecar/agent.env",
+        "etc/rmq-sidecar/ha-guard.env",
         "usr/share/doc/rmq-sidecar/install.md",
         "usr/share/doc/rmq-sidecar/examples/agent-master.toml",
         "usr/share/doc/rmq-sidecar/examples/ha-guard-slave.toml",
@@ -121,13 +124,29 @@ fn install_host_stages_every_file_with_its_mode() {
     ] {
         assert!(stage.join(f).is_file(), "{f} missing");
     }
-    // A second run keeps an edited configuration file.
-    std::fs::write(stage.join("etc/rmq-sidecar/rmq-sidecar-transparent.nft"), "edited").unwrap();
+    // A second run keeps edited configuration files.
+    for f in ["rmq-sidecar-transparent.nft", "agent.toml"] {
+        std::fs::write(stage.join("etc/rmq-sidecar").join(f), "edited").unwrap();
+    }
     let again = Command::new(repo().join("scripts/install-host.sh"))
         .env("DESTDIR", &stage)
         .env("RMQ_BIN_DIR", &fake)
         .output()
         .unwrap();
     assert!(again.status.success());
-    assert_eq!(std::fs::read_to_string(stage.join("etc/rmq-sidecar/rmq-sidecar-transparent.nft")).unwrap(), "edited");
+    for f in ["rmq-sidecar-transparent.nft", "agent.toml"] {
+        assert_eq!(std::fs::read_to_string(stage.join("etc/rmq-sidecar").join(f)).unwrap(), "edited", "{f}");
+    }
+}
+
+#[test]
+fn the_installed_agent_toml_passes_check_config_and_the_environment_files_set_nothing() {
+    let out = Command::new(BIN).arg("check-config").arg(repo().join("systemd/agent.toml")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The environment files ship as documentation: every line a comment, so a fresh host runs
+    // on agent.toml and ha-guard.toml alone.
+    for f in ["agent.env", "ha-guard.env"] {
+        let text = std::fs::read_to_string(repo().join("systemd").join(f)).unwrap();
+        assert!(text.lines().all(|l| l.is_empty() || l.starts_with('#')), "{f} sets a variable");
+    }
 }

@@ -2,6 +2,7 @@
 //! library behind the `rmq-ha-guard` binary.
 //!
 //! - [`config`]: the TOML configuration.
+//! - [`cli`]: the options of `rmq-ha-guard run` (flags and environment variables) over it.
 //! - [`tunnel`]: the accept (master host) and connect (slave host) ends.
 //! - [`budget`]: the pre-authentication budget (connections still proving themselves).
 //! - [`relay`]: relaying an established tunnel.
@@ -12,6 +13,7 @@
 
 pub mod app;
 pub mod budget;
+pub mod cli;
 pub mod config;
 pub mod inspect;
 pub mod relay;

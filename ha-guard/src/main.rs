@@ -13,8 +13,6 @@ use tracing::error;
 
 /// EX_DATAERR from sysexits.h: the input was not what it should be.
 const EX_DATAERR: u8 = 65;
-/// Overrides the configured log level (an `EnvFilter` directive).
-const LOG_ENV: &str = "RMQ_HA_GUARD_LOG";
 
 #[derive(Debug, Parser)]
 #[command(name = "rmq-ha-guard", version, about = "Authenticated tunnel for RocketMQ HA replication")]
@@ -25,15 +23,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run every configured tunnel end until SIGTERM/SIGINT; SIGHUP reloads the keys.
-    Run {
-        /// TOML configuration file.
-        #[arg(long)]
-        config: PathBuf,
-        /// Override `http.listen`.
-        #[arg(long)]
-        listen: Option<std::net::SocketAddr>,
-    },
+    /// Run every configured tunnel end until SIGTERM/SIGINT; SIGHUP reloads the keys. Every
+    /// option can also be set by its environment variable; a flag beats its variable, and
+    /// both beat the file (docs/environment.md).
+    Run(rmq_ha_guard::cli::RunArgs),
     /// Validate a configuration file (and that its key files are readable and private).
     CheckConfig {
         /// The file.
@@ -66,22 +59,16 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Run { config, listen } => {
-            let mut cfg = match Config::load(&config) {
+        Command::Run(args) => {
+            let cfg = match args.load() {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("{e}");
                     return ExitCode::from(EX_USAGE);
                 }
             };
-            if let Some(l) = listen {
-                cfg.http.listen = l;
-                if let Err(e) = cfg.validate() {
-                    eprintln!("{e}");
-                    return ExitCode::from(EX_USAGE);
-                }
-            }
-            init_logging(LOG_ENV, cfg.log.format, &cfg.log.level);
+            let config = args.config;
+            init_logging(cfg.log.format, &cfg.log.level);
             let result = runtime().map_err(anyhow::Error::from).and_then(|rt| {
                 rt.block_on(async {
                     let (tx, requests) = tokio::sync::mpsc::channel(1);

@@ -125,6 +125,18 @@ string_header! {
 }
 
 string_header! {
+    /// GET_CONSUMER_RUNNING_INFO (307): the broker relays it to the client, which answers.
+    GetConsumerRunningInfoRequestHeader = GET_CONSUMER_RUNNING_INFO {
+        /// Consumer group.
+        consumer_group: "consumerGroup";
+        /// The client (`clientId` from the group's connection list).
+        client_id: "clientId";
+        /// `"true"` to have the client include a thread dump.
+        jstack_enable: "jstackEnable", opt;
+    }
+}
+
+string_header! {
     /// GET_ROUTEINFO_BY_TOPIC (105). `acceptStandardJsonOnly` = "true" asks a 4.9.4+ name
     /// server for strict JSON.
     GetRouteInfoRequestHeader = GET_ROUTEINFO_BY_TOPIC {
@@ -192,6 +204,48 @@ impl CommandHeader for GetConsumeStatsInBrokerHeader {
 
     fn from_ext_fields(ext: &ExtFields) -> Result<Self, BodyError> {
         Ok(Self { is_order: java_bool(required(ext, "isOrder")?) })
+    }
+}
+
+/// QUERY_CONSUME_QUEUE (321): `count` consume-queue entries of one queue from `index` on.
+/// Without `consumer_group` the broker skips evaluating the group's filter on each entry.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct QueryConsumeQueueRequestHeader {
+    /// Topic.
+    pub topic: String,
+    /// Queue id.
+    pub queue_id: i32,
+    /// First consume-queue index (queue offset) asked.
+    pub index: i64,
+    /// Entries asked.
+    pub count: i32,
+    /// Consumer group whose filter the broker evaluates on each entry.
+    pub consumer_group: Option<String>,
+}
+
+impl CommandHeader for QueryConsumeQueueRequestHeader {
+    const CODE: RequestCode = RequestCode::QUERY_CONSUME_QUEUE;
+
+    fn to_ext_fields(&self) -> ExtFields {
+        let mut ext = ExtFields::new();
+        ext.insert("topic", self.topic.clone());
+        ext.insert("queueId", self.queue_id.to_string());
+        ext.insert("index", self.index.to_string());
+        ext.insert("count", self.count.to_string());
+        if let Some(g) = &self.consumer_group {
+            ext.insert("consumerGroup", g.clone());
+        }
+        ext
+    }
+
+    fn from_ext_fields(ext: &ExtFields) -> Result<Self, BodyError> {
+        Ok(Self {
+            topic: required(ext, "topic")?.to_owned(),
+            queue_id: parse(ext, "queueId")?,
+            index: parse(ext, "index")?,
+            count: parse(ext, "count")?,
+            consumer_group: ext.get("consumerGroup").map(str::to_owned),
+        })
     }
 }
 
@@ -419,6 +473,18 @@ mod tests {
         round_trip(ViewBrokerStatsDataRequestHeader { stats_name: "TOPIC_PUT_NUMS".into(), stats_key: "T".into() });
         round_trip(GetConsumerConnectionListRequestHeader { consumer_group: "G".into() });
         round_trip(GetProducerConnectionListRequestHeader { producer_group: "P".into() });
+        round_trip(GetConsumerRunningInfoRequestHeader {
+            consumer_group: "G".into(),
+            client_id: "10.0.0.9@1".into(),
+            jstack_enable: Some("false".into()),
+        });
+        round_trip(QueryConsumeQueueRequestHeader {
+            topic: "T".into(),
+            queue_id: 3,
+            index: 1 << 40,
+            count: 1,
+            consumer_group: None,
+        });
         round_trip(GetRouteInfoRequestHeader { topic: "T".into(), accept_standard_json_only: Some("true".into()) });
         round_trip(DeleteTopicRequestHeader { topic: "T".into() });
         round_trip(DeleteSubscriptionGroupRequestHeader { group_name: "G".into(), clean_offset: None });

@@ -27,24 +27,14 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().max_blocking_threads(2).build()
 }
 
-/// Logs to stderr in `format` at `level`; the environment variable `env_var` (an
-/// `EnvFilter` directive) overrides the level. An override that does not parse is not used,
-/// and says so in the log.
-pub fn init_logging(env_var: &str, format: LogFormat, level: &LogLevel) {
-    let (filter, refused) = match std::env::var(env_var) {
-        Ok(directive) => match tracing_subscriber::EnvFilter::try_new(&directive) {
-            Ok(f) => (f, None),
-            Err(e) => (tracing_subscriber::EnvFilter::new(level.as_str()), Some((directive, e))),
-        },
-        Err(_) => (tracing_subscriber::EnvFilter::new(level.as_str()), None),
-    };
+/// Logs to stderr in `format` at `level` (a filter directive, checked when the configuration
+/// was read). The binaries take `level` from their flags, environment and file, in that order.
+pub fn init_logging(format: LogFormat, level: &LogLevel) {
+    let filter = tracing_subscriber::EnvFilter::new(level.as_str());
     let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Human => builder.init(),
-    }
-    if let Some((directive, e)) = refused {
-        tracing::warn!(env = env_var, %directive, error = %e, level = %level, "ignoring a log filter that does not parse; using the configured level");
     }
 }
 

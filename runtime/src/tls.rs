@@ -23,6 +23,9 @@ pub enum TlsError {
     /// The server name is not a DNS name or IP address.
     #[error("{0:?} is not a valid TLS server name")]
     ServerName(String),
+    /// No CA file was given and this build does not read the system's store.
+    #[error("a CA file is required (this binary does not read the system's CA store)")]
+    NoRoots,
 }
 
 fn file_err(path: &Path, message: impl std::fmt::Display) -> TlsError {
@@ -52,7 +55,8 @@ pub fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     PrivateKeyDer::from_pem_file(path).map_err(|e| file_err(path, e))
 }
 
-/// Trust anchors: the CAs in `ca_file`, else the system's store.
+/// Trust anchors: the CAs in `ca_file`, else the system's store (with the `native-roots`
+/// feature; without it a CA file is required).
 pub fn roots(ca_file: Option<&Path>) -> Result<rustls::RootCertStore, TlsError> {
     let mut roots = rustls::RootCertStore::empty();
     match ca_file {
@@ -61,12 +65,17 @@ pub fn roots(ca_file: Option<&Path>) -> Result<rustls::RootCertStore, TlsError> 
                 roots.add(c)?;
             }
         }
+        #[cfg(feature = "native-roots")]
         None => {
             for c in rustls_native_certs::load_native_certs().certs {
                 // A system store may hold certificates rustls cannot use; skip those.
                 let _ = roots.add(c);
             }
         }
+        // Only the agent (remote-write to public endpoints) trusts the system store; the HA
+        // guard always names its CA, so it does not link the system-store reader.
+        #[cfg(not(feature = "native-roots"))]
+        None => return Err(TlsError::NoRoots),
     }
     Ok(roots)
 }

@@ -41,6 +41,16 @@ pub struct BrokerConfig {
     /// Per-queue lag series (`rocketmq_queue_lag_messages`): one series per queue of every
     /// group's topics.
     pub collect_queue_lag: bool,
+    /// Consumer clients' own statistics (`rocketmq_client_*`: GET_CONSUMER_RUNNING_INFO, which
+    /// the broker relays to each client and waits for) and producers per group
+    /// (`rocketmq_producer_count`: GET_ALL_PRODUCER_INFO). Off by default: every client asked
+    /// makes the broker call that client.
+    pub collect_clients: bool,
+    /// Consumer clients asked per cycle at most; the rest are asked in later cycles, in turn.
+    pub clients_per_cycle: usize,
+    /// How long one client may take to answer. Key: `client_timeout_ms`.
+    #[serde(rename = "client_timeout_ms", deserialize_with = "millis")]
+    pub client_timeout: Duration,
     /// Override the cluster label (otherwise learned from the name server, else `DefaultCluster`).
     pub cluster: Option<String>,
     /// The broker's store root, whose filesystem is always reported.
@@ -85,6 +95,9 @@ impl Default for BrokerConfig {
             collect_stats: true,
             collect_connections: true,
             collect_queue_lag: true,
+            collect_clients: false,
+            clients_per_cycle: 32,
+            client_timeout: Duration::from_millis(3000),
             cluster: None,
             store_dir: None,
             acl_access_key: None,
@@ -104,6 +117,12 @@ impl BrokerConfig {
         p.nonzero(at, "request_timeout_ms", self.request_timeout);
         if !(1..=1024).contains(&self.concurrency) {
             p.at(at, "concurrency", "must be 1..=1024");
+        }
+        if !(1..=10_000).contains(&self.clients_per_cycle) {
+            p.at(at, "clients_per_cycle", "must be 1..=10000");
+        }
+        if self.client_timeout.is_zero() {
+            p.at(at, "client_timeout_ms", "must be at least 1");
         }
         match (&self.acl_access_key, &self.acl_secret_file) {
             (Some(_), None) => p.at(at, "acl_secret_file", format!("required when {at}.acl_access_key is set")),

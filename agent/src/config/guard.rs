@@ -125,6 +125,10 @@ pub struct GuardListener {
     /// (the broker's or its cluster's name).
     #[serde(default)]
     pub targets: Vec<String>,
+    /// `off` (default) or `v2`: write a PROXY protocol v2 header with the client's address
+    /// first on every broker connection (brokers 5.1.4+ read it; older ones close).
+    #[serde(default)]
+    pub proxy_protocol: crate::guard::ProxyProtocol,
     /// Connection, frame and time limits (their keys sit in this table).
     #[serde(flatten)]
     pub limits: Limits,
@@ -146,6 +150,7 @@ impl GuardListener {
             allow_unsigned: Vec::new(),
             require_signed: Vec::new(),
             targets: Vec::new(),
+            proxy_protocol: crate::guard::ProxyProtocol::Off,
             limits: Limits::DEFAULT,
         }
     }

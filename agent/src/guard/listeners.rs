@@ -116,6 +116,7 @@ fn state(
         name: l.label(),
         listen: l.listener.listen,
         upstream: l.upstream.to_string(),
+        proxy_protocol: l.proxy_protocol,
         policy: RwLock::new(Arc::new(policy(l, g, keys))),
         nonces,
         limits: l.limits,

@@ -19,6 +19,7 @@ use tracing::{debug, info, warn};
 use super::auth::Policy;
 use super::limits::Limits;
 use super::log_budget::LogBudget;
+use super::proxy_protocol::{self, ProxyProtocol};
 use super::session::{BrokerVerdict, ClientVerdict, Due, Session, early_refusal};
 use super::stats::GuardStats;
 use crate::remoting::frames::{BufferBudget, FrameReader, ReadEnd};
@@ -34,6 +35,8 @@ pub struct Shared {
     pub listen: SocketAddr,
     /// The broker's real address.
     pub upstream: String,
+    /// Whether each broker connection starts with a PROXY header carrying the client's address.
+    pub proxy_protocol: ProxyProtocol,
     /// Current policy; replaced whole on reload.
     pub policy: RwLock<Arc<Policy>>,
     /// Nonces seen within the window: one cache per process, shared by every listener, so a
@@ -240,6 +243,14 @@ async fn next_client_frame(
 async fn handle(client: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
     let limits = shared.limits;
     let _ = client.set_nodelay(true);
+    // The client's address and the one it connected to, for a broker that reads them.
+    let proxy_header = match shared.proxy_protocol {
+        ProxyProtocol::Off => None,
+        ProxyProtocol::V2 => match client.local_addr() {
+            Ok(local) => Some(proxy_protocol::v2(peer, local)),
+            Err(_) => return count_close(shared, peer, "proxy_header", "client"),
+        },
+    };
     let (cr, mut cw) = client.into_split();
     let early = Arc::clone(shared);
     let mut reader = FrameReader::new(cr, limits.max_frame_bytes, limits.max_header_bytes)
@@ -296,7 +307,18 @@ async fn handle(client: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
     };
     let _ = upstream.set_nodelay(true);
     let (ur, mut uw) = upstream.into_split();
-    if let Err(e) = write_within(&mut uw, &first, limits.write_timeout).await {
+    // The PROXY header goes before any other byte on this connection (the broker reads it
+    // only there); the client's own bytes cannot start with one (its length prefix would
+    // exceed any frame limit, and the reader refuses it).
+    let sent = match &proxy_header {
+        Some(h) => write_within(&mut uw, h.as_bytes(), limits.write_timeout).await,
+        None => Ok(()),
+    };
+    let sent = match sent {
+        Ok(()) => write_within(&mut uw, &first, limits.write_timeout).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = sent {
         shared.stats.upstream_failures.fetch_add(1, Ordering::Relaxed);
         if shared.logs.allow(&shared.name) {
             warn!(listener = %shared.name, %peer, upstream = %shared.upstream, error = e, "broker did not take the first request; closing client");
@@ -401,6 +423,8 @@ async fn broker_to_client(
     let limits = shared.limits;
     tokio::pin!(client_done);
     let mut draining = false;
+    // Whether the broker has sent anything on this connection.
+    let mut answered = false;
     // Armed for the send-count flush and while draining; the broker's frames are trusted for
     // timing (a long poll legitimately waits), but still framed and bounded in size.
     let tick = tokio::time::sleep(NEVER);
@@ -436,9 +460,15 @@ async fn broker_to_client(
                     warn!(listener = %shared.name, %peer, error = ?e, "malformed frame from broker; closing the connection");
                     break End::Closed("malformed_broker_frame");
                 }
-                None => break if matches!(e, ReadEnd::Eof) { End::Eof } else { End::Io },
+                None => {
+                    if !answered && !draining && shared.proxy_protocol != ProxyProtocol::Off {
+                        proxy_header_refused(&shared, peer);
+                    }
+                    break if matches!(e, ReadEnd::Eof) { End::Eof } else { End::Io };
+                }
             },
         };
+        answered = true;
         let verdict = {
             let mut s = lock(&session);
             let had_flush = s.flush_deadline().is_some();
@@ -471,6 +501,23 @@ async fn broker_to_client(
     };
     let _ = cw.lock().await.shutdown().await;
     end
+}
+
+/// The broker closed a connection that began with a PROXY header without answering anything:
+/// what a broker that does not read the header does (4.x and 5.x before 5.1.4 read its first
+/// bytes as an oversized frame length). Counted and logged, since every client of such a
+/// listener fails this way.
+fn proxy_header_refused(shared: &Shared, peer: SocketAddr) {
+    shared.stats.closed("broker_closed_after_proxy_header");
+    if shared.logs.allow(&shared.name) {
+        warn!(
+            listener = %shared.name,
+            %peer,
+            upstream = %shared.upstream,
+            "the broker closed the connection without answering after the PROXY header; brokers before 5.1.4 \
+             do not read it: set proxy_protocol = \"off\" on this listener unless the broker was only restarting"
+        );
+    }
 }
 
 #[cfg(test)]

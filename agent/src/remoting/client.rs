@@ -142,6 +142,11 @@ impl Client {
         &self.inner.config.addr
     }
 
+    /// How this client reaches its server (to dial a peer the same way).
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
     async fn connection(&self) -> Result<Arc<Connection>, ClientError> {
         let mut slot = self.inner.conn.lock().await;
         if let Some(c) = slot.as_ref().filter(|c| c.is_open()) {

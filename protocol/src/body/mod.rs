@@ -4,7 +4,9 @@
 //! so a missing field reads as its zero value or `None`; unknown fields are ignored. Only a
 //! body that is not fastjson at all, or whose top level has the wrong shape, is an error.
 
+mod clients;
 mod connection;
+mod consume_queue;
 mod consume_stats;
 mod ha_status;
 mod properties;
@@ -14,7 +16,9 @@ mod stats;
 mod subscription;
 mod topic;
 
+pub use clients::{ConsumeStatus, ConsumerRunningInfo, ProducerInfo, ProducerTableInfo};
 pub use connection::{Connection, ConsumerConnection, ProducerConnection, SubscriptionData};
+pub use consume_queue::{ConsumeQueueUnit, QueryConsumeQueueResponse};
 pub use consume_stats::{ConsumeStats, ConsumeStatsList, OffsetWrapper};
 pub use ha_status::{HaClientRuntimeInfo, HaConnectionInfo, HaRuntimeInfo};
 pub use properties::BrokerProperties;

@@ -114,6 +114,20 @@ impl BrokerRuntimeInfo {
         Some((parse_human_bytes(total)?, parse_human_bytes(free)?))
     }
 
+    /// `scheduleMessageOffset_<level>` entries by delay level: (delivered offset, max offset)
+    /// of the level's queue in `SCHEDULE_TOPIC_XXXX` (4.9 and 5.x write `"<delivered>,<max>"`).
+    /// A level appears once the broker has delivered from it; malformed entries are skipped.
+    pub fn schedule_offsets(&self) -> BTreeMap<i32, (i64, i64)> {
+        self.table
+            .iter()
+            .filter_map(|(k, v)| {
+                let level = k.strip_prefix("scheduleMessageOffset_")?.parse().ok()?;
+                let (delivered, max) = v.split_once(',')?;
+                Some((level, (delivered.trim().parse().ok()?, max.trim().parse().ok()?)))
+            })
+            .collect()
+    }
+
     /// `runtime` (`"[ 1 days, 2 hours, 3 minutes, 4 seconds ]"`) in seconds.
     pub fn runtime_seconds(&self) -> Option<u64> {
         let s = self.get("runtime")?;

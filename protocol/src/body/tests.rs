@@ -138,3 +138,47 @@ fn wrong_top_level_shape_is_an_error() {
     assert_eq!(TopicList::decode(b"\"x\""), Err(crate::error::BodyError::Shape("TopicList")));
     assert!(matches!(ConsumeStats::decode(b"{"), Err(crate::error::BodyError::Json(_))));
 }
+
+#[test]
+fn consumer_running_info_from_a_java_client() {
+    // The reference's executed ConsumerRunningInfo (Java classes): mqTable keyed by MessageQueue
+    // objects, which the reader skips; NaN rates arrive as null.
+    let body = br#"{"mqTable":{{"brokerName":"broker-a","queueId":0,"topic":"T1"}:{"cachedMsgCount":0,"commitOffset":90,"droped":false}},"properties":{"PROP_CONSUME_TYPE":"CONSUME_PASSIVELY","PROP_THREADPOOL_CORE_SIZE":20},"statusTable":{"T1":{"consumeFailedMsgs":3,"consumeFailedTPS":0.0,"consumeOKTPS":12.5,"consumeRT":1.0E-4,"pullRT":1.2,"pullTPS":3.4},"T2":{"consumeOKTPS":null}},"subscriptionSet":[{"topic":"T1"}]}"#;
+    let r = ConsumerRunningInfo::decode(body).unwrap();
+    let t1 = r.status_table["T1"];
+    assert_eq!(t1.consume_failed_msgs, 3);
+    assert_eq!(
+        (t1.consume_ok_tps, t1.consume_rt, t1.pull_rt, t1.pull_tps),
+        (Some(12.5), Some(1.0e-4), Some(1.2), Some(3.4))
+    );
+    assert_eq!(r.status_table["T2"].consume_ok_tps, None);
+    assert_eq!(r.properties["PROP_THREADPOOL_CORE_SIZE"], "20");
+}
+
+#[test]
+fn producer_table_info() {
+    let body = br#"{"data":{"PG1":[{"clientId":"10.0.0.9@1","language":"JAVA","lastUpdateTimestamp":1700000000000,"remoteIP":"10.0.0.9:50000","version":407},{"clientId":"10.0.0.8@2"}],"PG2":[]}}"#;
+    let p = ProducerTableInfo::decode(body).unwrap();
+    assert_eq!(p.data["PG1"].len(), 2);
+    assert_eq!(p.data["PG1"][0].remote_ip, "10.0.0.9:50000");
+    assert_eq!(p.data["PG1"][0].version, 407);
+    assert!(p.data["PG2"].is_empty());
+    assert!(ProducerTableInfo::decode(br#"{"data":{}}"#).unwrap().data.is_empty());
+}
+
+#[test]
+fn query_consume_queue() {
+    // RocketMQ-Rust 1.0.0's broker, captured.
+    let body = br#"{"subscriptionData":null,"filterData":null,"queueData":[{"physicOffset":420,"physicSize":210,"tagsCode":0,"extendDataJson":null,"bitMap":null,"eval":false,"msg":null}],"maxQueueIndex":5,"minQueueIndex":0}"#;
+    let q = QueryConsumeQueueResponse::decode(body).unwrap();
+    assert_eq!(q.queue_data, vec![ConsumeQueueUnit { physic_offset: 420, physic_size: 210 }]);
+    assert_eq!((q.min_queue_index, q.max_queue_index), (0, 5));
+}
+
+#[test]
+fn schedule_offsets_in_runtime_info() {
+    let body = br#"{"table":{"scheduleMessageOffset_1":"12,15","scheduleMessageOffset_18":"0,3","scheduleMessageOffset_x":"1,2","scheduleMessageOffset_2":"bad","putTps":"1 2 3"}}"#;
+    let r = BrokerRuntimeInfo::decode(body).unwrap();
+    let s = r.schedule_offsets();
+    assert_eq!(s.into_iter().collect::<Vec<_>>(), vec![(1, (12, 15)), (18, (0, 3))]);
+}

@@ -429,13 +429,15 @@ fn stats_families(d: &Fetched, out: &mut Vec<Family>) {
     out.extend([b_tps, b_qps, p_tps, p_size, c_tps, c_size, sendback]);
 }
 
-/// Per-slave replication from GET_BROKER_HA_STATUS (5.x masters).
+/// Per-slave replication: `rocketmq_broker_commitlog_diff` for every slave found (see
+/// [`super::slaves`]), and GET_BROKER_HA_STATUS's own view on 5.x masters.
 fn replication_families(d: &Fetched, out: &mut Vec<Family>) {
+    let id = &d.identity;
+    out.push(super::slaves::commitlog_diff(id, d.runtime.i64("commitLogMaxOffset"), &d.slaves, d.ha.as_ref()));
     let Some(ha) = &d.ha else { return };
     if !ha.master {
         return;
     }
-    let id = &d.identity;
     out.push(
         Family::gauge("rocketmq_replication_master_max_offset", "The master's commitlog max offset.")
             .with_unit(Unit::Bytes)
@@ -450,19 +452,13 @@ fn replication_families(d: &Fetched, out: &mut Vec<Family>) {
     let mut lag = Family::gauge("rocketmq_replication_lag", "Master max offset minus the slave's acknowledged offset.")
         .with_unit(Unit::Bytes);
     let mut in_sync = Family::gauge("rocketmq_replication_slave_in_sync", "1 if the slave is in sync.");
-    let mut diff =
-        Family::gauge("rocketmq_broker_commitlog_diff", "rocketmq-exporter compatible: master - slave offset, bytes.");
     for c in &ha.ha_connection_info {
         let l = lb(id, &[("slave", &c.addr)]);
         ack.push(l.clone(), f(c.slave_ack_offset));
         lag.push(l.clone(), f(c.diff));
         in_sync.push(l, if c.in_sync { 1.0 } else { 0.0 });
-        diff.push(
-            vec![("cluster", id.cluster.clone()), ("brokerIP", c.addr.clone()), ("broker", id.broker.clone())],
-            f(c.diff),
-        );
     }
-    out.extend([ack, lag, in_sync, diff]);
+    out.extend([ack, lag, in_sync]);
 }
 
 #[cfg(test)]

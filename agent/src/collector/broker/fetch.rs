@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use futures_util::StreamExt as _;
 use rmq_protocol::body::{
     BrokerProperties, BrokerRuntimeInfo, BrokerStatsData, ConsumeStats, ConsumeStatsList, ConsumerConnection, FromBody,
-    HaRuntimeInfo, SubscriptionGroupWrapper, TopicConfigWrapper, TopicStatsTable,
+    HaRuntimeInfo, ProducerTableInfo, SubscriptionGroupWrapper, TopicConfigWrapper, TopicStatsTable,
 };
 use rmq_protocol::request::{
     CommandHeader as _, GetConsumeStatsInBrokerHeader, GetConsumeStatsRequestHeader,
@@ -38,6 +38,8 @@ pub struct Identity {
 pub struct Fetched {
     /// Identity from GET_BROKER_CONFIG.
     pub identity: Identity,
+    /// The rest of GET_BROKER_CONFIG (`messageDelayLevel`, `namesrvAddr`, …); empty when it failed.
+    pub properties: BrokerProperties,
     /// GET_BROKER_RUNTIME_INFO.
     pub runtime: BrokerRuntimeInfo,
     /// GET_ALL_TOPIC_CONFIG.
@@ -54,6 +56,10 @@ pub struct Fetched {
     pub connections: BTreeMap<String, Option<ConsumerConnection>>,
     /// GET_BROKER_HA_STATUS (5.x).
     pub ha: Option<HaRuntimeInfo>,
+    /// The master's slaves and their offsets (filled after the cycle's requests, on masters).
+    pub slaves: super::slaves::SlaveView,
+    /// GET_ALL_PRODUCER_INFO, when clients are collected.
+    pub producers: Option<ProducerTableInfo>,
     /// Wall clock at the start of the cycle, epoch ms.
     pub now_ms: i64,
     /// Requests that failed, by code and error kind.
@@ -69,6 +75,8 @@ pub struct FetchOptions {
     pub stats: bool,
     /// Ask for GET_CONSUMER_CONNECTION_LIST.
     pub connections: bool,
+    /// Ask for GET_ALL_PRODUCER_INFO (and the connection lists, to know the consumer clients).
+    pub clients: bool,
 }
 
 /// Stats names asked per topic, per topic@group, and per cluster.
@@ -102,7 +110,7 @@ pub async fn fetch_all(c: &Client, opts: FetchOptions) -> Result<Fetched, Client
         Ok(r) if r.code() == ResponseCode::SUCCESS => {
             let p = BrokerProperties::parse(&r.body);
             let get = |k: &str| p.get_ignore_case(k).map(str::to_owned);
-            f.identity = Identity {
+            let identity = Identity {
                 cluster: get("brokerClusterName").unwrap_or_default(),
                 broker: get("brokerName").unwrap_or_default(),
                 addr: match (get("brokerIP1"), get("listenPort")) {
@@ -112,6 +120,8 @@ pub async fn fetch_all(c: &Client, opts: FetchOptions) -> Result<Fetched, Client
                 store_dir: get("storePathRootDir"),
                 broker_id: get("brokerId").and_then(|v| v.parse().ok()).unwrap_or(0),
             };
+            f.identity = identity;
+            f.properties = p;
         }
         Ok(_) => f.failures.push((RequestCode::GET_BROKER_CONFIG, "server_error")),
         Err(e) => f.failures.push((RequestCode::GET_BROKER_CONFIG, e.kind())),
@@ -202,7 +212,14 @@ pub async fn fetch_all(c: &Client, opts: FetchOptions) -> Result<Fetched, Client
         }
     }
 
-    if opts.connections {
+    if opts.clients {
+        match fetch::<ProducerTableInfo>(c, RequestCode::GET_ALL_PRODUCER_INFO, None).await {
+            Ok(p) => f.producers = Some(p),
+            Err(e) => f.failures.push((RequestCode::GET_ALL_PRODUCER_INFO, e.kind())),
+        }
+    }
+
+    if opts.connections || opts.clients {
         let groups: Vec<String> = f.groups.subscription_group_table.keys().cloned().collect();
         for (g, r) in pipelined::<_, ConsumerConnection>(c, opts.concurrency, groups, |g| {
             let ext = GetConsumerConnectionListRequestHeader { consumer_group: g.clone() }.to_ext_fields();

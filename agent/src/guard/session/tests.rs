@@ -24,6 +24,7 @@ fn shared_with(limits: Limits) -> Arc<Shared> {
         name: "test".into(),
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         upstream: String::new(),
+        proxy_protocol: Default::default(),
         policy: RwLock::new(Arc::new(Policy::new(Role::Broker, &[], &[], vec![Scheme::RmqHmacV1], keys, 300_000))),
         nonces: Arc::new(Mutex::new(NonceCache::new(600_000, 100))),
         limits,

@@ -1,0 +1,106 @@
+//! The options of `rmq-ha-guard run` and how they override the configuration file. Each
+//! option also comes from an environment variable (`RMQ_HA_GUARD_…`, listed in
+//! docs/environment.md); a flag beats its variable, and both beat the file. The tunnels and keys
+//! always come from the file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use rmq_runtime::config::{ConfigError, LogFormat, LogLevel};
+
+use crate::config::Config;
+
+/// `rmq-ha-guard run`'s options. Each names the configuration key it overrides.
+#[derive(Debug, Clone, PartialEq, clap::Args)]
+pub struct RunArgs {
+    /// TOML configuration file (the tunnels and their keys).
+    #[arg(long, env = "RMQ_HA_GUARD_CONFIG", value_name = "FILE")]
+    pub config: PathBuf,
+    /// `http.listen`: where /metrics and /healthz are served.
+    #[arg(long, env = "RMQ_HA_GUARD_LISTEN", value_name = "IP:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// `log.format`.
+    #[arg(long, env = "RMQ_HA_GUARD_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// `log.level`: a tracing filter such as `info` or `rmq_ha_guard=debug,warn`.
+    #[arg(long, env = "RMQ_HA_GUARD_LOG", value_name = "FILTER")]
+    pub log_level: Option<LogLevel>,
+}
+
+impl RunArgs {
+    /// Writes every option that was given over the configuration (values are checked
+    /// afterwards, by [`Config::validate`]).
+    pub fn apply(&self, cfg: &mut Config) {
+        if let Some(l) = self.listen {
+            cfg.http.listen = l;
+        }
+        if let Some(f) = self.log_format {
+            cfg.log.format = f;
+        }
+        if let Some(l) = &self.log_level {
+            cfg.log.level = l.clone();
+        }
+    }
+
+    /// The file with the options written over it, validated.
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        let path = &self.config;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        // Not validated before the options apply: they may fix what they override.
+        let mut cfg = Config::parse(&text).map_err(|message| ConfigError::Parse { path: path.clone(), message })?;
+        self.apply(&mut cfg);
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory as _, FromArgMatches as _, Parser};
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    /// Parses flags only: the variables are dropped, so the test's own environment cannot
+    /// change the outcome (the binary's tests set them, in a child's environment).
+    fn try_parse(args: &[&str]) -> Result<RunArgs, clap::Error> {
+        let cmd = Cli::command().mut_args(|a| a.env(None::<&str>));
+        Ok(Cli::from_arg_matches(&cmd.try_get_matches_from(args)?)?.run)
+    }
+
+    #[test]
+    fn every_option_has_its_environment_variable() {
+        for arg in Cli::command().get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            let want = match long {
+                "log-level" => "RMQ_HA_GUARD_LOG".to_owned(),
+                l => format!("RMQ_HA_GUARD_{}", l.to_uppercase().replace('-', "_")),
+            };
+            assert_eq!(arg.get_env().and_then(|e| e.to_str()), Some(want.as_str()), "--{long}");
+        }
+    }
+
+    #[test]
+    fn options_land_on_their_configuration_keys() {
+        let args = try_parse(&[
+            "run",
+            "--config=/c.toml",
+            "--listen=127.0.0.1:19559",
+            "--log-format=json",
+            "--log-level=debug",
+        ])
+        .unwrap();
+        let mut cfg = Config::default();
+        args.apply(&mut cfg);
+        assert_eq!(cfg.http.listen.to_string(), "127.0.0.1:19559");
+        assert_eq!((cfg.log.format, cfg.log.level.as_str()), (LogFormat::Json, "debug"));
+        let mut untouched = Config::default();
+        try_parse(&["run", "--config=/c.toml"]).unwrap().apply(&mut untouched);
+        assert_eq!(untouched, Config::default());
+        assert!(try_parse(&["run", "--config=/c.toml", "--log-format=xml"]).is_err());
+    }
+}
