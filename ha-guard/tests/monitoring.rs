@@ -263,7 +263,7 @@ async fn every_metric_the_rules_and_dashboard_use_is_exported() {
     .unwrap();
 
     // Families that need a broker state this test cannot create on demand, and why.
-    let conditional: [(&str, &str); 7] = [
+    let conditional: [(&str, &str); 9] = [
         ("rmq_put_probe_failures_total", "series appear per response code at the first failure"),
         (
             "rocketmq_brokeruntime_send_threadpoolqueue_headwait_timemills",
@@ -276,6 +276,11 @@ async fn every_metric_the_rules_and_dashboard_use_is_exported() {
         ("rocketmq_topic_retry_offset", "a group's %RETRY% topic exists only after a consumer sends a message back"),
         ("rocketmq_topic_dlq_offset", "a %DLQ% topic exists only after a message exhausts its retries"),
         ("rocketmq_replication_lag_bytes", "5.x masters answering GET_BROKER_HA_STATUS (907) with a connected slave"),
+        ("rocketmq_broker_commitlog_diff", "a master with a slave registered (agent/tests/replication_diff.rs)"),
+        (
+            "rocketmq_schedule_overdue_seconds",
+            "a delay level that has held a message (agent/tests/schedule_and_reads.rs)",
+        ),
         (
             "rocketmq_broker_put_latency_seconds_bucket",
             "filled minute by minute from the broker's putMessageDistributeTime",
@@ -288,11 +293,19 @@ async fn every_metric_the_rules_and_dashboard_use_is_exported() {
         }
     }
     assert!(missing.is_empty(), "used by the rules or the dashboard but not exported: {missing:?}");
-    // The conditional ones are real families of the agent (named in its source).
-    let src: String = ["collector/broker/families.rs", "put_probe.rs"]
-        .iter()
-        .map(|f| std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../agent/src").join(f)).unwrap())
-        .collect();
+    // The conditional ones are real families of the agent (named in its collectors' source).
+    let mut src = String::new();
+    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../agent/src/collector")];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                src.push_str(&std::fs::read_to_string(p).unwrap());
+            }
+        }
+    }
     for (n, why) in conditional {
         let base = n
             .trim_end_matches("_bucket")
