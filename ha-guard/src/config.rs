@@ -176,10 +176,13 @@ pub struct Accept {
     /// Key ids accepted here (empty: every configured key).
     #[serde(default)]
     pub key_ids: Vec<String>,
-    /// Read the classic HA stream as it passes (per-slave offsets, impossible reports close
-    /// the tunnel). Off for 5.x controller mode, whose frames differ.
+    /// Read the HA stream as it passes (per-slave offsets, impossible reports close the
+    /// tunnel), in the protocol `ha_protocol` names.
     #[serde(default = "yes")]
     pub inspect: bool,
+    /// Which HA protocol the tunnel carries; read only with `inspect`.
+    #[serde(default)]
+    pub ha_protocol: HaProtocol,
     /// TLS server certificate chain (PEM); with `tls_key_file`, tunnels are TLS.
     #[serde(default)]
     pub tls_cert_file: Option<PathBuf>,
@@ -220,9 +223,12 @@ pub struct Connect {
     pub broker_name: String,
     /// Which key signs the first packet.
     pub key_id: String,
-    /// Read the classic HA stream as it passes (metrics on the slave side too).
+    /// Read the HA stream as it passes (metrics on the slave side too).
     #[serde(default = "yes")]
     pub inspect: bool,
+    /// Which HA protocol the tunnel carries; read only with `inspect`.
+    #[serde(default)]
+    pub ha_protocol: HaProtocol,
     /// CA certificates (PEM) that the accept side's certificate must chain to; set it to
     /// use TLS.
     #[serde(default)]
@@ -255,6 +261,37 @@ pub struct Connect {
 
 fn yes() -> bool {
     true
+}
+
+/// `ha_protocol`: the replication protocol a tunnel carries, as the master runs it. Named,
+/// never guessed from the bytes: the first bytes of the protocols can look alike (a classic
+/// offset report of 4 GiB starts like an auto-switch handshake), and a reader that framed the
+/// stream differently from the master could be shown one report while the master reads
+/// another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum HaProtocol {
+    /// Classic HA: 4.x, and 5.x without controller mode.
+    #[default]
+    #[serde(rename = "classic")]
+    Classic,
+    /// Auto-switch HA of 5.x controller mode (`enableControllerMode=true`), 5.1.1 and later.
+    #[serde(rename = "auto-switch")]
+    AutoSwitch,
+    /// Auto-switch HA of 5.0.0 to 5.1.0, whose slave handshake declares an address instead of
+    /// a broker id.
+    #[serde(rename = "auto-switch-5.0")]
+    AutoSwitch50,
+}
+
+impl HaProtocol {
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Classic => "classic",
+            Self::AutoSwitch => "auto-switch",
+            Self::AutoSwitch50 => "auto-switch-5.0",
+        }
+    }
 }
 
 /// `limits()` and `label()` for both kinds of tunnel end (their keys are spelled out in each
@@ -524,6 +561,25 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("http.max_connections") && e.contains("http.header_timeout_seconds"), "{e}");
+    }
+
+    #[test]
+    fn the_ha_protocol_is_named_per_tunnel_end() {
+        let c = connect_end("127.0.0.1:1", "").unwrap();
+        assert_eq!(c.connect[0].ha_protocol, HaProtocol::Classic);
+        for (spelled, p) in [
+            ("classic", HaProtocol::Classic),
+            ("auto-switch", HaProtocol::AutoSwitch),
+            ("auto-switch-5.0", HaProtocol::AutoSwitch50),
+        ] {
+            let c = connect_end("127.0.0.1:1", &format!("ha_protocol = \"{spelled}\"")).unwrap();
+            assert_eq!(c.connect[0].ha_protocol, p);
+            assert_eq!(p.as_str(), spelled);
+        }
+        for bad in ["autoswitch", "controller", "Classic", ""] {
+            let e = connect_end("127.0.0.1:1", &format!("ha_protocol = \"{bad}\"")).unwrap_err();
+            assert!(e.contains("unknown variant"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -20,8 +20,8 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tracing::{info, warn};
 
 use crate::budget::{PreAuthBudget, Ticket};
-use crate::config;
-use crate::relay::{RelayEnd, relay, splice_relay};
+use crate::config::{self, HaProtocol};
+use crate::relay::{Inspect, RelayEnd, relay, splice_relay};
 use crate::stats::{EndStats, SlaveStats};
 
 /// What every tunnel end shares: keys (replaced on reload) and the nonces seen.
@@ -301,7 +301,8 @@ where
     };
     let _ = master.set_nodelay(true);
     s.write_all(&ha_v1::encode_accept(&key, &hello_mac)).await.map_err(|e| Refusal::new("io", e))?;
-    run_tunnel(s, master, peer, &end.stats, end.cfg.inspect, limits.idle_timeout(), &key_id).await;
+    let inspect = end.cfg.inspect.then_some(end.cfg.ha_protocol);
+    run_tunnel(s, master, peer, &end.stats, inspect, limits.idle_timeout(), &key_id).await;
     Ok(())
 }
 
@@ -388,8 +389,8 @@ where
     ha_v1::verify_accept(&key, &hello_mac, &mac)
         .map_err(|_| Refusal::new("bad_answer", "the answer is not signed with our key"))?;
     let _slot = take_tunnel_slot(ticket, budgets)?;
-    run_tunnel(slave, remote, peer, &end.stats, end.cfg.inspect, end.cfg.limits().idle_timeout(), &end.cfg.key_id)
-        .await;
+    let inspect = end.cfg.inspect.then_some(end.cfg.ha_protocol);
+    run_tunnel(slave, remote, peer, &end.stats, inspect, end.cfg.limits().idle_timeout(), &end.cfg.key_id).await;
     Ok(())
 }
 
@@ -434,7 +435,7 @@ async fn run_tunnel<S, M>(
     master_side: M,
     peer: SocketAddr,
     stats: &EndStats,
-    inspect: bool,
+    inspect: Option<HaProtocol>,
     idle: Duration,
     key_id: &str,
 ) where
@@ -446,11 +447,13 @@ async fn run_tunnel<S, M>(
     stats.established.fetch_add(1, Ordering::Relaxed);
     stats.active.fetch_add(1, Ordering::Relaxed);
     state.tunnels.fetch_add(1, Ordering::Relaxed);
-    info!(guard = %stats.name, %peer, key_id, inspect, "HA tunnel established");
-    let end = if inspect {
-        relay(slave_side, master_side, Some(Arc::clone(&state)), idle).await
-    } else {
-        relay_uninspected(slave_side, master_side, idle).await
+    let read_as = inspect.map_or("uninspected", HaProtocol::as_str);
+    info!(guard = %stats.name, %peer, key_id, inspect = read_as, "HA tunnel established");
+    let end = match inspect {
+        Some(protocol) => {
+            relay(slave_side, master_side, Some(Inspect { slave: Arc::clone(&state), protocol }), idle).await
+        }
+        None => relay_uninspected(slave_side, master_side, idle).await,
     };
     state.tunnels.fetch_sub(1, Ordering::Relaxed);
     stats.active.fetch_sub(1, Ordering::Relaxed);

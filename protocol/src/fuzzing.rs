@@ -138,6 +138,77 @@ pub fn ha_preamble(data: &[u8]) {
     let _ = ha::auto_switch::parse_master(data);
 }
 
+/// The HA stream readers (`ha::stream::Framer`) on arbitrary bytes, as the HA guard feeds
+/// them. The first byte picks the layout (classic or auto-switch, either direction, 5.0 or
+/// 5.1.1+ handshakes) and where the stream is cut; the rest is the stream. Fed in pieces, a
+/// framer hands on the same headers, the same body bytes and the same error as fed whole;
+/// every header it hands on re-encodes to bytes that parse back to it; nothing panics.
+pub fn ha_stream(data: &[u8]) {
+    use ha::auto_switch::{self, MasterHeader, SlaveMessage};
+    use ha::stream::{AutoSwitchMaster, AutoSwitchSlave, ClassicReports, ClassicTransfers, Framer, Layout, Piece};
+
+    /// Headers with the body bytes after each, and how the stream ended.
+    type Run<H> = (Vec<(Option<H>, usize)>, Result<(), ha::HaFrameError>);
+
+    fn run<L: Layout + Copy>(layout: L, stream: &[u8], step: usize) -> Run<L::Header> {
+        let mut framer = Framer::new(layout);
+        let mut seen: Vec<(Option<L::Header>, usize)> = Vec::new();
+        for piece in stream.chunks(step) {
+            let r = framer.feed(piece, |p| {
+                match p {
+                    Piece::Header(h) => seen.push((Some(h), 0)),
+                    Piece::Body(b) => match seen.last_mut() {
+                        Some(last) => last.1 += b.len(),
+                        None => seen.push((None, b.len())),
+                    },
+                }
+                Ok::<(), ha::HaFrameError>(())
+            });
+            if r.is_err() {
+                return (seen, r);
+            }
+        }
+        (seen, Ok(()))
+    }
+
+    fn check<L: Layout + Copy>(layout: L, stream: &[u8], step: usize, roundtrip: impl Fn(&L::Header))
+    where
+        L::Header: PartialEq + std::fmt::Debug,
+    {
+        let whole = run(layout, stream, stream.len().max(1));
+        assert_eq!(run(layout, stream, step), whole, "fed in pieces of {step}");
+        assert_eq!(run(layout, stream, 1), whole, "fed a byte at a time");
+        for (h, body) in &whole.0 {
+            let h = h.as_ref().expect("a body follows a header");
+            assert!(*body <= layout.body_len(h));
+            roundtrip(h);
+        }
+    }
+
+    let Some((&pick, stream)) = data.split_first() else { return };
+    let step = 1 + usize::from(pick / 5) % 51;
+    let slave = |legacy: bool| {
+        move |m: &SlaveMessage| {
+            let b = m.encode();
+            assert_eq!(auto_switch::parse_slave(&b, legacy), Ok(Parsed::Complete(m.clone(), b.len())));
+        }
+    };
+    match pick % 5 {
+        0 => check(ClassicReports, stream, step, |r| {
+            assert_eq!(ha::SlaveReport::parse(&r.encode()), Ok(Parsed::Complete(*r, 8)));
+        }),
+        1 => check(ClassicTransfers, stream, step, |h| {
+            assert_eq!(ha::TransferHeader::parse(&h.encode()), Ok(Parsed::Complete(*h, 12)));
+        }),
+        2 => check(AutoSwitchSlave { legacy: false }, stream, step, slave(false)),
+        3 => check(AutoSwitchSlave { legacy: true }, stream, step, slave(true)),
+        _ => check(AutoSwitchMaster, stream, step, |h: &MasterHeader| {
+            let b = h.encode();
+            assert_eq!(auto_switch::parse_master(&b), Ok(Parsed::Complete(*h, b.len())));
+        }),
+    }
+}
+
 /// The guard reader on arbitrary bytes, read as a header of each serialize type. For every
 /// header it accepts, the canonical JSON encoding (what the guard forwards):
 /// - decodes, with the guard reader and the plain one, to the same header;
