@@ -315,3 +315,29 @@ pub fn peek(data: &[u8]) {
         assert_eq!(Header::peek_ext(SerializeType(other), data, "topic"), None);
     }
 }
+
+/// A route write's claim: the first byte picks the code (one of the route writes) and whether
+/// the header says `compressed`, the rest is the body. Never panics; a judged claim names at
+/// least one broker, and every code but 217 names the address it keys liveness by.
+pub fn route_claim(data: &[u8]) {
+    use crate::policy::ROUTE_WRITES;
+    use crate::route_claim::route_claim;
+    let Some((&pick, body)) = data.split_first() else { return };
+    let code = ROUTE_WRITES[usize::from(pick) % ROUTE_WRITES.len()].get();
+    let mut ext = ExtFields::new();
+    for (k, v) in [("brokerName", "broker-a"), ("brokerAddr", "10.0.0.5:10911"), ("clusterName", "C"), ("topic", "T")] {
+        ext.insert(k, v);
+    }
+    if pick & 0x80 != 0 {
+        ext.insert("compressed", "true");
+    }
+    if let Ok(c) = route_claim(code, &ext, body) {
+        assert!(!c.broker_names.is_empty());
+        assert!(c.broker_names.iter().all(|n| !n.is_empty()));
+        assert_eq!(c.broker_addr.is_some(), code != crate::codes::RequestCode::REGISTER_TOPIC_IN_NAMESRV.get());
+        if code == crate::codes::RequestCode::REGISTER_BROKER.get() {
+            assert_eq!(c.broker_names[0], "broker-a");
+            assert!(pick & 0x80 == 0, "a compressed body is never judged");
+        }
+    }
+}
