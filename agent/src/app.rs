@@ -70,6 +70,13 @@ pub fn guard_policy(
         if let Some(codes) = &k.acl_v1_codes {
             policy = policy.with_acl_v1_codes(&k.id, codes);
         }
+        // Validated with the configuration; an entry that does not parse scopes the key to
+        // nothing rather than to everything.
+        if let Some(brokers) = &k.brokers {
+            let scope = crate::guard::auth::RouteScope::parse(brokers)
+                .unwrap_or_else(|_| crate::guard::auth::RouteScope::nothing());
+            policy = policy.with_route_scope(&k.id, scope);
+        }
     }
     policy
 }

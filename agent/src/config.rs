@@ -364,6 +364,10 @@ pub struct GuardKey {
     /// Unset: any code, on listeners that accept `acl-v1` at all.
     #[serde(default)]
     pub acl_v1_codes: Option<Vec<i32>>,
+    /// Scopes the key to the route writes of these brokers, `name@brokerIP1:listenPort` (or
+    /// `name@*`): a broker host's key, which can then sign nothing else (docs/namesrv-egress.md).
+    #[serde(default)]
+    pub brokers: Option<Vec<String>>,
 }
 
 /// `[[guard.listeners]]`
@@ -575,6 +579,16 @@ impl Config {
                     &format!("guard.keys[{i}].acl_v1_codes"),
                     "empty: leave it out, or list the codes this key may sign with acl-v1".into(),
                 );
+            }
+            if let Some(b) = &k.brokers {
+                match crate::guard::auth::RouteScope::parse(b) {
+                    Err(e) => bad(&format!("guard.keys[{i}].brokers"), e),
+                    Ok(_) if k.acl_v1_codes.is_some() => bad(
+                        &format!("guard.keys[{i}].acl_v1_codes"),
+                        "a key scoped to brokers signs with rmq-hmac-v1 only".into(),
+                    ),
+                    Ok(_) => {}
+                }
             }
         }
         if !g.listeners.is_empty() && g.keys.is_empty() {

@@ -58,7 +58,7 @@ async fn client_library_produces_and_consumes_through_the_guard() {
     let mut cfg = Config::default();
     cfg.broker.enabled = false;
     cfg.host.enabled = false;
-    cfg.guard.keys = vec![GuardKey { id: "k".into(), secret_file: key_file, acl_v1_codes: None }];
+    cfg.guard.keys = vec![GuardKey { id: "k".into(), secret_file: key_file, acl_v1_codes: None, brokers: None }];
     let listener = |name: &str, p: u16| GuardListener {
         name: name.into(),
         listen: format!("127.0.0.2:{p}"),

@@ -48,7 +48,7 @@ async fn start() -> (&'static Cluster, Guarded) {
     let mut cfg = Config::default();
     cfg.broker.enabled = false;
     cfg.host.enabled = false;
-    cfg.guard.keys = vec![GuardKey { id: "ops-1".into(), secret_file: key_file, acl_v1_codes: None }];
+    cfg.guard.keys = vec![GuardKey { id: "ops-1".into(), secret_file: key_file, acl_v1_codes: None, brokers: None }];
     let listener = |name: &str, listen: SocketAddr, upstream: SocketAddr| GuardListener {
         name: name.into(),
         listen: listen.to_string(),
@@ -353,7 +353,8 @@ async fn reload_rotates_keys_without_dropping_connections() {
     let mut cfg = Config::default();
     cfg.broker.enabled = false;
     cfg.host.enabled = false;
-    cfg.guard.keys = vec![GuardKey { id: "ops-1".into(), secret_file: key_file.clone(), acl_v1_codes: None }];
+    cfg.guard.keys =
+        vec![GuardKey { id: "ops-1".into(), secret_file: key_file.clone(), acl_v1_codes: None, brokers: None }];
     cfg.guard.listeners = vec![GuardListener {
         name: "main".into(),
         listen: main.to_string(),

@@ -53,7 +53,7 @@ async fn start(tune: impl FnOnce(&mut GuardListener)) -> Setup {
     let mut cfg = Config::default();
     cfg.broker.enabled = false;
     cfg.host.enabled = false;
-    cfg.guard.keys = vec![GuardKey { id: "ops-1".into(), secret_file: key_file, acl_v1_codes: None }];
+    cfg.guard.keys = vec![GuardKey { id: "ops-1".into(), secret_file: key_file, acl_v1_codes: None, brokers: None }];
     let mut l = GuardListener {
         name: "main".into(),
         listen: guard.to_string(),

@@ -36,7 +36,7 @@ async fn the_probe_times_every_send_and_leaves_group_lag_alone() {
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     let guard_addr = format!("127.0.0.1:{}", free_port().unwrap());
     let mut cfg = fast_config(guard_addr.parse().unwrap());
-    cfg.guard.keys = vec![GuardKey { id: "probe".into(), secret_file: key.clone(), acl_v1_codes: None }];
+    cfg.guard.keys = vec![GuardKey { id: "probe".into(), secret_file: key.clone(), acl_v1_codes: None, brokers: None }];
     cfg.guard.listeners = vec![GuardListener {
         name: "main".into(),
         listen: guard_addr.clone(),

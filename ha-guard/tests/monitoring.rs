@@ -166,7 +166,7 @@ async fn every_metric_the_rules_and_dashboard_use_is_exported() {
     cfg.broker.timeout_seconds = 1;
     cfg.host.interval_seconds = 1;
     cfg.namesrv.addr = Some(cluster.namesrv.addr().to_string());
-    cfg.guard.keys = vec![GuardKey { id: "ops-1".into(), secret_file: key, acl_v1_codes: None }];
+    cfg.guard.keys = vec![GuardKey { id: "ops-1".into(), secret_file: key, acl_v1_codes: None, brokers: None }];
     cfg.guard.listeners = vec![GuardListener {
         name: "broker".into(),
         listen: guard_addr.to_string(),
