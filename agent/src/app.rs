@@ -35,6 +35,9 @@ pub enum StartError {
     /// Remote-write could not start.
     #[error(transparent)]
     Push(#[from] crate::push::PushError),
+    /// The name-server egress could not start.
+    #[error(transparent)]
+    Egress(#[from] crate::egress::EgressError),
     /// The HTTP server failed.
     #[error("HTTP server: {0}")]
     Serve(#[source] std::io::Error),
@@ -225,11 +228,13 @@ pub async fn run(
     let guard_slot_for_registry = SnapshotSlot::new();
     let push_slot = SnapshotSlot::new();
     let probe_slot = SnapshotSlot::new();
+    let egress_slot = SnapshotSlot::new();
     let registry = Registry::new(vec![
         broker_slot.clone(),
         namesrv_slot.clone(),
         host_slot.clone(),
         guard_slot_for_registry.clone(),
+        egress_slot.clone(),
         probe_slot.clone(),
         push_slot.clone(),
         self_slot.clone(),
@@ -374,6 +379,9 @@ pub async fn run(
             guard_shared.push(Arc::clone(&shared));
             tasks.spawn(crate::guard::serve(sock, shared, stop_rx.clone()));
         }
+    }
+    if config.namesrv_egress.enabled() {
+        crate::egress::spawn(&config.namesrv_egress, &mut tasks, stop_rx.clone(), egress_slot).await?;
     }
     let guard_slot = guard_slot_for_registry;
     let reloads: Arc<[std::sync::atomic::AtomicU64; 2]> = Arc::default();

@@ -29,6 +29,8 @@ pub struct Config {
     pub host: HostConfig,
     /// The admin guard.
     pub guard: GuardConfig,
+    /// The name-server egress for the local broker (docs/namesrv-egress.md).
+    pub namesrv_egress: crate::egress::EgressConfig,
     /// Pushing to central collectors (Prometheus remote-write).
     pub remote_write: RemoteWriteConfig,
     /// The active store-latency probe.
@@ -46,6 +48,7 @@ impl Default for Config {
             namesrv: NamesrvConfig::default(),
             host: HostConfig::default(),
             guard: GuardConfig::default(),
+            namesrv_egress: crate::egress::EgressConfig::default(),
             remote_write: RemoteWriteConfig::default(),
             put_probe: PutProbeConfig::default(),
             shutdown_grace_seconds: 10,
@@ -653,6 +656,9 @@ impl Config {
             if l.max_signed_body_bytes > rmq_protocol::frame::MAX_FRAME_LEN as usize {
                 bad(&at("max_signed_body_bytes"), "must be at most 16777212 (Java's frame limit)".into());
             }
+        }
+        for (path, message) in self.namesrv_egress.problems() {
+            bad(&path, message);
         }
         let rw = &self.remote_write;
         if rw.interval_seconds == 0 {
