@@ -744,6 +744,8 @@ mod tests {
             serialize_type = "yaml"
             interval_seconds = 0
             concurrency = 0
+            clients_per_cycle = 0
+            client_timeout_ms = 0
             acl_access_key = "ak"
             [namesrv]
             addr = ":9876"
@@ -760,6 +762,8 @@ mod tests {
             "broker.interval_seconds",
             "broker.timeout_seconds",
             "broker.concurrency",
+            "broker.clients_per_cycle",
+            "broker.client_timeout_ms",
             "broker.acl_secret_file",
             "namesrv.addr",
         ] {

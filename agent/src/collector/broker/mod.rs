@@ -115,6 +115,7 @@ impl BrokerCollector {
             Ok(d) => d,
             Err(e) => {
                 *self.failures.entry((RequestCode::GET_BROKER_RUNTIME_INFO, e.kind())).or_default() += 1;
+                self.clients.forget();
                 return Err(e);
             }
         };
