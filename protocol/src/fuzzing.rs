@@ -87,6 +87,7 @@ pub fn body(data: &[u8]) {
         let _ = r.commit_log_dir_capacity();
         let _ = r.human_bytes("remainHowManyDataToFlush");
         let _ = r.f64("putLatency99");
+        let _ = r.schedule_offsets();
     });
     let _ = body::ConsumeStatsList::decode(data);
     let _ = body::ConsumeStats::decode(data);
@@ -100,6 +101,9 @@ pub fn body(data: &[u8]) {
     let _ = body::ClusterInfo::decode(data);
     let _ = body::TopicList::decode(data);
     let _ = body::HaRuntimeInfo::decode(data);
+    let _ = body::ConsumerRunningInfo::decode(data);
+    let _ = body::ProducerTableInfo::decode(data);
+    let _ = body::QueryConsumeQueueResponse::decode(data);
 }
 
 /// Signature verification on arbitrary extFields and bodies: never panics, never accepts
