@@ -1,6 +1,7 @@
 //! The ha-guard's configuration: one TOML file, unknown keys rejected, every problem reported
 //! at once with its path (the same conventions as rmq-agent). Documented in `docs/ha-guard.md`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -183,6 +184,11 @@ pub struct Accept {
     /// Which HA protocol the tunnel carries; read only with `inspect`.
     #[serde(default)]
     pub ha_protocol: HaProtocol,
+    /// Auto-switch HA: key id → the broker ids a slave authenticated with that key may
+    /// declare in its handshake (the master knows a slave by the id it declares). Empty: any
+    /// key may declare any id; otherwise a key not listed may declare none.
+    #[serde(default)]
+    pub slave_ids: BTreeMap<String, Vec<i64>>,
     /// TLS server certificate chain (PEM); with `tls_key_file`, tunnels are TLS.
     #[serde(default)]
     pub tls_cert_file: Option<PathBuf>,
@@ -417,6 +423,23 @@ impl Config {
                     bad(format!("{at}.key_ids"), format!("{id:?} is not in [[keys]]"));
                 }
             }
+            let reads_auto_switch = a.inspect && a.ha_protocol == HaProtocol::AutoSwitch;
+            if !a.slave_ids.is_empty() && !reads_auto_switch {
+                bad(
+                    format!("{at}.slave_ids"),
+                    "binds the broker ids of auto-switch handshakes: needs inspect = true and ha_protocol = \"auto-switch\""
+                        .into(),
+                );
+            }
+            for (key, ids) in &a.slave_ids {
+                let accepted = key_ids.contains(&key.as_str()) && (a.key_ids.is_empty() || a.key_ids.contains(key));
+                if !accepted {
+                    bad(format!("{at}.slave_ids"), format!("{key:?} is not a key this end accepts"));
+                }
+                if ids.is_empty() || ids.iter().any(|id| *id < 0) {
+                    bad(format!("{at}.slave_ids.{key}"), "one or more broker ids, each 0 or more".into());
+                }
+            }
             if self.keys.is_empty() {
                 bad(at.clone(), "an accept side needs at least one [[keys]] entry".into());
             }
@@ -579,6 +602,30 @@ mod tests {
         for bad in ["autoswitch", "controller", "Classic", ""] {
             let e = connect_end("127.0.0.1:1", &format!("ha_protocol = \"{bad}\"")).unwrap_err();
             assert!(e.contains("unknown variant"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn slave_ids_bind_accepted_keys_on_auto_switch_ends_only() {
+        let accept = |extra: &str| {
+            parse(&format!(
+                "[[keys]]\nid = \"ha-1\"\nsecret_file = \"/etc/k\"\n[[accept]]\nlisten = \"10.0.0.1:10912\"\n\
+                 upstream = \"127.0.0.1:10912\"\nbroker_name = \"broker-a\"\n{extra}"
+            ))
+        };
+        let c = accept("ha_protocol = \"auto-switch\"\nslave_ids = { \"ha-1\" = [2, 3] }").unwrap();
+        assert_eq!(c.accept[0].slave_ids.get("ha-1").map(Vec::as_slice), Some(&[2, 3][..]));
+        assert!(accept("").unwrap().accept[0].slave_ids.is_empty());
+        for (extra, needle) in [
+            ("slave_ids = { \"ha-1\" = [2] }", "needs inspect = true"),
+            ("ha_protocol = \"auto-switch-5.0\"\nslave_ids = { \"ha-1\" = [2] }", "needs inspect = true"),
+            ("ha_protocol = \"auto-switch\"\ninspect = false\nslave_ids = { \"ha-1\" = [2] }", "needs inspect = true"),
+            ("ha_protocol = \"auto-switch\"\nslave_ids = { \"nobody\" = [2] }", "not a key this end accepts"),
+            ("ha_protocol = \"auto-switch\"\nslave_ids = { \"ha-1\" = [] }", "accept[0].slave_ids.ha-1"),
+            ("ha_protocol = \"auto-switch\"\nslave_ids = { \"ha-1\" = [-1] }", "accept[0].slave_ids.ha-1"),
+        ] {
+            let e = accept(extra).unwrap_err();
+            assert!(e.contains(needle), "{extra}: {e}");
         }
     }
 

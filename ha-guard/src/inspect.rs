@@ -68,6 +68,9 @@ pub enum Impossible {
     /// connection (another declared broker id or address, other flags).
     #[error("the slave's handshake changed on the same connection")]
     HandshakeChanged,
+    /// An auto-switch slave declaring a broker id its key may not declare (`slave_ids`).
+    #[error("the slave declared broker id {0}, which its key may not declare (slave_ids)")]
+    WrongSlaveId(i64),
 }
 
 impl Impossible {
@@ -75,11 +78,21 @@ impl Impossible {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::BeyondRelayed { .. } | Self::BeyondMaster { .. } => "report_beyond_relayed",
+            Self::WrongSlaveId(_) => "wrong_slave_id",
             Self::Frame(_) | Self::Backwards { .. } | Self::OutOfOrder(_) | Self::HandshakeChanged => {
                 "impossible_stream"
             }
         }
     }
+}
+
+/// How one tunnel's stream is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reading {
+    /// The HA protocol it carries.
+    pub protocol: HaProtocol,
+    /// Auto-switch: the broker ids its slave may declare (None: any).
+    pub slave_ids: Option<Vec<i64>>,
 }
 
 /// What the master side of a tunnel has sent the slave so far: what bounds its reports.
@@ -198,11 +211,12 @@ pub enum SlaveReader {
 
 impl SlaveReader {
     /// A reader at the start of a connection.
-    pub fn new(protocol: HaProtocol) -> Self {
-        match protocol {
+    pub fn new(reading: &Reading) -> Self {
+        let ids = reading.slave_ids.clone();
+        match reading.protocol {
             HaProtocol::Classic => Self::Classic(classic::ReportReader::default()),
-            HaProtocol::AutoSwitch => Self::AutoSwitch(auto_switch::SlaveReader::new(false)),
-            HaProtocol::AutoSwitch50 => Self::AutoSwitch(auto_switch::SlaveReader::new(true)),
+            HaProtocol::AutoSwitch => Self::AutoSwitch(auto_switch::SlaveReader::new(false, ids)),
+            HaProtocol::AutoSwitch50 => Self::AutoSwitch(auto_switch::SlaveReader::new(true, ids)),
         }
     }
 

@@ -11,8 +11,7 @@ use rustix::pipe::{PipeFlags, SpliceFlags};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, Interest};
 use tokio::net::TcpStream;
 
-use crate::config::HaProtocol;
-use crate::inspect::{Impossible, MasterReader, SharedView, SlaveReader};
+use crate::inspect::{Impossible, MasterReader, Reading, SharedView, SlaveReader};
 use crate::stats::SlaveStats;
 
 /// Read buffer per direction. Masters send up to 256 KiB (RocketMQ-Rust) or 32 KiB (Java)
@@ -68,8 +67,8 @@ where
 pub struct Inspect {
     /// The slave's replication state.
     pub slave: Arc<SlaveStats>,
-    /// The HA protocol to read.
-    pub protocol: HaProtocol,
+    /// How to read the stream.
+    pub reading: Reading,
 }
 
 /// Relays between the slave side and the master side until either closes, the tunnel idles
@@ -87,8 +86,8 @@ where
     // report can never legitimately exceed it.
     let view = Arc::new(SharedView::default());
     let view_down = Arc::clone(&view);
-    let mut up_state = inspect.as_ref().map(|i| (Arc::clone(&i.slave), SlaveReader::new(i.protocol)));
-    let mut down_state = inspect.map(|i| (i.slave, MasterReader::new(i.protocol)));
+    let mut up_state = inspect.as_ref().map(|i| (Arc::clone(&i.slave), SlaveReader::new(&i.reading)));
+    let mut down_state = inspect.map(|i| (i.slave, MasterReader::new(i.reading.protocol)));
     let up = pump(
         sr,
         mw,

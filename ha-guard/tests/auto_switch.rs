@@ -188,7 +188,7 @@ fn forged_auto_switch_streams_never_reach_the_master() {
         "accept",
         &format!(
             "{}[[accept]]\nlisten = \"{accept}\"\nupstream = \"{}\"\nbroker_name = \"broker-a\"\n\
-             ha_protocol = \"auto-switch\"\n",
+             ha_protocol = \"auto-switch\"\nslave_ids = {{ \"ha-1\" = [2] }}\n",
             keys(dir.path()),
             tap.addr
         ),
@@ -245,6 +245,14 @@ fn forged_auto_switch_streams_never_reach_the_master() {
     until_closed(&mut t);
     rejected("impossible_stream", 3.0);
     assert_eq!(forwarded(3), Vec::<u8>::new());
+
+    // A broker id this key may not declare (slave_ids binds ha-1 to broker 2): its acks would
+    // count for that slave, which a controller could then elect without the data.
+    let mut t = tunnel();
+    t.write_all(&handshake(7)).unwrap();
+    until_closed(&mut t);
+    rejected("wrong_slave_id", 1.0);
+    assert_eq!(forwarded(4), Vec::<u8>::new());
     assert!(guard.log().contains("beyond the end of the master's commitlog in its handshake"), "{}", guard.log());
 }
 

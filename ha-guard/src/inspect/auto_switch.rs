@@ -27,23 +27,29 @@ pub struct SlaveReader {
     /// Whether an offset report has been seen.
     reported: bool,
     bounds: ReportBounds,
+    /// The broker ids the slave may declare (None: any).
+    slave_ids: Option<Vec<i64>>,
 }
 
 impl SlaveReader {
-    /// A reader at the start of a connection; `legacy`: the 5.0.0–5.1.0 handshake.
-    pub fn new(legacy: bool) -> Self {
+    /// A reader at the start of a connection; `legacy`: the 5.0.0–5.1.0 handshake (whose
+    /// declared address `slave_ids` does not bind); `slave_ids`: the broker ids the slave may
+    /// declare (None: any).
+    pub fn new(legacy: bool, slave_ids: Option<Vec<i64>>) -> Self {
         Self {
             framer: Framer::new(AutoSwitchSlave { legacy }),
             handshake: None,
             reported: false,
             bounds: ReportBounds::default(),
+            slave_ids,
         }
     }
 
     /// Reads `data`; calls `on_report` for each offset report that passes. `view` is what
     /// the master had sent this slave when the chunk arrived.
     pub fn feed(&mut self, data: &[u8], view: MasterView, mut on_report: impl FnMut(i64)) -> Result<(), Impossible> {
-        let (handshake, reported, bounds) = (&mut self.handshake, &mut self.reported, &mut self.bounds);
+        let (handshake, reported, bounds, slave_ids) =
+            (&mut self.handshake, &mut self.reported, &mut self.bounds, &self.slave_ids);
         self.framer.feed(data, |piece| {
             let Piece::Header(message) = piece else { return Ok(()) };
             match message {
@@ -62,7 +68,15 @@ impl SlaveReader {
                     match handshake {
                         Some(first) if *first != hello => return Err(Impossible::HandshakeChanged),
                         Some(_) => {}
-                        None => *handshake = Some(hello),
+                        None => {
+                            if let (SlaveMessage::Handshake { slave_broker_id: id, .. }, Some(ids)) =
+                                (&hello, slave_ids)
+                                && !ids.contains(id)
+                            {
+                                return Err(Impossible::WrongSlaveId(*id));
+                            }
+                            *handshake = Some(hello);
+                        }
                     }
                 }
             }
@@ -211,7 +225,17 @@ mod tests {
     /// Runs a conversation through both readers, each step's bytes cut in two at `cut`
     /// (clamped), returning the reports and blocks that passed, or the first refusal.
     fn converse(steps: &[Step], cut: usize, legacy: bool) -> (Vec<i64>, Vec<Block>, Result<(), Impossible>) {
-        let (mut slave, mut master) = (SlaveReader::new(legacy), MasterReader::default());
+        converse_bound(steps, cut, legacy, None)
+    }
+
+    /// [`converse`] with the broker ids the slave may declare.
+    fn converse_bound(
+        steps: &[Step],
+        cut: usize,
+        legacy: bool,
+        ids: Option<Vec<i64>>,
+    ) -> (Vec<i64>, Vec<Block>, Result<(), Impossible>) {
+        let (mut slave, mut master) = (SlaveReader::new(legacy, ids), MasterReader::default());
         let (mut reports, mut blocks) = (Vec::new(), Vec::new());
         for step in steps {
             let r = match step {
@@ -373,6 +397,23 @@ mod tests {
         assert_eq!(converse_at_every_cut(&steps, false).2, Err(Impossible::HandshakeChanged));
         let steps = [Step::Slave(legacy_handshake("10.0.0.2:10911")), Step::Slave(legacy_handshake("10.0.0.3:10911"))];
         assert_eq!(converse_at_every_cut(&steps, true).2, Err(Impossible::HandshakeChanged));
+    }
+
+    #[test]
+    fn a_key_bound_to_broker_ids_declares_only_those() {
+        let run = |id: i64| converse_bound(&[Step::Slave(slave_handshake(id))], usize::MAX, false, Some(vec![2, 3])).2;
+        assert_eq!(run(2), Ok(()));
+        assert_eq!(run(3), Ok(()));
+        assert_eq!(run(4), Err(Impossible::WrongSlaveId(4)));
+        assert_eq!(run(4).map_err(|e| e.reason()), Err("wrong_slave_id"));
+        // An allowed id, then another allowed one: a change all the same.
+        let steps = [Step::Slave(slave_handshake(2)), Step::Slave(slave_handshake(3))];
+        assert_eq!(converse_bound(&steps, usize::MAX, false, Some(vec![2, 3])).2, Err(Impossible::HandshakeChanged));
+        // No ids at all for this key: nothing may be declared.
+        assert_eq!(
+            converse_bound(&[Step::Slave(slave_handshake(2))], usize::MAX, false, Some(vec![])).2,
+            Err(Impossible::WrongSlaveId(2))
+        );
     }
 
     #[test]
