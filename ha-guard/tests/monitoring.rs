@@ -166,13 +166,24 @@ async fn every_metric_the_rules_and_dashboard_use_is_exported() {
     cfg.broker.timeout_seconds = 1;
     cfg.host.interval_seconds = 1;
     cfg.namesrv.addr = Some(cluster.namesrv.addr().to_string());
-    cfg.guard.keys = vec![GuardKey { id: "ops-1".into(), secret_file: key, acl_v1_codes: None, brokers: None }];
+    cfg.guard.keys = vec![GuardKey { id: "ops-1".into(), secret_file: key.clone(), acl_v1_codes: None, brokers: None }];
     cfg.guard.listeners = vec![GuardListener {
         name: "broker".into(),
         listen: guard_addr.to_string(),
         upstream: cluster.broker.addr().to_string(),
         ..GuardListener::default()
     }];
+    // The name-server egress (no broker dials it here: its families start at 0).
+    cfg.namesrv_egress = rmq_agent::egress::EgressConfig {
+        key_id: "ops-1".into(),
+        key_file: Some(key.clone()),
+        routes: vec![rmq_agent::egress::EgressRoute {
+            listen: free_addr().to_string(),
+            upstream: free_addr().to_string(),
+            target: None,
+        }],
+        ..rmq_agent::egress::EgressConfig::default()
+    };
     cfg.put_probe.enabled = true;
     cfg.put_probe.interval_ms = 200;
     cfg.remote_write.interval_seconds = 1;
@@ -247,6 +258,7 @@ async fn every_metric_the_rules_and_dashboard_use_is_exported() {
                 "rmq_guard_admin_requests_total",
                 "rocketmq_namesrv_up",
                 "rmq_remote_write_queue_oldest_age_seconds",
+                "rmq_namesrv_egress_answers_total",
             ]
             .iter()
             .all(|n| b.contains(n));

@@ -90,11 +90,23 @@ pub fn families(routes: &[Arc<Route>]) -> Vec<Family> {
             requests.push(vec![ns(), ("code", code_label(code)), ("outcome", "signed".to_owned())], n as f64);
         }
         let mut by: Vec<((i32, &str), u64)> = lock(&s.answers).iter().map(|(k, v)| (*k, *v)).collect();
+        // The registration's outcomes are always present, so alert rules see them from 0.
+        let register = rmq_protocol::RequestCode::REGISTER_BROKER.get();
+        for outcome in ["success", "refused", "error"] {
+            if !by.iter().any(|((c, o), _)| *c == register && *o == outcome) {
+                by.push(((register, outcome), 0));
+            }
+        }
         by.sort_unstable();
         for ((code, outcome), n) in by {
             answers.push(vec![ns(), ("code", code_label(code)), ("outcome", outcome.to_owned())], n as f64);
         }
         let mut reasons: Vec<(&str, u64)> = lock(&s.closed).iter().map(|(k, v)| (*k, *v)).collect();
+        for always in ["malformed_frame", "timeout"] {
+            if !reasons.iter().any(|(r, _)| *r == always) {
+                reasons.push((always, 0));
+            }
+        }
         reasons.sort_unstable();
         for (reason, n) in reasons {
             closed.push(vec![ns(), ("reason", reason.to_owned())], n as f64);
