@@ -148,6 +148,9 @@ impl BrokerCollector {
                 }
             },
         );
+        if let Some(kind) = slaves.master_error {
+            d.failures.push((RequestCode::GET_BROKER_RUNTIME_INFO, kind));
+        }
         d.slaves = slaves;
         d.failures.extend(read_failures);
         d.failures.extend(client_failures);
