@@ -35,6 +35,9 @@ pub enum StartError {
     /// Remote-write could not start.
     #[error(transparent)]
     Push(#[from] crate::push::PushError),
+    /// The name-server egress could not start.
+    #[error(transparent)]
+    Egress(#[from] crate::egress::EgressError),
 }
 
 /// How to reload the configuration (SIGHUP): a stream of requests and a loader.
@@ -58,6 +61,7 @@ struct Slots {
     namesrv: Arc<SnapshotSlot>,
     host: Arc<SnapshotSlot>,
     guard: Arc<SnapshotSlot>,
+    egress: Arc<SnapshotSlot>,
     probe: Arc<SnapshotSlot>,
     push: Arc<SnapshotSlot>,
     own: Arc<SnapshotSlot>,
@@ -70,6 +74,7 @@ impl Slots {
             namesrv: SnapshotSlot::new(),
             host: SnapshotSlot::new(),
             guard: SnapshotSlot::new(),
+            egress: SnapshotSlot::new(),
             probe: SnapshotSlot::new(),
             push: SnapshotSlot::new(),
             own: SnapshotSlot::new(),
@@ -78,7 +83,7 @@ impl Slots {
 
     fn registry(&self) -> Registry {
         Registry::new(
-            [&self.broker, &self.namesrv, &self.host, &self.guard, &self.probe, &self.push, &self.own]
+            [&self.broker, &self.namesrv, &self.host, &self.guard, &self.egress, &self.probe, &self.push, &self.own]
                 .into_iter()
                 .cloned()
                 .collect(),
@@ -118,6 +123,9 @@ pub async fn run(
     }
     let guard = Arc::new(Listeners::build(&config.guard)?);
     guard.start(&mut svc).await?;
+    if config.namesrv_egress.enabled() {
+        crate::egress::spawn(&config.namesrv_egress, &mut svc, Arc::clone(&slots.egress)).await?;
+    }
     if let Some(Reloader { requests, load }) = reload {
         let guard = Arc::clone(&guard);
         svc.spawn_reload(requests, move || {

@@ -169,12 +169,7 @@ fn flags_beat_the_environment_which_beats_the_file() {
 
 #[test]
 fn bad_values_from_the_environment_are_reported_with_the_key_they_set() {
-    let out = Command::new(BIN)
-        .arg("run")
-        .env_clear()
-        .env("RMQ_AGENT_BROKER_ADDR", "no-port")
-        .output()
-        .unwrap();
+    let out = Command::new(BIN).arg("run").env_clear().env("RMQ_AGENT_BROKER_ADDR", "no-port").output().unwrap();
     assert_eq!(out.status.code(), Some(64));
     let err = String::from_utf8_lossy(&out.stderr);
     // A value that is not an address is refused as the option is read, naming the option.

@@ -1,20 +1,39 @@
-//! Reading the classic HA stream as it passes: the slave's 8-byte offset reports and the
-//! master's 12-byte transfer headers. Both readers take bytes in whatever pieces the socket
-//! delivers, keep at most one partial header, and are fed a chunk *before* it is forwarded,
-//! so an impossible report never reaches the master.
+//! Reading the HA stream as it passes, in the protocol the tunnel end is configured for
+//! ([`HaProtocol`]): [`classic`] (4.x, and 5.x without controller mode) or [`auto_switch`]
+//! (5.x controller mode). One reader per direction; both take bytes in whatever pieces the
+//! socket delivers, keep at most one partial header (`rmq_protocol::ha::stream`), and are fed
+//! a chunk *before* it is forwarded, so what they refuse never reaches the other side.
 //!
-//! A report is impossible when it is negative, goes backwards, or claims more than the slave
-//! can hold: its first report (where it asked the master to start) or the end of what the
-//! master has sent it on this tunnel (the first transfer's `phyOffset` plus the body bytes
-//! relayed since), whichever is greater. A higher report is how a peer holding a key would
-//! raise a SYNC_MASTER's `push2SlaveMaxOffset` without replicating.
+//! The rule that matters is on the slave's offset reports, because a master raises its
+//! replicated watermark (`push2SlaveMaxOffset`) to the highest report it ever sees, and a
+//! SYNC_MASTER then acknowledges writes no slave holds. A report is impossible when it is
+//! negative, goes backwards, or claims more than the slave can hold:
+//! - after its first report, more than that first report (where it asked the master to
+//!   start) or the end of what the master has sent it on this tunnel (the first transfer's
+//!   offset plus the data bytes relayed since), whichever is greater;
+//! - the first report: classic HA has no bound before the master has sent anything (the
+//!   slave asks to start where it stands); in auto-switch HA the slave reports only after the
+//!   master's handshake, which states the master's commitlog end, and a slave truncates its
+//!   log to at most that, so a first report beyond it is impossible.
+//!
+//! Auto-switch adds order: a slave's handshake comes first and does not change or come back
+//! after its first report; the master's handshake comes before its first transfer and not
+//! after.
 
-use rmq_protocol::ha::{HaFrameError, Parsed, SlaveReport, TransferHeader};
+pub mod auto_switch;
+pub mod classic;
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use rmq_protocol::ha::HaFrameError;
+
+use crate::config::HaProtocol;
 
 /// Why the guard closes a tunnel on what it read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Impossible {
-    /// A report or header that cannot be valid (negative offset, body size out of range).
+    /// A report or header that cannot be valid (negative offset, body size out of range,
+    /// unknown state, bad flag).
     #[error(transparent)]
     Frame(#[from] HaFrameError),
     /// A report below the slave's previous one: a slave's commitlog only grows.
@@ -33,245 +52,215 @@ pub enum Impossible {
         /// The most the slave can hold: its first report or the end of what was relayed.
         relayed: i64,
     },
+    /// An auto-switch slave's first report above the commitlog end the master's handshake
+    /// stated: the slave truncates to at most that before it reports.
+    #[error("first offset report {report} is beyond the end of the master's commitlog in its handshake ({master})")]
+    BeyondMaster {
+        /// This report.
+        report: i64,
+        /// The master's commitlog end, from its handshake.
+        master: i64,
+    },
+    /// An auto-switch message where no peer sends one.
+    #[error("{0}")]
+    OutOfOrder(&'static str),
+    /// An auto-switch slave's handshake that differs from its earlier one on the same
+    /// connection (another declared broker id or address, other flags).
+    #[error("the slave's handshake changed on the same connection")]
+    HandshakeChanged,
+    /// An auto-switch slave declaring a broker id its key may not declare (`slave_ids`).
+    #[error("the slave declared broker id {0}, which its key may not declare (slave_ids)")]
+    WrongSlaveId(i64),
 }
 
 impl Impossible {
     /// The `reason` label of the tunnel's close.
     pub fn reason(&self) -> &'static str {
         match self {
-            Self::BeyondRelayed { .. } => "report_beyond_relayed",
-            Self::Frame(_) | Self::Backwards { .. } => "impossible_stream",
+            Self::BeyondRelayed { .. } | Self::BeyondMaster { .. } => "report_beyond_relayed",
+            Self::WrongSlaveId(_) => "wrong_slave_id",
+            Self::Frame(_) | Self::Backwards { .. } | Self::OutOfOrder(_) | Self::HandshakeChanged => {
+                "impossible_stream"
+            }
         }
     }
 }
 
-/// Slave → master: a stream of 8-byte offsets.
+/// How one tunnel's stream is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reading {
+    /// The HA protocol it carries.
+    pub protocol: HaProtocol,
+    /// Auto-switch: the broker ids its slave may declare (None: any).
+    pub slave_ids: Option<Vec<i64>>,
+}
+
+/// What the master side of a tunnel has sent the slave so far: what bounds its reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MasterView {
+    /// The end of the commitlog data sent on this tunnel (the first transfer's offset plus
+    /// every data byte since); None before the first transfer that names an offset.
+    pub relayed_end: Option<i64>,
+    /// The highest commitlog end a master handshake stated (auto-switch only).
+    pub handshake_max: Option<i64>,
+}
+
+/// A [`MasterView`] passed from a tunnel's master → slave direction to its slave → master
+/// direction. The master side stores it after inspecting a chunk and before forwarding it,
+/// so the slave cannot have seen more than it says.
+#[derive(Debug)]
+pub struct SharedView {
+    relayed_end: AtomicI64,
+    handshake_max: AtomicI64,
+}
+
+impl Default for SharedView {
+    fn default() -> Self {
+        Self { relayed_end: AtomicI64::new(-1), handshake_max: AtomicI64::new(-1) }
+    }
+}
+
+impl SharedView {
+    /// Stores `v` (offsets are never negative; -1 stands for None).
+    pub fn publish(&self, v: MasterView) {
+        self.relayed_end.store(v.relayed_end.unwrap_or(-1), Ordering::Relaxed);
+        self.handshake_max.store(v.handshake_max.unwrap_or(-1), Ordering::Relaxed);
+    }
+
+    /// The last view stored.
+    pub fn load(&self) -> MasterView {
+        let get = |a: &AtomicI64| Some(a.load(Ordering::Relaxed)).filter(|v| *v >= 0);
+        MasterView { relayed_end: get(&self.relayed_end), handshake_max: get(&self.handshake_max) }
+    }
+}
+
+/// A block the master sent (a transfer header), for the slave's metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Block {
+    /// Where the block ends (`offset + bodySize`); None for an auto-switch heartbeat of a
+    /// master with an empty commitlog.
+    pub end: Option<i64>,
+    /// Commitlog bytes in it.
+    pub body: u64,
+    /// Its epoch (auto-switch).
+    pub epoch: Option<i32>,
+    /// The master's confirm offset (auto-switch).
+    pub confirm_offset: Option<i64>,
+}
+
+/// What bounds a slave's first report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FirstBound {
+    /// What has been relayed, if anything (classic: the master sends nothing before it).
+    Relayed,
+    /// The master's handshake (auto-switch: the slave reports only after reading it).
+    MasterHandshake,
+}
+
+/// The offset rules shared by both protocols: a slave's reports on one connection.
 #[derive(Debug, Default)]
-pub struct ReportReader {
-    partial: [u8; SlaveReport::LEN],
-    have: usize,
+struct ReportBounds {
     first: Option<i64>,
     last: Option<i64>,
 }
 
-impl ReportReader {
-    /// Reads `data`; calls `on_report` for each whole report. `relayed` is the end of what
-    /// the master has sent this slave so far ([`TransferReader::relayed_end`]), counting
-    /// every chunk read from the master before this one's reports (a chunk is inspected
-    /// before it is forwarded, so the slave cannot hold more).
-    pub fn feed(
-        &mut self,
-        mut data: &[u8],
-        relayed: Option<i64>,
-        mut on_report: impl FnMut(i64),
-    ) -> Result<(), Impossible> {
-        while !data.is_empty() {
-            let take = (SlaveReport::LEN - self.have).min(data.len());
-            self.partial[self.have..self.have + take].copy_from_slice(&data[..take]);
-            self.have += take;
-            data = &data[take..];
-            if self.have < SlaveReport::LEN {
-                break;
-            }
-            self.have = 0;
-            if let Parsed::Complete(r, _) = SlaveReport::parse(&self.partial)? {
-                if let Some(previous) = self.last
-                    && r.max_offset < previous
+impl ReportBounds {
+    fn check(&mut self, report: i64, view: MasterView, first_bound: FirstBound) -> Result<(), Impossible> {
+        if let Some(previous) = self.last
+            && report < previous
+        {
+            return Err(Impossible::Backwards { previous, now: report });
+        }
+        match (self.first, first_bound) {
+            (None, FirstBound::Relayed) => {
+                if let Some(relayed) = view.relayed_end
+                    && report > relayed
                 {
-                    return Err(Impossible::Backwards { previous, now: r.max_offset });
+                    return Err(Impossible::BeyondRelayed { report, relayed });
                 }
-                // The first report is where the slave stands (and asks the master to start):
-                // nothing on the stream bounds it. Later ones cannot pass what it has been sent.
-                let most = match (self.first, relayed) {
-                    (Some(f), Some(r)) => Some(f.max(r)),
-                    (f, r) => f.or(r),
+            }
+            (None, FirstBound::MasterHandshake) => {
+                let Some(master) = view.handshake_max else {
+                    return Err(Impossible::OutOfOrder("an offset report before the master's handshake"));
                 };
-                if let Some(most) = most
-                    && r.max_offset > most
-                {
-                    return Err(Impossible::BeyondRelayed { report: r.max_offset, relayed: most });
+                if report > master {
+                    return Err(Impossible::BeyondMaster { report, master });
                 }
-                self.first.get_or_insert(r.max_offset);
-                self.last = Some(r.max_offset);
-                on_report(r.max_offset);
+            }
+            (Some(first), _) => {
+                let most = view.relayed_end.map_or(first, |r| first.max(r));
+                if report > most {
+                    return Err(Impossible::BeyondRelayed { report, relayed: most });
+                }
             }
         }
+        self.first.get_or_insert(report);
+        self.last = Some(report);
         Ok(())
     }
 }
 
-/// Master → slave: 12-byte headers, each followed by `body_size` commitlog bytes.
-#[derive(Debug, Default)]
-pub struct TransferReader {
-    partial: [u8; TransferHeader::LEN],
-    have: usize,
-    body_left: usize,
-    /// The first header's `phyOffset`.
-    start: Option<i64>,
-    /// Body bytes read since (whole bodies and the part of one read so far).
-    relayed: u64,
+/// The slave → master reader of one tunnel.
+#[derive(Debug)]
+pub enum SlaveReader {
+    /// Classic: 8-byte reports.
+    Classic(classic::ReportReader),
+    /// Auto-switch: handshake, then 12-byte reports.
+    AutoSwitch(auto_switch::SlaveReader),
 }
 
-impl TransferReader {
-    /// The end of what the master has sent on this tunnel: the first transfer's `phyOffset`
-    /// plus every body byte read since. None before the first header.
-    pub fn relayed_end(&self) -> Option<i64> {
-        self.start.map(|s| s.saturating_add(i64::try_from(self.relayed).unwrap_or(i64::MAX)))
+impl SlaveReader {
+    /// A reader at the start of a connection.
+    pub fn new(reading: &Reading) -> Self {
+        let ids = reading.slave_ids.clone();
+        match reading.protocol {
+            HaProtocol::Classic => Self::Classic(classic::ReportReader::default()),
+            HaProtocol::AutoSwitch => Self::AutoSwitch(auto_switch::SlaveReader::new(false, ids)),
+            HaProtocol::AutoSwitch50 => Self::AutoSwitch(auto_switch::SlaveReader::new(true, ids)),
+        }
     }
 
-    /// Reads `data`; calls `on_header` for each whole header.
-    pub fn feed(&mut self, mut data: &[u8], mut on_header: impl FnMut(TransferHeader)) -> Result<(), Impossible> {
-        while !data.is_empty() {
-            if self.body_left > 0 {
-                let skip = self.body_left.min(data.len());
-                self.body_left -= skip;
-                self.relayed = self.relayed.saturating_add(u64::try_from(skip).unwrap_or(u64::MAX));
-                data = &data[skip..];
-                continue;
-            }
-            let take = (TransferHeader::LEN - self.have).min(data.len());
-            self.partial[self.have..self.have + take].copy_from_slice(&data[..take]);
-            self.have += take;
-            data = &data[take..];
-            if self.have < TransferHeader::LEN {
-                break;
-            }
-            self.have = 0;
-            if let Parsed::Complete(h, _) = TransferHeader::parse(&self.partial)? {
-                // parse() bounds body_size to 0..=MAX_TRANSFER_BODY.
-                self.body_left = usize::try_from(h.body_size).unwrap_or(0);
-                self.start.get_or_insert(h.phy_offset);
-                on_header(h);
-            }
+    /// Reads `data`; calls `on_report` with each offset report that passes. `view` is what the
+    /// master side had sent when this chunk arrived.
+    pub fn feed(&mut self, data: &[u8], view: MasterView, on_report: impl FnMut(i64)) -> Result<(), Impossible> {
+        match self {
+            Self::Classic(r) => r.feed(data, view, on_report),
+            Self::AutoSwitch(r) => r.feed(data, view, on_report),
         }
-        Ok(())
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The master → slave reader of one tunnel.
+#[derive(Debug)]
+pub enum MasterReader {
+    /// Classic: 12-byte headers and bodies.
+    Classic(classic::TransferReader),
+    /// Auto-switch: handshake with epochs, then 36-byte transfer headers and bodies.
+    AutoSwitch(auto_switch::MasterReader),
+}
 
-    fn reports(vals: &[i64]) -> Vec<u8> {
-        vals.iter().flat_map(|v| v.to_be_bytes()).collect()
-    }
-
-    #[test]
-    fn reports_split_anywhere_are_read_whole() {
-        let bytes = reports(&[0, 100, 100, 4096]);
-        for split in 0..bytes.len() {
-            let mut r = ReportReader::default();
-            let mut seen = Vec::new();
-            r.feed(&bytes[..split], Some(4096), |v| seen.push(v)).unwrap();
-            r.feed(&bytes[split..], Some(4096), |v| seen.push(v)).unwrap();
-            assert_eq!(seen, [0, 100, 100, 4096], "split at {split}");
+impl MasterReader {
+    /// A reader at the start of a connection.
+    pub fn new(protocol: HaProtocol) -> Self {
+        match protocol {
+            HaProtocol::Classic => Self::Classic(classic::TransferReader::default()),
+            HaProtocol::AutoSwitch | HaProtocol::AutoSwitch50 => Self::AutoSwitch(auto_switch::MasterReader::default()),
         }
     }
 
-    #[test]
-    fn negative_and_backwards_reports_are_impossible() {
-        let mut r = ReportReader::default();
-        // MQCloud's incident: "99999999" typed into telnet is 0x3939…, positive; the guard's
-        // magic-first-byte check stops that one before inspection. Here: a negative report.
-        assert!(matches!(
-            r.feed(&reports(&[-1]), None, |_| {}),
-            Err(Impossible::Frame(HaFrameError::NegativeOffset(-1)))
-        ));
-        let mut r = ReportReader::default();
-        assert_eq!(r.feed(&reports(&[500, 400]), None, |_| {}), Err(Impossible::Backwards { previous: 500, now: 400 }));
-    }
-
-    fn transfers(blocks: &[(i64, usize)]) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        for &(off, body) in blocks {
-            bytes.extend(TransferHeader { phy_offset: off, body_size: i32::try_from(body).unwrap() }.encode());
-            bytes.extend(std::iter::repeat_n(0xAB, body));
-        }
-        bytes
-    }
-
-    /// Feeds the master's bytes up to `cut`, then `report`, as the relay does (master chunk
-    /// inspected, then the slave's report checked against what was relayed so far).
-    fn report_after(master: &[u8], cut: usize, first: i64, report: i64) -> Result<(), Impossible> {
-        let (mut r, mut t) = (ReportReader::default(), TransferReader::default());
-        r.feed(&reports(&[first]), t.relayed_end(), |_| {})?;
-        t.feed(&master[..cut], |_| {})?;
-        r.feed(&reports(&[report]), t.relayed_end(), |_| {})
-    }
-
-    #[test]
-    fn a_report_beyond_what_was_relayed_is_impossible_at_every_split() {
-        // The slave asked from 0; the master starts at 1000 (the start of its last file) and
-        // sends 5 + 0 (heartbeat) + 3 bytes.
-        let master = transfers(&[(1000, 5), (1005, 0), (1005, 3)]);
-        let mut relayed = 0i64;
-        for cut in 0..=master.len() {
-            // What a slave could hold after `cut` bytes: nothing before the first header;
-            // then 1000 plus the body bytes among them.
-            // Bytes 0..12 header, 12..17 body, 17..29 and 29..41 headers, 41..44 body.
-            let body_so_far = (cut >= 12)
-                .then(|| (12..17).chain(41..44).filter(|p| *p < cut).count())
-                .map(|n| i64::try_from(n).unwrap());
-            let most = body_so_far.map_or(0, |b| 1000 + b);
-            relayed = relayed.max(most);
-            assert_eq!(report_after(&master, cut, 0, most), Ok(()), "cut {cut}: the report of all that was sent");
-            assert_eq!(
-                report_after(&master, cut, 0, most + 1),
-                Err(Impossible::BeyondRelayed { report: most + 1, relayed: most }),
-                "cut {cut}: one byte more than was sent"
-            );
-        }
-        assert_eq!(relayed, 1008);
-        // A slave that already holds data starts where it stands: its first report bounds
-        // later ones until the master has sent more.
-        assert_eq!(report_after(&[], 0, 4096, 4096), Ok(()));
-        assert!(report_after(&[], 0, 4096, 4097).is_err());
-        let master = transfers(&[(4096, 10)]);
-        for cut in 0..=master.len() {
-            let most = 4096 + i64::try_from(cut.saturating_sub(12)).unwrap();
-            assert_eq!(report_after(&master, cut, 4096, most), Ok(()), "cut {cut}");
-            assert_eq!(
-                report_after(&master, cut, 4096, most + 1).map_err(|e| e.reason()),
-                Err("report_beyond_relayed")
-            );
+    /// Reads `data`; calls `on_block` with each transfer header.
+    pub fn feed(&mut self, data: &[u8], on_block: impl FnMut(Block)) -> Result<(), Impossible> {
+        match self {
+            Self::Classic(r) => r.feed(data, on_block),
+            Self::AutoSwitch(r) => r.feed(data, on_block),
         }
     }
 
-    #[test]
-    fn reports_split_anywhere_are_checked_against_what_was_relayed() {
-        // First report 0, then the master sends 8 bytes at 0; the slave reports 8, then a
-        // forged 1 GiB: whatever the split, the forged one is refused and the others pass.
-        let master = transfers(&[(0, 8)]);
-        let bytes = reports(&[0, 8, 8, 1 << 30]);
-        for split in 0..bytes.len() {
-            let (mut r, mut t) = (ReportReader::default(), TransferReader::default());
-            let mut seen = Vec::new();
-            r.feed(&bytes[..split.min(8)], t.relayed_end(), |v| seen.push(v)).unwrap();
-            t.feed(&master, |_| {}).unwrap();
-            let rest = r.feed(&bytes[split.min(8)..split.max(8)], t.relayed_end(), |v| seen.push(v));
-            let rest = rest.and_then(|()| r.feed(&bytes[split.max(8)..], t.relayed_end(), |v| seen.push(v)));
-            assert_eq!(rest, Err(Impossible::BeyondRelayed { report: 1 << 30, relayed: 8 }), "split at {split}");
-            assert_eq!(seen, [0, 8, 8], "split at {split}");
+    /// What the master has sent so far.
+    pub fn view(&self) -> MasterView {
+        match self {
+            Self::Classic(r) => r.view(),
+            Self::AutoSwitch(r) => r.view(),
         }
-    }
-
-    #[test]
-    fn transfer_headers_are_found_between_bodies() {
-        let bytes = transfers(&[(0, 5), (5, 0), (5, 3)]);
-        for split in 0..bytes.len() {
-            let mut t = TransferReader::default();
-            let mut seen = Vec::new();
-            t.feed(&bytes[..split], |h| seen.push((h.phy_offset, h.body_size))).unwrap();
-            t.feed(&bytes[split..], |h| seen.push((h.phy_offset, h.body_size))).unwrap();
-            assert_eq!(seen, [(0, 5), (5, 0), (5, 3)], "split at {split}");
-            assert_eq!(t.relayed_end(), Some(8), "split at {split}");
-        }
-    }
-
-    #[test]
-    fn an_oversized_body_is_impossible() {
-        let mut t = TransferReader::default();
-        let h = [0u8, 0, 0, 0, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff];
-        assert!(t.feed(&h, |_| {}).is_err());
     }
 }

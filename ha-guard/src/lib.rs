@@ -6,7 +6,7 @@
 //! - [`tunnel`]: the accept (master host) and connect (slave host) ends.
 //! - [`budget`]: the pre-authentication budget (connections still proving themselves).
 //! - [`relay`]: relaying an established tunnel.
-//! - [`inspect`]: reading the classic HA stream as it passes.
+//! - [`inspect`]: reading the HA stream (classic or 5.x auto-switch) as it passes.
 //! - [`stats`]: counters and per-slave replication state as metric families.
 //! - [`tls`]: optional TLS between the guards.
 //! - [`app`]: the running process (listeners, `/metrics`, reload, drain).

@@ -1,9 +1,9 @@
 //! Relaying an authenticated tunnel: bytes both ways, in order, one upstream connection per
 //! slave connection (the master counts connections as slaves). With inspection on, each
-//! chunk is read by the HA inspectors before it is forwarded.
+//! chunk is read by the HA inspectors (of the tunnel's protocol) before it is forwarded.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rmq_runtime::activity::Activity;
@@ -11,7 +11,7 @@ use rustix::pipe::{PipeFlags, SpliceFlags};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, Interest};
 use tokio::net::TcpStream;
 
-use crate::inspect::{Impossible, ReportReader, TransferReader};
+use crate::inspect::{Impossible, MasterReader, Reading, SharedView, SlaveReader};
 use crate::stats::SlaveStats;
 
 /// Read buffer per direction. Masters send up to 256 KiB (RocketMQ-Rust) or 32 KiB (Java)
@@ -62,9 +62,18 @@ where
     }
 }
 
+/// What an inspected tunnel carries and whose state it updates.
+#[derive(Debug, Clone)]
+pub struct Inspect {
+    /// The slave's replication state.
+    pub slave: Arc<SlaveStats>,
+    /// How to read the stream.
+    pub reading: Reading,
+}
+
 /// Relays between the slave side and the master side until either closes, the tunnel idles
-/// out or the inspectors object. `inspect` carries the slave's state when inspection is on.
-pub async fn relay<S, M>(slave_side: S, master_side: M, inspect: Option<Arc<SlaveStats>>, idle: Duration) -> RelayEnd
+/// out or the inspectors object. `inspect` is set when inspection is on.
+pub async fn relay<S, M>(slave_side: S, master_side: M, inspect: Option<Inspect>, idle: Duration) -> RelayEnd
 where
     S: AsyncRead + AsyncWrite + Unpin,
     M: AsyncRead + AsyncWrite + Unpin,
@@ -72,26 +81,22 @@ where
     let activity = Activity::new();
     let (sr, sw) = tokio::io::split(slave_side);
     let (mr, mw) = tokio::io::split(master_side);
-    let mut reports = ReportReader::default();
-    let mut transfers = TransferReader::default();
-    // The end of what the master has sent on this tunnel (-1: nothing yet). Both directions
-    // are polled by this one task; the down side stores it after inspecting a chunk and
-    // before forwarding it, so a report can never legitimately exceed it.
-    let relayed = Arc::new(AtomicI64::new(-1));
-    let relayed_down = Arc::clone(&relayed);
-    let up_stats = inspect.clone();
+    // What the master has sent on this tunnel. Both directions are polled by this one task;
+    // the down side publishes it after inspecting a chunk and before forwarding it, so a
+    // report can never legitimately exceed it.
+    let view = Arc::new(SharedView::default());
+    let view_down = Arc::clone(&view);
+    let mut up_state = inspect.as_ref().map(|i| (Arc::clone(&i.slave), SlaveReader::new(&i.reading)));
+    let mut down_state = inspect.map(|i| (i.slave, MasterReader::new(i.reading.protocol)));
     let up = pump(
         sr,
         mw,
         &activity,
-        move |chunk| match &up_stats {
-            Some(s) => {
-                let end = Some(relayed.load(Ordering::Relaxed)).filter(|e| *e >= 0);
-                reports.feed(chunk, end, |offset| {
-                    s.ack_offset.store(offset, Ordering::Relaxed);
-                    s.reports.fetch_add(1, Ordering::Relaxed);
-                })
-            }
+        move |chunk| match &mut up_state {
+            Some((s, reader)) => reader.feed(chunk, view.load(), |offset| {
+                s.ack_offset.store(offset, Ordering::Relaxed);
+                s.reports.fetch_add(1, Ordering::Relaxed);
+            }),
             None => Ok(()),
         },
         RelayEnd::SlaveClosed,
@@ -100,15 +105,21 @@ where
         mr,
         sw,
         &activity,
-        move |chunk| match &inspect {
-            Some(s) => {
-                transfers.feed(chunk, |h| {
-                    s.master_offset.store(h.phy_offset.saturating_add(i64::from(h.body_size)), Ordering::Relaxed);
-                    s.transfer_bytes.fetch_add(u64::try_from(h.body_size).unwrap_or(0), Ordering::Relaxed);
+        move |chunk| match &mut down_state {
+            Some((s, reader)) => {
+                reader.feed(chunk, |b| {
+                    if let Some(end) = b.end {
+                        s.master_offset.store(end, Ordering::Relaxed);
+                    }
+                    s.transfer_bytes.fetch_add(b.body, Ordering::Relaxed);
+                    if let Some(epoch) = b.epoch {
+                        s.epoch.store(i64::from(epoch), Ordering::Relaxed);
+                    }
+                    if let Some(confirm) = b.confirm_offset {
+                        s.confirm_offset.store(confirm, Ordering::Relaxed);
+                    }
                 })?;
-                if let Some(end) = transfers.relayed_end() {
-                    relayed_down.store(end, Ordering::Relaxed);
-                }
+                view_down.publish(reader.view());
                 Ok(())
             }
             None => Ok(()),

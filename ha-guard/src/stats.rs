@@ -47,7 +47,7 @@ pub struct EndStats {
 pub struct SlaveStats {
     /// Tunnels open for this slave now.
     pub tunnels: AtomicU64,
-    /// The slave's last acknowledged commitlog offset (its 8-byte report).
+    /// The slave's last acknowledged commitlog offset (its offset report).
     pub ack_offset: AtomicI64,
     /// The end of the last block the master sent (`phyOffset + bodySize`).
     pub master_offset: AtomicI64,
@@ -55,6 +55,10 @@ pub struct SlaveStats {
     pub transfer_bytes: AtomicU64,
     /// Offset reports from the slave.
     pub reports: AtomicU64,
+    /// The epoch of the last block the master sent (auto-switch HA).
+    pub epoch: AtomicI64,
+    /// The confirm offset the master last sent (auto-switch HA).
+    pub confirm_offset: AtomicI64,
 }
 
 impl Default for SlaveStats {
@@ -65,6 +69,8 @@ impl Default for SlaveStats {
             master_offset: AtomicI64::new(-1),
             transfer_bytes: AtomicU64::new(0),
             reports: AtomicU64::new(0),
+            epoch: AtomicI64::new(-1),
+            confirm_offset: AtomicI64::new(-1),
         }
     }
 }
@@ -124,6 +130,14 @@ pub fn families(ends: &[Arc<EndStats>]) -> Vec<Family> {
         "Commitlog bytes sent to this slave; rate() is the replication rate.",
     );
     let mut reports = Family::counter("rmq_ha_guard_slave_reports", "Offset reports from this slave.");
+    let mut epoch = Family::gauge(
+        "rmq_ha_guard_master_epoch",
+        "Epoch of the last block the master sent this slave (auto-switch HA; rises when a new master is elected).",
+    );
+    let mut confirm = Family::gauge(
+        "rmq_ha_guard_confirm_offset",
+        "Confirm offset the master last sent this slave (auto-switch HA): commitlog bytes every in-sync replica holds.",
+    );
     #[allow(clippy::cast_precision_loss)]
     for e in ends {
         let end = || vec![("guard", e.name.clone()), ("side", e.side.as_str().to_owned())];
@@ -154,7 +168,14 @@ pub fn families(ends: &[Arc<EndStats>]) -> Vec<Family> {
             if a >= 0 && m >= 0 {
                 lag.push(l(), (m - a).max(0) as f64);
             }
+            let (ep, c) = (s.epoch.load(Ordering::Relaxed), s.confirm_offset.load(Ordering::Relaxed));
+            if ep >= 0 {
+                epoch.push(l(), ep as f64);
+            }
+            if c >= 0 {
+                confirm.push(l(), c as f64);
+            }
         }
     }
-    vec![established, active, rejected, connected, ack, master, lag, transfer, reports]
+    vec![established, active, rejected, connected, ack, master, lag, transfer, reports, epoch, confirm]
 }

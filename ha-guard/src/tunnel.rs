@@ -21,7 +21,8 @@ use tracing::{info, warn};
 
 use crate::budget::{PreAuthBudget, Ticket};
 use crate::config;
-use crate::relay::{RelayEnd, relay, splice_relay};
+use crate::inspect::Reading;
+use crate::relay::{Inspect, RelayEnd, relay, splice_relay};
 use crate::stats::{EndStats, SlaveStats};
 
 /// What every tunnel end shares: keys (replaced on reload) and the nonces seen.
@@ -302,7 +303,12 @@ where
     };
     let _ = master.set_nodelay(true);
     s.write_all(&ha_v1::encode_accept(&key, &hello_mac)).await.map_err(|e| Refusal::new("io", e))?;
-    run_tunnel(s, master, peer, &end.stats, end.cfg.inspect, limits.idle_timeout, &key_id).await;
+    let inspect = end.cfg.inspect.then(|| Reading {
+        protocol: end.cfg.ha_protocol,
+        // A key that is not listed may declare no id (once the table is set at all).
+        slave_ids: (!end.cfg.slave_ids.is_empty()).then(|| end.cfg.slave_ids.get(&key_id).cloned().unwrap_or_default()),
+    });
+    run_tunnel(s, master, peer, &end.stats, inspect, limits.idle_timeout, &key_id).await;
     Ok(())
 }
 
@@ -390,7 +396,8 @@ where
     ha_v1::verify_accept(&key, &hello_mac, &mac)
         .map_err(|_| Refusal::new("bad_answer", "the answer is not signed with our key"))?;
     let _slot = take_tunnel_slot(ticket, budgets)?;
-    run_tunnel(slave, remote, peer, &end.stats, end.cfg.inspect, end.cfg.limits.idle_timeout, &end.cfg.key_id).await;
+    let inspect = end.cfg.inspect.then_some(Reading { protocol: end.cfg.ha_protocol, slave_ids: None });
+    run_tunnel(slave, remote, peer, &end.stats, inspect, end.cfg.limits.idle_timeout, &end.cfg.key_id).await;
     Ok(())
 }
 
@@ -435,7 +442,7 @@ async fn run_tunnel<S, M>(
     master_side: M,
     peer: SocketAddr,
     stats: &EndStats,
-    inspect: bool,
+    inspect: Option<Reading>,
     idle: Duration,
     key_id: &str,
 ) where
@@ -447,11 +454,13 @@ async fn run_tunnel<S, M>(
     stats.established.fetch_add(1, Ordering::Relaxed);
     stats.active.fetch_add(1, Ordering::Relaxed);
     state.tunnels.fetch_add(1, Ordering::Relaxed);
-    info!(guard = %stats.name, %peer, key_id, inspect, "HA tunnel established");
-    let end = if inspect {
-        relay(slave_side, master_side, Some(Arc::clone(&state)), idle).await
-    } else {
-        relay_uninspected(slave_side, master_side, idle).await
+    let read_as = inspect.as_ref().map_or("uninspected", |r| r.protocol.as_str());
+    info!(guard = %stats.name, %peer, key_id, inspect = read_as, "HA tunnel established");
+    let end = match inspect {
+        Some(reading) => {
+            relay(slave_side, master_side, Some(Inspect { slave: Arc::clone(&state), reading }), idle).await
+        }
+        None => relay_uninspected(slave_side, master_side, idle).await,
     };
     state.tunnels.fetch_sub(1, Ordering::Relaxed);
     stats.active.fetch_sub(1, Ordering::Relaxed);

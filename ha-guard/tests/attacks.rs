@@ -8,26 +8,15 @@ mod support;
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rmq_protocol::ha::{Parsed, TransferHeader};
 use rmq_protocol::request::{CommandHeader as _, SendMessageRequestHeaderV2};
-use rmq_protocol::sign::{SigningKey, ha_v1};
+use rmq_protocol::sign::ha_v1;
 use rmq_protocol::{ResponseCode, SerializeType};
 use rmq_testkit::tap::Tap;
 use rmq_testkit::{Cluster, wire};
-use support::{Guard, SECRET, free_addr, key_file};
-
-fn now_ms() -> u64 {
-    u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap()
-}
-
-fn hello(key_id: &str, secret: &str, ts: u64, nonce: u8, broker: &str) -> Vec<u8> {
-    let mut n = [0u8; ha_v1::NONCE_LEN];
-    n[0] = nonce;
-    n[1..9].copy_from_slice(&now_ms().to_be_bytes());
-    ha_v1::encode_hello(key_id, &SigningKey::new(secret.as_bytes()), ts, n, broker).unwrap()
-}
+use support::{Guard, SECRET, accepted, free_addr, hello, key_file, now_ms, until_closed};
 
 /// Sends `bytes` and expects the guard to close without answering.
 fn refused(addr: SocketAddr, bytes: &[u8]) {
@@ -38,31 +27,6 @@ fn refused(addr: SocketAddr, bytes: &[u8]) {
     // EOF (or a reset) once the guard closes; nothing before it.
     let _ = s.read_to_end(&mut got);
     assert!(got.is_empty(), "the guard answered a refused first packet: {got:?}");
-}
-
-/// Reads until the guard closes the tunnel. The master's heartbeats (every 5 s) would keep a
-/// plain read_to_end going forever on a tunnel left open; a minute of them fails the test.
-fn until_closed(t: &mut TcpStream) {
-    let give_up = std::time::Instant::now() + Duration::from_secs(60);
-    let mut buf = vec![0u8; 64 * 1024];
-    while let Ok(n) = t.read(&mut buf)
-        && n > 0
-    {
-        assert!(std::time::Instant::now() < give_up, "the guard left the tunnel open");
-    }
-}
-
-/// Sends a valid first packet and checks the guard's answer; returns the open tunnel.
-fn accepted(addr: SocketAddr, hello: &[u8]) -> TcpStream {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    s.write_all(hello).unwrap();
-    let mut answer = [0u8; ha_v1::ACCEPT_LEN];
-    s.read_exact(&mut answer).unwrap();
-    let Ok(Parsed::Complete(mac, _)) = ha_v1::parse_accept(&answer) else { panic!("not an answer: {answer:?}") };
-    let Ok(Parsed::Complete(h, _)) = ha_v1::parse_hello(hello) else { panic!("bad test hello") };
-    ha_v1::verify_accept(&SigningKey::new(SECRET.as_bytes()), &h.mac, &mac).unwrap();
-    s
 }
 
 #[test]

@@ -166,8 +166,19 @@ async fn every_metric_the_rules_and_dashboard_use_is_exported() {
     cfg.broker.timeout = Duration::from_secs(1);
     cfg.host.interval = Duration::from_secs(1);
     cfg.namesrv.addr = Some(cluster.namesrv.addr().into());
-    cfg.guard.keys = vec![GuardKey::new("ops-1", key)];
+    cfg.guard.keys = vec![GuardKey::new("ops-1", key.clone())];
     cfg.guard.listeners = vec![GuardListener::new("broker", guard_addr, cluster.broker.addr())];
+    // The name-server egress (no broker dials it here: its families start at 0).
+    cfg.namesrv_egress = rmq_agent::egress::EgressConfig {
+        key_id: "ops-1".into(),
+        key_file: Some(key.clone()),
+        routes: vec![rmq_agent::egress::EgressRoute {
+            listen: free_addr(),
+            upstream: free_addr().to_string().parse().unwrap(),
+            target: None,
+        }],
+        ..rmq_agent::egress::EgressConfig::default()
+    };
     cfg.put_probe.enabled = true;
     cfg.put_probe.interval = Duration::from_millis(200);
     cfg.remote_write.interval = Duration::from_secs(1);
@@ -242,6 +253,7 @@ async fn every_metric_the_rules_and_dashboard_use_is_exported() {
                 "rmq_guard_admin_requests_total",
                 "rocketmq_namesrv_up",
                 "rmq_remote_write_queue_oldest_age_seconds",
+                "rmq_namesrv_egress_answers_total",
             ]
             .iter()
             .all(|n| b.contains(n));
@@ -258,7 +270,7 @@ async fn every_metric_the_rules_and_dashboard_use_is_exported() {
     .unwrap();
 
     // Families that need a broker state this test cannot create on demand, and why.
-    let conditional: [(&str, &str); 7] = [
+    let conditional: [(&str, &str); 9] = [
         ("rmq_put_probe_failures_total", "series appear per response code at the first failure"),
         (
             "rocketmq_brokeruntime_send_threadpoolqueue_headwait_timemills",
@@ -271,6 +283,11 @@ async fn every_metric_the_rules_and_dashboard_use_is_exported() {
         ("rocketmq_topic_retry_offset", "a group's %RETRY% topic exists only after a consumer sends a message back"),
         ("rocketmq_topic_dlq_offset", "a %DLQ% topic exists only after a message exhausts its retries"),
         ("rocketmq_replication_lag_bytes", "5.x masters answering GET_BROKER_HA_STATUS (907) with a connected slave"),
+        ("rocketmq_broker_commitlog_diff", "a master with a slave registered (agent/tests/replication_diff.rs)"),
+        (
+            "rocketmq_schedule_overdue_seconds",
+            "a delay level that has held a message (agent/tests/schedule_and_reads.rs)",
+        ),
         (
             "rocketmq_broker_put_latency_seconds_bucket",
             "filled minute by minute from the broker's putMessageDistributeTime",
@@ -283,11 +300,19 @@ async fn every_metric_the_rules_and_dashboard_use_is_exported() {
         }
     }
     assert!(missing.is_empty(), "used by the rules or the dashboard but not exported: {missing:?}");
-    // The conditional ones are real families of the agent (named in its source).
-    let src: String = ["collector/broker/families.rs", "put_probe.rs"]
-        .iter()
-        .map(|f| std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../agent/src").join(f)).unwrap())
-        .collect();
+    // The conditional ones are real families of the agent (named in its collectors' source).
+    let mut src = String::new();
+    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../agent/src/collector")];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                src.push_str(&std::fs::read_to_string(p).unwrap());
+            }
+        }
+    }
     for (n, why) in conditional {
         let base = n
             .trim_end_matches("_bucket")

@@ -87,6 +87,7 @@ pub fn body(data: &[u8]) {
         let _ = r.commit_log_dir_capacity();
         let _ = r.human_bytes("remainHowManyDataToFlush");
         let _ = r.f64("putLatency99");
+        let _ = r.schedule_offsets();
     });
     let _ = body::ConsumeStatsList::decode(data);
     let _ = body::ConsumeStats::decode(data);
@@ -100,6 +101,9 @@ pub fn body(data: &[u8]) {
     let _ = body::ClusterInfo::decode(data);
     let _ = body::TopicList::decode(data);
     let _ = body::HaRuntimeInfo::decode(data);
+    let _ = body::ConsumerRunningInfo::decode(data);
+    let _ = body::ProducerTableInfo::decode(data);
+    let _ = body::QueryConsumeQueueResponse::decode(data);
 }
 
 /// Signature verification on arbitrary extFields and bodies: never panics, never accepts
@@ -136,6 +140,77 @@ pub fn ha_preamble(data: &[u8]) {
     let _ = ha::auto_switch::parse_slave(data, false);
     let _ = ha::auto_switch::parse_slave(data, true);
     let _ = ha::auto_switch::parse_master(data);
+}
+
+/// The HA stream readers (`ha::stream::Framer`) on arbitrary bytes, as the HA guard feeds
+/// them. The first byte picks the layout (classic or auto-switch, either direction, 5.0 or
+/// 5.1.1+ handshakes) and where the stream is cut; the rest is the stream. Fed in pieces, a
+/// framer hands on the same headers, the same body bytes and the same error as fed whole;
+/// every header it hands on re-encodes to bytes that parse back to it; nothing panics.
+pub fn ha_stream(data: &[u8]) {
+    use ha::auto_switch::{self, MasterHeader, SlaveMessage};
+    use ha::stream::{AutoSwitchMaster, AutoSwitchSlave, ClassicReports, ClassicTransfers, Framer, Layout, Piece};
+
+    /// Headers with the body bytes after each, and how the stream ended.
+    type Run<H> = (Vec<(Option<H>, usize)>, Result<(), ha::HaFrameError>);
+
+    fn run<L: Layout + Copy>(layout: L, stream: &[u8], step: usize) -> Run<L::Header> {
+        let mut framer = Framer::new(layout);
+        let mut seen: Vec<(Option<L::Header>, usize)> = Vec::new();
+        for piece in stream.chunks(step) {
+            let r = framer.feed(piece, |p| {
+                match p {
+                    Piece::Header(h) => seen.push((Some(h), 0)),
+                    Piece::Body(b) => match seen.last_mut() {
+                        Some(last) => last.1 += b.len(),
+                        None => seen.push((None, b.len())),
+                    },
+                }
+                Ok::<(), ha::HaFrameError>(())
+            });
+            if r.is_err() {
+                return (seen, r);
+            }
+        }
+        (seen, Ok(()))
+    }
+
+    fn check<L: Layout + Copy>(layout: L, stream: &[u8], step: usize, roundtrip: impl Fn(&L::Header))
+    where
+        L::Header: PartialEq + std::fmt::Debug,
+    {
+        let whole = run(layout, stream, stream.len().max(1));
+        assert_eq!(run(layout, stream, step), whole, "fed in pieces of {step}");
+        assert_eq!(run(layout, stream, 1), whole, "fed a byte at a time");
+        for (h, body) in &whole.0 {
+            let h = h.as_ref().expect("a body follows a header");
+            assert!(*body <= layout.body_len(h));
+            roundtrip(h);
+        }
+    }
+
+    let Some((&pick, stream)) = data.split_first() else { return };
+    let step = 1 + usize::from(pick / 5) % 51;
+    let slave = |legacy: bool| {
+        move |m: &SlaveMessage| {
+            let b = m.encode();
+            assert_eq!(auto_switch::parse_slave(&b, legacy), Ok(Parsed::Complete(m.clone(), b.len())));
+        }
+    };
+    match pick % 5 {
+        0 => check(ClassicReports, stream, step, |r| {
+            assert_eq!(ha::SlaveReport::parse(&r.encode()), Ok(Parsed::Complete(*r, 8)));
+        }),
+        1 => check(ClassicTransfers, stream, step, |h| {
+            assert_eq!(ha::TransferHeader::parse(&h.encode()), Ok(Parsed::Complete(*h, 12)));
+        }),
+        2 => check(AutoSwitchSlave { legacy: false }, stream, step, slave(false)),
+        3 => check(AutoSwitchSlave { legacy: true }, stream, step, slave(true)),
+        _ => check(AutoSwitchMaster, stream, step, |h: &MasterHeader| {
+            let b = h.encode();
+            assert_eq!(auto_switch::parse_master(&b), Ok(Parsed::Complete(*h, b.len())));
+        }),
+    }
 }
 
 /// The guard reader on arbitrary bytes, read as a header of each serialize type. For every
@@ -242,5 +317,31 @@ pub fn peek(data: &[u8]) {
         assert!(Header::peek(SerializeType(other), data).is_err());
         assert!(Header::peek_code(SerializeType(other), data).is_err());
         assert_eq!(Header::peek_ext(SerializeType(other), data, "topic"), None);
+    }
+}
+
+/// A route write's claim: the first byte picks the code (one of the route writes) and whether
+/// the header says `compressed`, the rest is the body. Never panics; a judged claim names at
+/// least one broker, and every code but 217 names the address it keys liveness by.
+pub fn route_claim(data: &[u8]) {
+    use crate::policy::ROUTE_WRITES;
+    use crate::route_claim::route_claim;
+    let Some((&pick, body)) = data.split_first() else { return };
+    let code = ROUTE_WRITES[usize::from(pick) % ROUTE_WRITES.len()].get();
+    let mut ext = ExtFields::new();
+    for (k, v) in [("brokerName", "broker-a"), ("brokerAddr", "10.0.0.5:10911"), ("clusterName", "C"), ("topic", "T")] {
+        ext.insert(k, v);
+    }
+    if pick & 0x80 != 0 {
+        ext.insert("compressed", "true");
+    }
+    if let Ok(c) = route_claim(code, &ext, body) {
+        assert!(!c.broker_names.is_empty());
+        assert!(c.broker_names.iter().all(|n| !n.is_empty()));
+        assert_eq!(c.broker_addr.is_some(), code != crate::codes::RequestCode::REGISTER_TOPIC_IN_NAMESRV.get());
+        if code == crate::codes::RequestCode::REGISTER_BROKER.get() {
+            assert_eq!(c.broker_names[0], "broker-a");
+            assert!(pick & 0x80 == 0, "a compressed body is never judged");
+        }
     }
 }

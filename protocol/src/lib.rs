@@ -15,6 +15,7 @@
 //! - [`header`]: the header in both serialize types, byte-exact with Java.
 //! - [`codes`]: request/response/language/serialize-type codes as open newtypes.
 //! - [`policy`]: which request codes are administrative, as a table.
+//! - [`route_claim`]: which broker a route write (registration, unregistration …) speaks for.
 //! - [`fastjson`]: a lenient reader for the non-standard JSON Java's fastjson writes.
 //! - [`body`] and [`request`]: typed bodies and request headers the agent needs.
 //! - [`sign`]: `acl-v1` (RocketMQ ACL 1.0), `rmq-hmac-v1` (admin requests) and `rmq-ha-v1`
@@ -50,6 +51,7 @@ pub mod ha;
 pub mod header;
 pub mod policy;
 pub mod request;
+pub mod route_claim;
 pub mod sign;
 
 #[cfg(fuzzing)]

@@ -8,13 +8,14 @@
 //! The guard's policy is an allow-list. [`default_unsigned_codes`] is what a listener of a
 //! role lets through unsigned unless configured otherwise: the data-path codes that role
 //! serves (sends, pulls, heartbeats, offsets, routes, session codes), and, on a name-server
-//! port, the codes stock brokers send it ([`NAMESRV_BROKER_EGRESS`]: registration,
-//! heartbeats, data-version queries), because stock brokers cannot sign. Every other code
+//! port, the two reads stock brokers make of it ([`NAMESRV_BROKER_READS`]). Every other code
 //! needs a signature, including codes this table does not know: configuration and secret
-//! reads (`GET_BROKER_CONFIG`, `GET_NAMESRV_CONFIG`, ACL reads), slave-sync reads, and
+//! reads (`GET_BROKER_CONFIG`, `GET_NAMESRV_CONFIG`, ACL reads), slave-sync reads,
 //! cluster-internal writes that redirect replication or roles (`EXCHANGE_BROKER_HA_INFO`,
-//! `NOTIFY_BROKER_ROLE_CHANGED`, controller codes). A deployment that routes a stock peer
-//! through a guard lists what that peer sends in the listener's `allow_unsigned`.
+//! `NOTIFY_BROKER_ROLE_CHANGED`, controller codes), and the writes with which a broker
+//! registers its routes ([`ROUTE_WRITES`]), which the agent on the broker's host signs for it
+//! (its name-server egress). A deployment that routes a stock peer through a guard lists what
+//! that peer sends in the listener's `allow_unsigned`.
 //!
 //! Four reads the reference files under admin reads are classified `DataRead` here because
 //! stock clients send them on the data path (`MQAdmin.searchOffset`/`maxOffset`/`minOffset`/
@@ -139,24 +140,36 @@ pub struct Classification {
     pub handler: Handler,
 }
 
-/// What stock brokers send a name server, unsigned by default on a name-server listener
-/// because a stock broker cannot sign (there is no signed broker egress yet): registration
-/// and unregistration, topic registration (5.x), the data-version check before each
-/// re-registration, the 5.x broker heartbeat (`enableSlaveActingMaster`, also sent to a
-/// controller), the member-group lookup of 5.x pre-online, and the cluster-info read every
-/// 5.x broker makes every 5 s (`BrokerOuterAPI.refreshMetadata`).
+/// What a broker sends a name server that changes its routes or keeps them alive: signed by
+/// default on a name-server listener, and signed for a stock broker by the agent on its host
+/// (the name-server egress), so that only the holder of a broker host's key can register,
+/// unregister or re-route that broker.
 ///
-/// Anyone who reaches the port can therefore register a broker or rewrite its routes, as
-/// without a guard; restrict who reaches a name server at the network.
-pub const NAMESRV_BROKER_EGRESS: &[RequestCode] = &[
+/// - `REGISTER_BROKER` 103: the broker's address, HA address and topics (every 30 s).
+/// - `UNREGISTER_BROKER` 104: at shutdown.
+/// - `REGISTER_TOPIC_IN_NAMESRV` 217 (5.x): one topic's queues, when a topic is created.
+/// - `QUERY_DATA_VERSION` 322: asked before re-registering when `forceRegister=false`, and
+///   5.x's heartbeat when `compatibleWithOldNameSrv`; the name server refreshes the broker's
+///   last-seen time on every one, so it keeps a dead broker's routes alive.
+/// - `BROKER_HEARTBEAT` 904 (5.x, `enableSlaveActingMaster`): refreshes the last-seen time.
+pub const ROUTE_WRITES: &[RequestCode] = &[
     RequestCode::REGISTER_BROKER,
     RequestCode::UNREGISTER_BROKER,
-    RequestCode::GET_BROKER_CLUSTER_INFO,
     RequestCode::REGISTER_TOPIC_IN_NAMESRV,
     RequestCode::QUERY_DATA_VERSION,
-    RequestCode::GET_BROKER_MEMBER_GROUP,
     RequestCode::BROKER_HEARTBEAT,
 ];
+
+/// Whether `code` is one of [`ROUTE_WRITES`].
+pub fn is_route_write(code: i32) -> bool {
+    ROUTE_WRITES.iter().any(|c| c.get() == code)
+}
+
+/// What stock brokers read from a name server, unsigned by default on a name-server listener
+/// (the egress passes them as they are): the member-group lookup of 5.x pre-online, and the
+/// cluster-info read every 5.x broker makes every 5 s (`BrokerOuterAPI.refreshMetadata`).
+pub const NAMESRV_BROKER_READS: &[RequestCode] =
+    &[RequestCode::GET_BROKER_CLUSTER_INFO, RequestCode::GET_BROKER_MEMBER_GROUP];
 
 /// What a 4.x/5.x slave reads from its master to mirror metadata (`SlaveSynchronize`): signed
 /// by default; a master's listeners list these in `allow_unsigned` when stock slaves sync
@@ -267,7 +280,8 @@ const ROWS: &[(RequestCode, CodeClass, Handler)] = &[
     (RequestCode::GET_NAMESRV_CONFIG, CodeClass::AdminRead, Handler::NAMESRV),
     (RequestCode::SEND_BATCH_MESSAGE, CodeClass::DataWrite, Handler::BROKER),
     (RequestCode::QUERY_CONSUME_QUEUE, CodeClass::AdminRead, Handler::BROKER),
-    (RequestCode::QUERY_DATA_VERSION, CodeClass::InternalRead, Handler::NAMESRV),
+    // A read by its name, but the name server refreshes the broker's last-seen time on it.
+    (RequestCode::QUERY_DATA_VERSION, CodeClass::InternalWrite, Handler::NAMESRV),
     (RequestCode::RESUME_CHECK_HALF_MESSAGE, CodeClass::AdminWrite, Handler::BROKER),
     (RequestCode::SEND_REPLY_MESSAGE, CodeClass::DataWrite, Handler::BROKER),
     (RequestCode::SEND_REPLY_MESSAGE_V2, CodeClass::DataWrite, Handler::BROKER),
@@ -351,13 +365,13 @@ pub fn classify(code: RequestCode) -> Option<CodeClass> {
 
 /// The codes a guard in front of `role` lets through unsigned by default, sorted and unique:
 /// the data-path codes (`DataWrite`, `DataRead`, `DataSession`) a server of that role
-/// handles, plus [`NAMESRV_BROKER_EGRESS`] on a name server. Every other code — including
+/// handles, plus [`NAMESRV_BROKER_READS`] on a name server. Every other code — including
 /// codes no release defines — needs a signature.
 pub fn default_unsigned_codes(role: Role) -> Vec<RequestCode> {
     let mut codes: Vec<RequestCode> =
         classifications().filter(|c| c.class.is_data_path() && c.handler.served_by(role)).map(|c| c.code).collect();
     if role == Role::Namesrv {
-        codes.extend_from_slice(NAMESRV_BROKER_EGRESS);
+        codes.extend_from_slice(NAMESRV_BROKER_READS);
     }
     codes.sort();
     codes.dedup();
@@ -427,8 +441,9 @@ mod tests {
 
     #[test]
     fn default_namesrv_unsigned_list() {
-        // Routes for clients; registration, heartbeats and lookups for stock brokers.
-        let want = codes(&[103, 104, 105, 106, 217, 322, 901, 904]);
+        // Routes for clients and the two reads stock brokers make; their route writes are signed
+        // (by the egress on the broker's host).
+        let want = codes(&[105, 106, 901]);
         assert_eq!(default_unsigned_codes(Role::Namesrv), want);
     }
 
@@ -463,8 +478,13 @@ mod tests {
             (b, 9999, true, "unknown"),
             (b, -1, true, "unknown"),
             (n, 105, false, "GET_ROUTEINFO_BY_TOPIC"),
-            (n, 103, false, "REGISTER_BROKER: stock brokers cannot sign"),
-            (n, 904, false, "BROKER_HEARTBEAT"),
+            (n, 103, true, "REGISTER_BROKER: signed by the broker host's egress"),
+            (n, 104, true, "UNREGISTER_BROKER"),
+            (n, 217, true, "REGISTER_TOPIC_IN_NAMESRV"),
+            (n, 322, true, "QUERY_DATA_VERSION keeps a broker's routes alive"),
+            (n, 904, true, "BROKER_HEARTBEAT"),
+            (n, 106, false, "GET_BROKER_CLUSTER_INFO: every 5.x broker reads it every 5 s"),
+            (n, 901, false, "GET_BROKER_MEMBER_GROUP"),
             (n, 319, true, "GET_NAMESRV_CONFIG"),
             (n, 318, true, "UPDATE_NAMESRV_CONFIG"),
             (n, 100, true, "PUT_KV_CONFIG"),
@@ -488,9 +508,15 @@ mod tests {
             assert!(signed_by_default(Role::Broker, *c), "{c}");
             assert_eq!(classify(*c), Some(CodeClass::AdminRead), "{c}");
         }
-        for c in NAMESRV_BROKER_EGRESS {
+        for c in NAMESRV_BROKER_READS {
             assert!(!classify(*c).is_some_and(CodeClass::is_data_path), "{c}");
         }
+        for c in ROUTE_WRITES {
+            assert!(signed_by_default(Role::Namesrv, *c), "{c}");
+            assert_eq!(classify(*c), Some(CodeClass::InternalWrite), "{c}");
+            assert!(is_route_write(c.get()));
+        }
+        assert!(!is_route_write(RequestCode::GET_ROUTEINFO_BY_TOPIC.get()));
     }
 
     #[test]

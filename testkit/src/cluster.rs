@@ -82,9 +82,13 @@ impl Namesrv {
     /// Starts a name server on a free loopback port and waits until it answers.
     pub fn start(bins: &RocketmqBins) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("rmq-namesrv-").tempdir()?;
-        let port = free_port()?;
-        let args = vec!["--listenPort".into(), port.to_string(), "--bindAddress".into(), "127.0.0.1".into()];
-        let home = dir.path();
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
+        let process = Self::boot(bins, dir.path(), addr)?;
+        Ok(Self { process, addr, dir })
+    }
+
+    fn boot(bins: &RocketmqBins, home: &Path, addr: SocketAddr) -> anyhow::Result<ManagedProcess> {
+        let args = vec!["--listenPort".into(), addr.port().to_string(), "--bindAddress".into(), "127.0.0.1".into()];
         let mut process = ManagedProcess::spawn(
             "rocketmq-namesrv",
             &bins.namesrv,
@@ -93,13 +97,12 @@ impl Namesrv {
             &[("ROCKETMQ_HOME", home), ("HOME", home)],
             home.join("namesrv.log"),
         )?;
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         wire::wait_for("name server", READY_TIMEOUT, || {
             ensure_running(&mut process)?;
             probe(addr, RequestCode::GET_BROKER_CLUSTER_INFO)?;
             Ok(Some(()))
         })?;
-        Ok(Self { process, addr, dir })
+        Ok(process)
     }
 
     /// Its address.
@@ -119,6 +122,13 @@ impl Namesrv {
     /// Stops it.
     pub fn stop(&mut self) {
         self.process.stop();
+    }
+
+    /// Stops it and starts a fresh one (no routes) on the same port, and waits until it answers.
+    pub fn restart(&mut self, bins: &RocketmqBins) -> anyhow::Result<()> {
+        self.stop();
+        self.process = Self::boot(bins, self.dir.path(), self.addr)?;
+        Ok(())
     }
 }
 
@@ -144,6 +154,11 @@ pub struct BrokerOptions {
     /// Where the broker's remoting and HA listeners bind (default 127.0.0.1); `0.0.0.0`
     /// behaves like a 4.x broker, which binds every interface.
     pub bind_address: Option<String>,
+    /// The broker's `namesrvAddr` (default: the name server it is started with), e.g. the
+    /// ports of a name-server egress. Readiness is still judged at that name server.
+    pub namesrv_addr: Option<String>,
+    /// `listenPort` (default: a free run of ports); `port − 2` and `port + 1` must be free too.
+    pub listen_port: Option<u16>,
 }
 
 impl Default for BrokerOptions {
@@ -157,6 +172,8 @@ impl Default for BrokerOptions {
             broker_id: 0,
             ha_master_address: None,
             bind_address: None,
+            namesrv_addr: None,
+            listen_port: None,
         }
     }
 }
@@ -181,13 +198,17 @@ impl Broker {
             .prefix("rmq-broker-store-")
             .tempdir_in(store_parent())
             .context("creating the broker's store directory")?;
-        let port = free_port_run(2, 1)?;
+        let port = match options.listen_port {
+            Some(p) => p,
+            None => free_port_run(2, 1)?,
+        };
         let mut b = Self { process: None, port, dir, store, options, namesrv: namesrv.addr(), bins: bins.clone() };
         b.boot(namesrv)?;
         Ok(b)
     }
 
-    fn config_path(&self) -> PathBuf {
+    /// The broker's configuration file (RocketMQ-Rust's TOML), written at each start.
+    pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("broker.toml")
     }
 
@@ -231,7 +252,7 @@ brokerRole = "{role}"
             advertised = o.advertised_ip.as_deref().unwrap_or("127.0.0.1"),
             ha = self.port + 1,
             store = store.display(),
-            ns = self.namesrv,
+            ns = o.namesrv_addr.clone().unwrap_or_else(|| self.namesrv.to_string()),
             name = o.broker_name,
             cluster = o.cluster,
             extra_broker = o.extra_broker_toml,

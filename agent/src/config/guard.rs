@@ -79,12 +79,16 @@ pub struct GuardKey {
     /// Unset: any code, on listeners that accept `acl-v1` at all.
     #[serde(default)]
     pub acl_v1_codes: Option<Vec<i32>>,
+    /// Scopes the key to the route writes of these brokers, `name@brokerIP1:listenPort` (or
+    /// `name@*`): a broker host's key, which can then sign nothing else (docs/namesrv-egress.md).
+    #[serde(default)]
+    pub brokers: Option<Vec<String>>,
 }
 
 impl GuardKey {
     /// A key that may sign any code.
     pub fn new(id: impl Into<String>, secret_file: impl Into<std::path::PathBuf>) -> Self {
-        Self { key: KeyConfig::new(id, secret_file), acl_v1_codes: None }
+        Self { key: KeyConfig::new(id, secret_file), acl_v1_codes: None, brokers: None }
     }
 
     /// Problems with the key at `at`, but for its id (checked with the others).
@@ -94,6 +98,15 @@ impl GuardKey {
         }
         if self.acl_v1_codes.as_ref().is_some_and(Vec::is_empty) {
             p.at(at, "acl_v1_codes", "empty: leave it out, or list the codes this key may sign with acl-v1");
+        }
+        if let Some(b) = &self.brokers {
+            match crate::guard::auth::RouteScope::parse(b) {
+                Err(e) => p.at(at, "brokers", e),
+                Ok(_) if self.acl_v1_codes.is_some() => {
+                    p.at(at, "acl_v1_codes", "a key scoped to brokers signs with rmq-hmac-v1 only")
+                }
+                Ok(_) => {}
+            }
         }
     }
 }

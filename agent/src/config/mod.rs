@@ -8,6 +8,7 @@
 //! [`remote_write`], [`put_probe`]; `[http]` and `[log]` are rmq-runtime's.
 
 pub mod broker;
+pub mod egress;
 pub mod guard;
 pub mod host;
 pub mod put_probe;
@@ -22,6 +23,7 @@ use rmq_runtime::config::{DefaultListen, Problems};
 use serde::Deserialize;
 
 pub use broker::{BrokerConfig, DEFAULT_BROKER, HeaderFormat, NamesrvConfig};
+pub use egress::{EgressConfig, EgressRoute};
 pub use guard::{GuardConfig, GuardKey, GuardListener, GuardRole};
 pub use host::HostConfig;
 pub use put_probe::PutProbeConfig;
@@ -56,6 +58,8 @@ pub struct Config {
     pub host: HostConfig,
     /// The admin guard.
     pub guard: GuardConfig,
+    /// The name-server egress for the local broker (docs/namesrv-egress.md).
+    pub namesrv_egress: EgressConfig,
     /// Pushing to central collectors (Prometheus remote-write).
     pub remote_write: RemoteWriteConfig,
     /// The active store-latency probe.
@@ -74,6 +78,7 @@ impl Default for Config {
             namesrv: NamesrvConfig::default(),
             host: HostConfig::default(),
             guard: GuardConfig::default(),
+            namesrv_egress: EgressConfig::default(),
             remote_write: RemoteWriteConfig::default(),
             put_probe: PutProbeConfig::default(),
             shutdown_grace: Duration::from_secs(10),
@@ -103,6 +108,7 @@ impl Config {
         self.broker.check("broker", &mut p);
         self.host.check("host", &mut p);
         self.guard.check("guard", &mut p);
+        self.namesrv_egress.check("namesrv_egress", &mut p);
         self.remote_write.check("remote_write", &mut p);
         self.put_probe.check("put_probe", &mut p);
         p.finish()

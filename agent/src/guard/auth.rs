@@ -1,12 +1,14 @@
 //! The guard's decision for one request: does its code need a signature (default deny: every
 //! code outside the listener's unsigned list does), and if so, is it signed by a configured
-//! key under an accepted scheme, for a code that key may sign, for this listener's target.
+//! key under an accepted scheme, for a code that key may sign, for this listener's target —
+//! and, for a key scoped to brokers ([`RouteScope`]), for a route write about those brokers.
 
 use std::collections::{BTreeSet, HashMap};
 
-use rmq_protocol::policy::{Role, default_unsigned_codes};
+use rmq_protocol::policy::{ROUTE_WRITES, Role, default_unsigned_codes, is_route_write};
+use rmq_protocol::route_claim::{RouteClaim, route_claim};
 use rmq_protocol::sign::{AuthError, SigningKey, acl_v1, hmac_v1};
-use rmq_protocol::{Header, RequestCode};
+use rmq_protocol::{ExtFields, Header, RequestCode};
 use serde::Deserialize;
 
 use rmq_runtime::replay::{NonceCache, NonceRejection};
@@ -51,7 +53,77 @@ pub struct Policy {
     acl_v1_codes: HashMap<String, BTreeSet<i32>>,
     /// `RmqTarget` values accepted; empty: no target required.
     targets: BTreeSet<String>,
+    /// Per key id: the brokers it speaks for (absent: an unscoped key).
+    route_scopes: HashMap<String, RouteScope>,
     max_skew_ms: u64,
+}
+
+/// What a key scoped to brokers (`brokers = ["broker-a@10.0.0.5:10911"]`) may sign: route
+/// writes ([`ROUTE_WRITES`]) whose every broker name is one of its names and whose broker
+/// address is one its name registers with — nothing else, and with `rmq-hmac-v1` only. The
+/// name server files routes under the broker name and keeps liveness and the HA address
+/// slaves are given per broker address, so both are pinned; `name@*` accepts any address
+/// for that name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteScope {
+    /// (broker name, its address, or `None` for any).
+    entries: Vec<(String, Option<String>)>,
+}
+
+impl RouteScope {
+    /// Parses `name@host:port` and `name@*` entries.
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, String> {
+        if entries.is_empty() {
+            return Err("empty: list the brokers this key registers, as name@brokerIP1:listenPort".into());
+        }
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            let e = e.as_ref();
+            let Some((name, addr)) = e.rsplit_once('@') else {
+                return Err(format!(
+                    "{e:?}: give the address the broker registers, {e}@<brokerIP1>:<listenPort> (or {e}@* for any)"
+                ));
+            };
+            if name.is_empty() || name.len() > 255 || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(format!("{e:?}: the broker name must be 1-255 characters without spaces"));
+            }
+            let addr = match addr {
+                "*" => None,
+                a if a.parse::<rmq_runtime::config::HostPort>().is_ok() => Some(a.to_owned()),
+                a => return Err(format!("{e:?}: {a:?} is neither host:port nor *")),
+            };
+            out.push((name.to_owned(), addr));
+        }
+        Ok(Self { entries: out })
+    }
+
+    /// A scope that allows nothing (what an entry list that does not parse amounts to).
+    pub fn nothing() -> Self {
+        Self { entries: Vec::new() }
+    }
+
+    /// Whether `claim` speaks only for this scope's brokers; the refusal's detail if not.
+    pub fn allows(&self, claim: &RouteClaim) -> Result<(), String> {
+        for name in &claim.broker_names {
+            if !self.entries.iter().any(|(n, _)| n == name) {
+                return Err(format!("broker {name:?} is not one this key registers ({})", self.describe()));
+            }
+        }
+        // The address is the header's, paired with the header's broker name (the first).
+        if let (Some(addr), Some(name)) = (&claim.broker_addr, claim.broker_names.first()) {
+            let pinned = self.entries.iter().any(|(n, a)| n == name && a.as_ref().is_none_or(|a| a == addr));
+            if !pinned {
+                return Err(format!("{name}@{addr} is not an address this key registers ({})", self.describe()));
+            }
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        let shown: Vec<String> =
+            self.entries.iter().map(|(n, a)| format!("{n}@{}", a.as_deref().unwrap_or("*"))).collect();
+        shown.join(", ")
+    }
 }
 
 /// What the guard decided about a request.
@@ -68,7 +140,7 @@ pub enum Decision {
     Rejected {
         /// A stable reason: missing, scheme_not_accepted, malformed, unknown_key,
         /// bad_signature, expired, replayed, replay_cache_full, code_not_allowed,
-        /// wrong_target.
+        /// wrong_target, out_of_scope, unjudgeable.
         reason: &'static str,
         /// Detail for the remark and the audit line.
         detail: String,
@@ -91,7 +163,22 @@ impl Policy {
         for c in require_signed {
             unsigned.remove(c);
         }
-        Self { unsigned, schemes, keys, acl_v1_codes: HashMap::new(), targets: BTreeSet::new(), max_skew_ms }
+        Self {
+            unsigned,
+            schemes,
+            keys,
+            acl_v1_codes: HashMap::new(),
+            targets: BTreeSet::new(),
+            route_scopes: HashMap::new(),
+            max_skew_ms,
+        }
+    }
+
+    /// Scopes `key_id` to route writes for the brokers of `scope` (see [`RouteScope`]).
+    #[must_use]
+    pub fn with_route_scope(mut self, key_id: &str, scope: RouteScope) -> Self {
+        self.route_scopes.insert(key_id.to_owned(), scope);
+        self
     }
 
     /// Restricts the codes `key_id` may sign with `acl-v1` to `codes`.
@@ -122,7 +209,7 @@ impl Policy {
     /// Decides on a request whose code needs a signature (see [`Policy::needs_signature`]).
     /// `body` is the frame's body; `nonces` is the process-wide replay cache.
     pub fn check(&self, header: &Header, body: &[u8], now_ms: u64, nonces: &mut NonceCache) -> Decision {
-        let empty = rmq_protocol::ExtFields::new();
+        let empty = ExtFields::new();
         let ext = header.ext_fields.as_ref().unwrap_or(&empty);
         let reject = |e: AuthError, scheme: Scheme| Decision::Rejected {
             reason: e.reason(),
@@ -147,6 +234,11 @@ impl Policy {
                     ),
                 };
             }
+            if let Some(scope) = self.route_scopes.get(v.key_id)
+                && let Some(refusal) = scope_refusal(v.key_id, scope, header.code, ext, body)
+            {
+                return refusal;
+            }
             return match nonces.check_and_insert(v.key_id, v.nonce, now_ms) {
                 Ok(()) => Decision::Allowed { key_id: v.key_id.to_owned(), scheme: Scheme::RmqHmacV1 },
                 Err(NonceRejection::Replayed) => reject(AuthError::Replayed, Scheme::RmqHmacV1),
@@ -170,6 +262,14 @@ impl Policy {
                 Ok(ak) => ak,
                 Err(e) => return reject(e, Scheme::AclV1),
             };
+            // ACL 1.0 signs neither the code nor a time: a captured registration would replay
+            // as an unregistration, for ever.
+            if self.route_scopes.contains_key(ak) {
+                return Decision::Rejected {
+                    reason: "code_not_allowed",
+                    detail: format!("acl-v1: key {ak:?} is scoped to brokers and signs with rmq-hmac-v1 only"),
+                };
+            }
             if let Some(allowed) = self.acl_v1_codes.get(ak)
                 && !allowed.contains(&header.code)
             {
@@ -202,6 +302,23 @@ impl Policy {
             },
         }
     }
+}
+
+/// Why a key scoped to brokers may not sign this request, if it may not: a code other than a
+/// route write, a claim the guard cannot read without doubt, or a broker outside the scope.
+fn scope_refusal(key_id: &str, scope: &RouteScope, code: i32, ext: &ExtFields, body: &[u8]) -> Option<Decision> {
+    if !is_route_write(code) {
+        let codes: Vec<String> = ROUTE_WRITES.iter().map(|c| c.get().to_string()).collect();
+        return Some(Decision::Rejected {
+            reason: "code_not_allowed",
+            detail: format!("key {key_id:?} is scoped to brokers: it signs only route writes ({})", codes.join(", ")),
+        });
+    }
+    let refused = match route_claim(code, ext, body) {
+        Ok(claim) => scope.allows(&claim).err().map(|detail| ("out_of_scope", detail)),
+        Err(e) => Some(("unjudgeable", e.to_string())),
+    };
+    refused.map(|(reason, detail)| Decision::Rejected { reason, detail: format!("key {key_id:?}: {detail}") })
 }
 
 #[cfg(test)]
@@ -273,8 +390,11 @@ mod tests {
             assert_eq!(p.needs_signature(code), signed, "{code}: {why}");
         }
         let n = Policy::new(Role::Namesrv, &[], &[], vec![Scheme::RmqHmacV1], keys(), 1);
-        assert!(!n.needs_signature(105) && !n.needs_signature(103) && n.needs_signature(319));
-        assert_eq!(n.unsigned_codes().collect::<Vec<_>>(), [103, 104, 105, 106, 217, 322, 901, 904]);
+        assert!(!n.needs_signature(105) && n.needs_signature(103) && n.needs_signature(319));
+        assert_eq!(n.unsigned_codes().collect::<Vec<_>>(), [105, 106, 901]);
+        // The migration opt-out: stock brokers' route writes unsigned again.
+        let open = Policy::new(Role::Namesrv, &[103, 104, 217, 322, 904], &[], vec![Scheme::RmqHmacV1], keys(), 1);
+        assert!(!open.needs_signature(103) && !open.needs_signature(904));
     }
 
     #[test]
@@ -398,5 +518,231 @@ mod tests {
             reason(&policy().check(&with(Some("broker-b"), "n-000000000000006"), b"", NOW, &mut nonces)),
             "allowed"
         );
+    }
+
+    fn namesrv_policy() -> Policy {
+        let scope = |e: &[&str]| RouteScope::parse(e).expect("scope");
+        let keys: HashMap<String, SigningKey> = ["ops-1", "host-a", "host-b", "host-any"]
+            .iter()
+            .map(|k| ((*k).to_owned(), SigningKey::new(k.as_bytes())))
+            .collect();
+        Policy::new(Role::Namesrv, &[], &[], vec![Scheme::AclV1, Scheme::RmqHmacV1], keys, 300_000)
+            .with_route_scope("host-a", scope(&["broker-a@10.0.0.5:10911", "broker-a@10.0.0.6:10911"]))
+            .with_route_scope("host-b", scope(&["broker-b@10.0.0.7:10911"]))
+            .with_route_scope("host-any", scope(&["broker-c@*"]))
+    }
+
+    /// A route write signed by `key` (whose secret is its name), with a fresh nonce.
+    fn route_write(code: RequestCode, key: &str, fields: &[(&str, &str)], body: &[u8]) -> Header {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let mut h = request(code, fields);
+        let nonce = format!("route-nonce-{:08}", N.fetch_add(1, Ordering::Relaxed));
+        hmac_v1::sign(
+            h.ext_fields.get_or_insert_with(Default::default),
+            code.get(),
+            body,
+            key,
+            &SigningKey::new(key.as_bytes()),
+            NOW,
+            &nonce,
+        );
+        h
+    }
+
+    fn broker(name: &'static str, addr: &'static str) -> [(&'static str, &'static str); 4] {
+        [("brokerName", name), ("brokerAddr", addr), ("clusterName", "DefaultCluster"), ("brokerId", "0")]
+    }
+
+    #[test]
+    fn scoped_keys_sign_route_writes_for_their_brokers_only() {
+        let p = namesrv_policy();
+        let mut nonces = NonceCache::new(600_000, 1000);
+        let mut judge = |h: &Header, body: &[u8]| {
+            let d = p.check(h, body, NOW, &mut nonces);
+            match &d {
+                Decision::Allowed { .. } => ("allowed", String::new()),
+                Decision::Rejected { reason, detail } => (*reason, detail.clone()),
+            }
+        };
+        let a5 = broker("broker-a", "10.0.0.5:10911");
+        let topic_body = |name: &str| {
+            format!(
+                r#"{{"queueDatas":[{{"brokerName":"{name}","perm":6,"readQueueNums":8,"topicSysFlag":0,"writeQueueNums":8}}]}}"#
+            )
+        };
+        let mapping_body =
+            br#"{"topicConfigSerializeWrapper":{"topicQueueMappingInfoMap":{"ST":{"topic":"ST","bname":"broker-b"}}}}"#;
+        type Case<'a> = (RequestCode, &'a str, Vec<(&'a str, &'a str)>, Vec<u8>, &'a str, &'a str);
+        let cases: Vec<Case<'_>> = vec![
+            (RequestCode::REGISTER_BROKER, "host-a", a5.to_vec(), b"{}".to_vec(), "allowed", ""),
+            (
+                RequestCode::REGISTER_BROKER,
+                "host-a",
+                broker("broker-a", "10.0.0.6:10911").to_vec(),
+                vec![],
+                "allowed",
+                "",
+            ), // the slave's address
+            (RequestCode::UNREGISTER_BROKER, "host-a", a5.to_vec(), vec![], "allowed", ""),
+            (RequestCode::QUERY_DATA_VERSION, "host-a", a5.to_vec(), b"{}".to_vec(), "allowed", ""),
+            (RequestCode::BROKER_HEARTBEAT, "host-a", a5.to_vec(), vec![], "allowed", ""),
+            (
+                RequestCode::REGISTER_TOPIC_IN_NAMESRV,
+                "host-a",
+                vec![("topic", "T")],
+                topic_body("broker-a").into_bytes(),
+                "allowed",
+                "",
+            ),
+            // Another broker's name, at its own address or at ours.
+            (RequestCode::REGISTER_BROKER, "host-b", a5.to_vec(), vec![], "out_of_scope", "\"broker-a\" is not one"),
+            (RequestCode::UNREGISTER_BROKER, "host-b", a5.to_vec(), vec![], "out_of_scope", "broker-a"),
+            // Our name at an address that is not ours: the name server keys liveness and the
+            // HA address by address.
+            (
+                RequestCode::REGISTER_BROKER,
+                "host-b",
+                broker("broker-b", "10.0.0.5:10911").to_vec(),
+                vec![],
+                "out_of_scope",
+                "broker-b@10.0.0.5:10911 is not an address",
+            ),
+            (
+                RequestCode::REGISTER_BROKER,
+                "host-a",
+                broker("broker-a", "10.0.0.5:010911").to_vec(),
+                vec![],
+                "out_of_scope",
+                "not an address",
+            ),
+            (
+                RequestCode::BROKER_HEARTBEAT,
+                "host-b",
+                broker("broker-b", "10.0.0.5:10911").to_vec(),
+                vec![],
+                "out_of_scope",
+                "not an address",
+            ),
+            (
+                RequestCode::QUERY_DATA_VERSION,
+                "host-b",
+                broker("broker-b", "10.0.0.5:10911").to_vec(),
+                vec![],
+                "out_of_scope",
+                "not an address",
+            ),
+            // Names in the body.
+            (
+                RequestCode::REGISTER_TOPIC_IN_NAMESRV,
+                "host-b",
+                vec![("topic", "T")],
+                topic_body("broker-a").into_bytes(),
+                "out_of_scope",
+                "broker-a",
+            ),
+            (
+                RequestCode::REGISTER_BROKER,
+                "host-a",
+                a5.to_vec(),
+                mapping_body.to_vec(),
+                "out_of_scope",
+                "\"broker-b\"",
+            ),
+            // What cannot be read without doubt.
+            (
+                RequestCode::REGISTER_BROKER,
+                "host-a",
+                [&a5[..], &[("compressed", "true")]].concat(),
+                b"x".to_vec(),
+                "unjudgeable",
+                "compressed",
+            ),
+            (
+                RequestCode::REGISTER_TOPIC_IN_NAMESRV,
+                "host-a",
+                vec![("topic", "T")],
+                br#"{"QueueDatas":[{"brokerName":"broker-a"}]}"#.to_vec(),
+                "unjudgeable",
+                "QueueDatas",
+            ),
+            (
+                RequestCode::UNREGISTER_BROKER,
+                "host-a",
+                vec![("brokerName", "broker-a")],
+                vec![],
+                "unjudgeable",
+                "brokerAddr",
+            ),
+            // Nothing but route writes.
+            (
+                RequestCode::UPDATE_NAMESRV_CONFIG,
+                "host-a",
+                vec![],
+                vec![],
+                "code_not_allowed",
+                "only route writes (103, 104, 217, 322, 904)",
+            ),
+            (
+                RequestCode::WIPE_WRITE_PERM_OF_BROKER,
+                "host-a",
+                vec![("brokerName", "broker-b")],
+                vec![],
+                "code_not_allowed",
+                "scoped",
+            ),
+            // A wildcard address, and an unscoped key (any broker, any code).
+            (
+                RequestCode::REGISTER_BROKER,
+                "host-any",
+                broker("broker-c", "192.0.2.1:1").to_vec(),
+                vec![],
+                "allowed",
+                "",
+            ),
+            (RequestCode::REGISTER_BROKER, "host-any", a5.to_vec(), vec![], "out_of_scope", "broker-a"),
+            (
+                RequestCode::REGISTER_BROKER,
+                "ops-1",
+                broker("anything", "192.0.2.1:1").to_vec(),
+                mapping_body.to_vec(),
+                "allowed",
+                "",
+            ),
+            (RequestCode::UPDATE_NAMESRV_CONFIG, "ops-1", vec![], vec![], "allowed", ""),
+        ];
+        for (code, key, fields, body, want, detail) in cases {
+            let h = route_write(code, key, &fields, &body);
+            let (got, d) = judge(&h, &body);
+            assert_eq!(got, want, "{code} by {key} {fields:?}: {d}");
+            assert!(d.contains(detail), "{code} by {key}: {d:?} lacks {detail:?}");
+        }
+        // Scoped keys sign with rmq-hmac-v1 only: ACL 1.0 signs neither the code nor a time.
+        let mut h = request(RequestCode::REGISTER_BROKER, &a5);
+        acl_v1::sign(
+            h.ext_fields.get_or_insert_with(Default::default),
+            b"",
+            "host-a",
+            &SigningKey::new(b"host-a"),
+            None,
+        );
+        let (got, d) = judge(&h, b"");
+        assert!(got == "code_not_allowed" && d.contains("rmq-hmac-v1 only"), "{got}: {d}");
+    }
+
+    #[test]
+    fn route_scopes_parse() {
+        let ok = RouteScope::parse(&["broker-a@10.0.0.5:10911", "broker-b@*", "we@ird@host:1"]).expect("valid");
+        assert_eq!(ok.describe(), "broker-a@10.0.0.5:10911, broker-b@*, we@ird@host:1");
+        for (bad, why) in [
+            (&["broker-a"][..], "broker-a@<brokerIP1>:<listenPort>"),
+            (&["@10.0.0.5:10911"][..], "broker name"),
+            (&["a b@1.2.3.4:5"][..], "without spaces"),
+            (&["broker-a@10.0.0.5"][..], "neither host:port nor *"),
+            (&[][..], "empty"),
+        ] {
+            let e = RouteScope::parse(bad).expect_err("invalid");
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
     }
 }

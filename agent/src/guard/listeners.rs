@@ -101,6 +101,12 @@ pub fn policy(l: &GuardListener, g: &GuardConfig, keys: HashMap<String, SigningK
         if let Some(codes) = &k.acl_v1_codes {
             policy = policy.with_acl_v1_codes(&k.key.id, codes);
         }
+        // Checked with the configuration; an entry that does not parse scopes the key to
+        // nothing rather than to everything.
+        if let Some(brokers) = &k.brokers {
+            let scope = super::auth::RouteScope::parse(brokers).unwrap_or_else(|_| super::auth::RouteScope::nothing());
+            policy = policy.with_route_scope(&k.key.id, scope);
+        }
     }
     policy
 }

@@ -20,6 +20,10 @@ pub fn families(listeners: &[Arc<Shared>]) -> Vec<Family> {
         "rmq_guard_frames_dropped",
         "Client frames dropped without closing the connection, by reason (unsolicited_response).",
     );
+    let mut routes = Family::counter(
+        "rmq_guard_route_changes",
+        "Route writes (broker registration, unregistration, topic registration, heartbeats), by code and outcome.",
+    );
     let mut evicted = Family::counter(
         "rmq_guard_pending_evicted",
         "Unanswered requests a connection stopped tracking (over max_pending_requests).",
@@ -57,6 +61,19 @@ pub fn families(listeners: &[Arc<Shared>]) -> Vec<Family> {
         for (k, v) in GuardStats::snapshot(&s.admin) {
             admin.push(lb("outcome", k), v as f64);
         }
+        let mut by_code: Vec<((i32, &'static str), u64)> =
+            s.routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().map(|(k, v)| (*k, *v)).collect();
+        by_code.sort_unstable();
+        for ((code, outcome), n) in by_code {
+            routes.push(
+                vec![
+                    ("listener", l.name.clone()),
+                    ("code", rmq_protocol::RequestCode(code).to_string()),
+                    ("outcome", outcome.to_owned()),
+                ],
+                n as f64,
+            );
+        }
     }
     let mut latency = Family::histogram(
         "rmq_guard_broker_response",
@@ -88,5 +105,5 @@ pub fn families(listeners: &[Arc<Shared>]) -> Vec<Family> {
             );
         }
     }
-    vec![conns, active, closed, requests, admin, oneway, dropped, evicted, latency, sends]
+    vec![conns, active, closed, requests, admin, routes, oneway, dropped, evicted, latency, sends]
 }

@@ -12,6 +12,7 @@ mod metrics;
 mod opaques;
 pub mod proxy_protocol;
 pub mod relay;
+pub mod routes;
 pub mod session;
 pub mod stats;
 mod tally;

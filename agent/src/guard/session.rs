@@ -11,6 +11,7 @@
 //!   canonical encoding of the header it decided on. A binary header, whose fields sit at
 //!   fixed offsets, is forwarded as its original bytes once it has been read without doubt.
 //! - A code that is not on the listener's unsigned list needs a valid signature.
+//! - Route writes (broker registration and the like) are counted and audited, signed or not.
 //! - A response-flagged frame from a client is forwarded only if it answers a request the
 //!   broker sent on this connection (by opaque); otherwise it is dropped and counted.
 //! - What a connection remembers is bounded: requests awaiting a response, broker requests
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use rmq_protocol::frame::{self, RawFrame};
+use rmq_protocol::policy::is_route_write;
 use rmq_protocol::{Header, Peek, RequestCode, ResponseCode, SerializeType};
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -33,6 +35,7 @@ use super::limits::Limits;
 use super::log_budget::clip;
 use super::opaques::Opaques;
 use super::relay::Shared;
+use super::routes;
 use super::stats::{RESPONSE_CLASS, class_index};
 use super::tally::{SendTally, TopicId};
 
@@ -180,14 +183,27 @@ impl Session {
                     Err(r) => return ClientVerdict::Close(r.reason()),
                 },
             };
+            let body = f.body();
             let decision = {
                 let mut nonces = self.shared.nonces.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                policy.check(&h, &f.body(), wall_ms, &mut nonces)
+                policy.check(&h, &body, wall_ms, &mut nonces)
             };
-            if let Some(reply) = self.judge(&h, f.serialize_type(), decision) {
+            if let Some(reply) = self.judge(&h, &body, f.serialize_type(), decision) {
                 return reply;
             }
             header = Some(h);
+        } else if is_route_write(code) {
+            // Let through unsigned by the listener's allow_unsigned: still audited and counted.
+            if header.is_none() {
+                header = f.header_guarded(&limits).ok();
+            }
+            // One that carries a signature is not checked here: counted apart, so that during a
+            // migration the unsigned ones show which brokers do not yet go through an egress.
+            if let Some(h) = &header {
+                let key_id = h.ext(rmq_protocol::sign::hmac_v1::KEY_ID);
+                let outcome = if key_id.is_some() { "unchecked" } else { "unsigned" };
+                routes::record(&self.shared, self.peer, h, &f.body(), outcome, key_id.unwrap_or(""), "");
+            }
         }
         if !p.is_oneway() {
             let topic = match (topic_key(code), &header) {
@@ -204,7 +220,7 @@ impl Session {
     }
 
     /// Applies a signature decision: `None` to forward, or the verdict for a rejection.
-    fn judge(&self, header: &Header, ty: SerializeType, decision: Decision) -> Option<ClientVerdict> {
+    fn judge(&self, header: &Header, body: &[u8], ty: SerializeType, decision: Decision) -> Option<ClientVerdict> {
         let stats = &self.shared.stats;
         let code = header.code;
         let code_name = RequestCode(code);
@@ -218,11 +234,18 @@ impl Session {
         match decision {
             Decision::Allowed { key_id, scheme } => {
                 stats.admin("allowed");
+                if is_route_write(code) {
+                    routes::record(&self.shared, self.peer, header, body, "allowed", &key_id, "");
+                }
                 info!(target: "rmq_agent::audit", listener = %self.shared.name, client = %self.peer, code = %code_name, key_id, scheme = scheme.as_str(), target = %target, outcome = "allowed", "admin request");
                 None
             }
             Decision::Rejected { reason, detail } => {
                 stats.admin(reason);
+                if is_route_write(code) {
+                    let key_id = header.ext("RmqKeyId").or(header.ext("AccessKey")).unwrap_or("");
+                    routes::record(&self.shared, self.peer, header, body, reason, key_id, &detail);
+                }
                 if self.shared.logs.allow(&self.shared.name) {
                     let key_id = clip(header.ext("RmqKeyId").or(header.ext("AccessKey")).unwrap_or(""));
                     warn!(target: "rmq_agent::audit", listener = %self.shared.name, client = %self.peer, code = %code_name, key_id = %key_id, target = %target, outcome = reason, detail = %clip(&detail), "admin request rejected");

@@ -99,6 +99,9 @@ pub struct GuardStats {
     pub latency: [LatencyHistogram; CLASSES.len()],
     /// Sends the broker accepted, by (client host, topic), capped at [`MAX_SEND_SERIES`].
     pub sends: Mutex<HashMap<(String, String), u64>>,
+    /// Route writes (registrations …) by (code, outcome): `allowed`, `unsigned` or `unchecked`
+    /// (let through by `allow_unsigned`, without or with a signature), or why refused.
+    pub routes: Mutex<HashMap<(i32, &'static str), u64>>,
 }
 
 impl GuardStats {
@@ -115,6 +118,11 @@ impl GuardStats {
     /// Counts a signed-code request's outcome.
     pub fn admin(&self, outcome: &'static str) {
         bump(&self.admin, outcome);
+    }
+
+    /// Counts a route write's outcome.
+    pub fn route(&self, code: i32, outcome: &'static str) {
+        *self.routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry((code, outcome)).or_default() += 1;
     }
 
     /// Counts a request of class index `class`.

@@ -1,11 +1,12 @@
 //! `[[accept]]`: the master host's side of a tunnel.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use rmq_runtime::config::{HostPort, ListenerConfig, Problems};
 use serde::Deserialize;
 
-use super::{Limits, check_broker_name, yes};
+use super::{HaProtocol, Limits, check_broker_name, yes};
 
 /// `[[accept]]`: the master host's side.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -22,10 +23,18 @@ pub struct Accept {
     /// Key ids accepted here (empty: every configured key).
     #[serde(default)]
     pub key_ids: Vec<String>,
-    /// Read the classic HA stream as it passes (per-slave offsets, impossible reports close
-    /// the tunnel). Off for 5.x controller mode, whose frames differ.
+    /// Read the HA stream as it passes (per-slave offsets, impossible reports close the
+    /// tunnel), in the protocol `ha_protocol` names.
     #[serde(default = "yes")]
     pub inspect: bool,
+    /// Which HA protocol the tunnel carries; read only with `inspect`.
+    #[serde(default)]
+    pub ha_protocol: HaProtocol,
+    /// Auto-switch HA: key id → the broker ids a slave authenticated with that key may
+    /// declare in its handshake (the master knows a slave by the id it declares). Empty: any
+    /// key may declare any id; otherwise a key not listed may declare none.
+    #[serde(default)]
+    pub slave_ids: BTreeMap<String, Vec<i64>>,
     /// TLS server certificate chain (PEM); with `tls_key_file`, tunnels are TLS.
     #[serde(default)]
     pub tls_cert_file: Option<PathBuf>,
@@ -60,6 +69,23 @@ impl Accept {
         }
         if key_ids.is_empty() {
             p.add(at, "an accept side needs at least one [[keys]] entry");
+        }
+        let reads_auto_switch = self.inspect && self.ha_protocol == HaProtocol::AutoSwitch;
+        if !self.slave_ids.is_empty() && !reads_auto_switch {
+            p.at(
+                at,
+                "slave_ids",
+                "binds the broker ids of auto-switch handshakes: needs inspect = true and ha_protocol = \"auto-switch\"",
+            );
+        }
+        for (key, ids) in &self.slave_ids {
+            let accepted = key_ids.contains(&key.as_str()) && (self.key_ids.is_empty() || self.key_ids.contains(key));
+            if !accepted {
+                p.at(at, "slave_ids", format!("{key:?} is not a key this end accepts"));
+            }
+            if ids.is_empty() || ids.iter().any(|id| *id < 0) {
+                p.at(at, &format!("slave_ids.{key}"), "one or more broker ids, each 0 or more");
+            }
         }
     }
 }

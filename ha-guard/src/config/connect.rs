@@ -21,9 +21,12 @@ pub struct Connect {
     pub broker_name: String,
     /// Which key signs the first packet.
     pub key_id: String,
-    /// Read the classic HA stream as it passes (metrics on the slave side too).
+    /// Read the HA stream as it passes (metrics on the slave side too).
     #[serde(default = "yes")]
     pub inspect: bool,
+    /// Which HA protocol the tunnel carries; read only with `inspect`.
+    #[serde(default)]
+    pub ha_protocol: super::HaProtocol,
     /// CA certificates (PEM) that the accept side's certificate must chain to; set it to
     /// use TLS.
     #[serde(default)]

@@ -23,6 +23,37 @@ pub use accept::Accept;
 pub use connect::Connect;
 pub use limits::Limits;
 
+/// `ha_protocol`: the replication protocol a tunnel carries, as the master runs it. Named,
+/// never guessed from the bytes: the first bytes of the protocols can look alike (a classic
+/// offset report of 4 GiB starts like an auto-switch handshake), and a reader that framed the
+/// stream differently from the master could be shown one report while the master reads
+/// another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum HaProtocol {
+    /// Classic HA: 4.x, and 5.x without controller mode.
+    #[default]
+    #[serde(rename = "classic")]
+    Classic,
+    /// Auto-switch HA of 5.x controller mode (`enableControllerMode=true`), 5.1.1 and later.
+    #[serde(rename = "auto-switch")]
+    AutoSwitch,
+    /// Auto-switch HA of 5.0.0 to 5.1.0, whose slave handshake declares an address instead of
+    /// a broker id.
+    #[serde(rename = "auto-switch-5.0")]
+    AutoSwitch50,
+}
+
+impl HaProtocol {
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Classic => "classic",
+            Self::AutoSwitch => "auto-switch",
+            Self::AutoSwitch50 => "auto-switch-5.0",
+        }
+    }
+}
+
 /// The ha-guard's `[http]` default: loopback port 9559 (rmq-agent serves on 9558).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GuardListen;
@@ -288,5 +319,48 @@ mod tests {
         let e = parse("[[accept]]\nlisten = \"1.2.3.4:1\"\nupsteam = \"x:1\"\nbroker_name = \"b\"\n").unwrap_err();
         assert!(e.contains("missing field `upstream`"), "{e}");
         assert!(parse("").unwrap_err().contains("no [[accept]] or [[connect]]"));
+    }
+
+    #[test]
+    fn the_ha_protocol_is_named_per_tunnel_end() {
+        let c = connect_end("127.0.0.1:1", "").unwrap();
+        assert_eq!(c.connect[0].ha_protocol, HaProtocol::Classic);
+        for (spelled, p) in [
+            ("classic", HaProtocol::Classic),
+            ("auto-switch", HaProtocol::AutoSwitch),
+            ("auto-switch-5.0", HaProtocol::AutoSwitch50),
+        ] {
+            let c = connect_end("127.0.0.1:1", &format!("ha_protocol = \"{spelled}\"")).unwrap();
+            assert_eq!(c.connect[0].ha_protocol, p);
+            assert_eq!(p.as_str(), spelled);
+        }
+        for bad in ["autoswitch", "controller", "Classic", ""] {
+            let e = connect_end("127.0.0.1:1", &format!("ha_protocol = \"{bad}\"")).unwrap_err();
+            assert!(e.contains("unknown variant"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn slave_ids_bind_accepted_keys_on_auto_switch_ends_only() {
+        let accept = |extra: &str| {
+            parse(&format!(
+                "[[keys]]\nid = \"ha-1\"\nsecret_file = \"/etc/k\"\n[[accept]]\nlisten = \"10.0.0.1:10912\"\n\
+                 upstream = \"127.0.0.1:10912\"\nbroker_name = \"broker-a\"\n{extra}"
+            ))
+        };
+        let c = accept("ha_protocol = \"auto-switch\"\nslave_ids = { \"ha-1\" = [2, 3] }").unwrap();
+        assert_eq!(c.accept[0].slave_ids.get("ha-1").map(Vec::as_slice), Some(&[2, 3][..]));
+        assert!(accept("").unwrap().accept[0].slave_ids.is_empty());
+        for (extra, needle) in [
+            ("slave_ids = { \"ha-1\" = [2] }", "needs inspect = true"),
+            ("ha_protocol = \"auto-switch-5.0\"\nslave_ids = { \"ha-1\" = [2] }", "needs inspect = true"),
+            ("ha_protocol = \"auto-switch\"\ninspect = false\nslave_ids = { \"ha-1\" = [2] }", "needs inspect = true"),
+            ("ha_protocol = \"auto-switch\"\nslave_ids = { \"nobody\" = [2] }", "not a key this end accepts"),
+            ("ha_protocol = \"auto-switch\"\nslave_ids = { \"ha-1\" = [] }", "accept[0].slave_ids.ha-1"),
+            ("ha_protocol = \"auto-switch\"\nslave_ids = { \"ha-1\" = [-1] }", "accept[0].slave_ids.ha-1"),
+        ] {
+            let e = accept(extra).unwrap_err();
+            assert!(e.contains(needle), "{extra}: {e}");
+        }
     }
 }

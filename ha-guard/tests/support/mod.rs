@@ -1,12 +1,16 @@
-//! Test support: the `rmq-ha-guard` binary as a real process and keys on disk. (What reaches
-//! the master is counted by `rmq_testkit::tap::Tap`.)
+//! Test support: the `rmq-ha-guard` binary as a real process, keys on disk, and a peer's
+//! side of the `rmq-ha-v1` first-packet exchange. (What reaches the master is counted by
+//! `rmq_testkit::tap::Tap`.)
 #![allow(dead_code, unreachable_pub)] // shared by several test binaries, each using a part
 
-use std::net::SocketAddr;
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use rmq_protocol::ha::Parsed;
+use rmq_protocol::sign::{SigningKey, ha_v1};
 use rmq_testkit::{ManagedProcess, free_port, http, wire};
 
 /// The secret every test key uses unless a test says otherwise.
@@ -23,6 +27,44 @@ pub fn key_file(dir: &Path, id: &str, secret: &str) -> PathBuf {
 /// A free loopback address.
 pub fn free_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()))
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> u64 {
+    u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap()
+}
+
+/// An `rmq-ha-v1` first packet; `nonce` makes it unique within a test.
+pub fn hello(key_id: &str, secret: &str, ts: u64, nonce: u8, broker: &str) -> Vec<u8> {
+    let mut n = [0u8; ha_v1::NONCE_LEN];
+    n[0] = nonce;
+    n[1..9].copy_from_slice(&now_ms().to_be_bytes());
+    ha_v1::encode_hello(key_id, &SigningKey::new(secret.as_bytes()), ts, n, broker).unwrap()
+}
+
+/// Reads until the guard closes the tunnel. The master's heartbeats (every 5 s) would keep a
+/// plain read_to_end going forever on a tunnel left open; a minute of them fails the test.
+pub fn until_closed(t: &mut TcpStream) {
+    let give_up = std::time::Instant::now() + Duration::from_secs(60);
+    let mut buf = vec![0u8; 64 * 1024];
+    while let Ok(n) = t.read(&mut buf)
+        && n > 0
+    {
+        assert!(std::time::Instant::now() < give_up, "the guard left the tunnel open");
+    }
+}
+
+/// Sends a valid first packet and checks the guard's answer; returns the open tunnel.
+pub fn accepted(addr: SocketAddr, hello: &[u8]) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(hello).unwrap();
+    let mut answer = [0u8; ha_v1::ACCEPT_LEN];
+    s.read_exact(&mut answer).unwrap();
+    let Ok(Parsed::Complete(mac, _)) = ha_v1::parse_accept(&answer) else { panic!("not an answer: {answer:?}") };
+    let Ok(Parsed::Complete(h, _)) = ha_v1::parse_hello(hello) else { panic!("bad test hello") };
+    ha_v1::verify_accept(&SigningKey::new(SECRET.as_bytes()), &h.mac, &mac).unwrap();
+    s
 }
 
 /// A running `rmq-ha-guard`.

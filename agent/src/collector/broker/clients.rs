@@ -71,6 +71,11 @@ impl ClientStats {
         Self { opts, answers: BTreeMap::new(), last_asked: None }
     }
 
+    /// Drops every answer (the broker went away: its clients' figures are not kept).
+    pub(super) fn forget(&mut self) {
+        self.answers.clear();
+    }
+
     /// Whether clients are asked at all.
     pub(super) fn enabled(&self) -> bool {
         self.opts.enabled

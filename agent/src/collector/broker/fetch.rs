@@ -1,6 +1,7 @@
 //! One collection cycle's requests to the local broker. Bounded: about 6 fixed requests,
-//! one GET_TOPIC_STATS_INFO per topic, and — when enabled — stats and connection requests,
-//! all pipelined on the one connection with at most `concurrency` in flight.
+//! one GET_TOPIC_STATS_INFO per topic, and — when enabled — stats, connection and producer
+//! requests, all pipelined on the one connection with at most `concurrency` in flight. (What
+//! builds on them — slaves, consumer clients, read positions — is in the sibling modules.)
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -115,6 +115,7 @@ impl BrokerCollector {
             Ok(d) => d,
             Err(e) => {
                 *self.failures.entry((RequestCode::GET_BROKER_RUNTIME_INFO, e.kind())).or_default() += 1;
+                self.clients.forget();
                 return Err(e);
             }
         };
@@ -147,6 +148,9 @@ impl BrokerCollector {
                 }
             },
         );
+        if let Some(kind) = slaves.master_error {
+            d.failures.push((RequestCode::GET_BROKER_RUNTIME_INFO, kind));
+        }
         d.slaves = slaves;
         d.failures.extend(read_failures);
         d.failures.extend(client_failures);

@@ -14,7 +14,7 @@ use futures_util::future::join_all;
 use rmq_protocol::RequestCode;
 use rmq_protocol::body::{BrokerRuntimeInfo, ClusterInfo, FromBody as _, HaConnectionInfo, HaRuntimeInfo};
 use rmq_protocol::error::BodyError;
-use tracing::{debug, warn};
+use tracing::warn;
 
 use super::fetch::Identity;
 use crate::remoting::{Client, ClientConfig, ClientError};
@@ -36,6 +36,8 @@ pub struct SlaveView {
     pub slaves: Vec<SlaveOffset>,
     /// The master's `commitLogMaxOffset`, read together with the slaves' (when any was asked).
     pub master_max_offset: Option<i64>,
+    /// Why that read failed, if it did (the cycle's own runtime info is used instead).
+    pub master_error: Option<&'static str>,
 }
 
 /// Finds the slaves and asks those GET_BROKER_HA_STATUS does not cover. Keeps one connection
@@ -122,8 +124,13 @@ impl Slaves {
             max_offset(master, timeout),
             join_all(slave_clients.iter().map(|(a, c)| async move { (a, max_offset(c, timeout).await) }))
         );
-        view.master_max_offset =
-            master_max.map_err(|e| debug!(error = %e, "master runtime info for the slave diff")).ok();
+        match master_max {
+            Ok(m) => view.master_max_offset = Some(m),
+            Err(e) => {
+                warn!(error = %e, "the master's runtime info for the slaves' diff failed; using the cycle's");
+                view.master_error = Some(e.kind());
+            }
+        }
         for (addr, r) in answers {
             match r {
                 Ok(max) => {
@@ -338,6 +345,7 @@ mod tests {
                 SlaveOffset { addr: "10.0.0.6:10911".into(), max_offset: None },
             ],
             master_max_offset: Some(1000),
+            master_error: None,
         };
         let ha =
             HaRuntimeInfo { master: true, ha_connection_info: vec![conn("/10.0.0.2:1", 64)], ..Default::default() };

@@ -4,11 +4,11 @@
 //! To add a collector for X: write `x.rs` here with a `//!` line naming the /proc file it
 //! reads and the families it makes, a pure parser of that file's text (unit-tested on a
 //! sample of the text), and `pub(super) fn collect(host: &HostSampler, out: &mut Vec<Family>)`
-//! that reads the file with [`HostSampler::read`] (relative to the configured /proc root),
+//! that reads the file with `HostSampler::read` (relative to the configured /proc root),
 //! leaves its families out when the file cannot be read, and pushes families named and
 //! scaled as node_exporter's collector of the same name does (check with a real
 //! node_exporter: agent/tests/exposition.rs compares the two). Then add `mod x;` and a
-//! `("x", x::collect)` line to [`COLLECTORS`] below; nothing else changes.
+//! `("x", x::collect)` line to `COLLECTORS` below; nothing else changes.
 
 mod cpu;
 mod diskstats;

@@ -270,3 +270,62 @@ fn a_java_client_header_reaches_the_broker_byte_for_byte() {
         assert_eq!(forwarded(s.client_frame(&f, t0, WALL)), f.as_bytes().clone(), "{json}");
     }
 }
+
+#[test]
+fn route_writes_are_counted_whether_signed_refused_or_let_through_unsigned() {
+    let (mut s, shared, t0) = session();
+    let keys: HashMap<String, SigningKey> = [("ops-1".to_owned(), SigningKey::new(b"secret"))].into_iter().collect();
+    // A name-server listener that lets UNREGISTER_BROKER through unsigned (the migration opt-out).
+    *shared.policy.write().expect("policy") =
+        Arc::new(Policy::new(Role::Namesrv, &[104], &[], vec![Scheme::RmqHmacV1], keys, 300_000));
+    let route_write = |code: RequestCode, opaque: i32| {
+        let mut h = Header::request(code, opaque);
+        for (k, v) in [("brokerName", "broker-a"), ("brokerAddr", "10.0.0.5:10911"), ("clusterName", "C")] {
+            h.set_ext(k, v);
+        }
+        h
+    };
+    let routes = |code: i32, outcome: &str| {
+        shared.stats.routes.lock().expect("routes").get(&(code, outcome)).copied().unwrap_or(0)
+    };
+    // Unsigned registration: refused, counted. Binary headers too (read whole for the audit).
+    for (i, ty) in [SerializeType::JSON, SerializeType::ROCKETMQ].into_iter().enumerate() {
+        let v = s.client_frame(&encoded(&route_write(RequestCode::REGISTER_BROKER, 1), ty, b""), t0, WALL);
+        assert!(matches!(v, ClientVerdict::Reply(_)), "{v:?}");
+        assert_eq!(routes(103, "missing"), i as u64 + 1);
+        let v = s.client_frame(&encoded(&route_write(RequestCode::UNREGISTER_BROKER, 2), ty, b""), t0, WALL);
+        assert!(matches!(v, ClientVerdict::Forward(_)), "{v:?}");
+        assert_eq!(routes(104, "unsigned"), i as u64 + 1);
+    }
+    // Let through unsigned, but signed (a broker already behind its egress): counted apart.
+    let mut h = route_write(RequestCode::UNREGISTER_BROKER, 5);
+    hmac_v1::sign(
+        h.ext_fields.get_or_insert_with(Default::default),
+        104,
+        b"",
+        "ops-1",
+        &SigningKey::new(b"secret"),
+        WALL,
+        "route-nonce-00000002",
+    );
+    assert!(matches!(s.client_frame(&encoded(&h, SerializeType::JSON, b""), t0, WALL), ClientVerdict::Forward(_)));
+    assert_eq!((routes(104, "unsigned"), routes(104, "unchecked")), (2, 1));
+    // Signed by an unscoped key: allowed, counted.
+    let mut h = route_write(RequestCode::REGISTER_BROKER, 3);
+    hmac_v1::sign(
+        h.ext_fields.get_or_insert_with(Default::default),
+        103,
+        b"",
+        "ops-1",
+        &SigningKey::new(b"secret"),
+        WALL,
+        "route-nonce-00000001",
+    );
+    assert!(matches!(s.client_frame(&encoded(&h, SerializeType::JSON, b""), t0, WALL), ClientVerdict::Forward(_)));
+    assert_eq!(routes(103, "allowed"), 1);
+    // Other codes are not route writes.
+    let mut lookup = Header::request(RequestCode::GET_ROUTEINFO_BY_TOPIC, 4);
+    lookup.set_ext("topic", "T");
+    assert!(matches!(s.client_frame(&encoded(&lookup, SerializeType::JSON, b""), t0, WALL), ClientVerdict::Forward(_)));
+    assert_eq!(shared.stats.routes.lock().expect("routes").len(), 4);
+}

@@ -222,6 +222,7 @@ fn replication_per_slave_on_a_master() {
     d.slaves = super::super::slaves::SlaveView {
         slaves: vec![super::super::slaves::SlaveOffset { addr: "10.0.0.2:10911".into(), max_offset: None }],
         master_max_offset: None,
+        master_error: None,
     };
     let fams = families(&d, &mut PutLatency::default(), FamilyOptions::default());
     assert_eq!(value(&fams, "rocketmq_broker_commitlog_diff", &[("brokerIP", "10.0.0.2:10911")]), Some(3072.0));

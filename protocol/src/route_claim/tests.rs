@@ -1,0 +1,165 @@
+//! The claims of route writes as stock brokers send them, and the bodies the reader refuses
+//! to judge.
+
+use super::*;
+
+fn ext(fields: &[(&str, &str)]) -> ExtFields {
+    fields.iter().copied().collect()
+}
+
+/// A registration's header as a broker writes it.
+fn register_ext(name: &str, addr: &str) -> ExtFields {
+    ext(&[
+        ("brokerName", name),
+        ("brokerAddr", addr),
+        ("clusterName", "DefaultCluster"),
+        ("haServerAddr", "10.0.0.5:10912"),
+        ("brokerId", "0"),
+        ("compressed", "false"),
+        ("bodyCrc32", "0"),
+    ])
+}
+
+/// A 5.x registration body (RocketMQ-Rust's key order), with `mapping` as the
+/// `topicQueueMappingInfoMap` value.
+fn register_body(mapping: &str) -> Vec<u8> {
+    format!(
+        r#"{{"topicConfigSerializeWrapper":{{"topicQueueMappingInfoMap":{mapping},"topicQueueMappingDetailMap":{{}},"mappingDataVersion":{{"stateVersion":0,"timestamp":1,"counter":0}},"topicConfigTable":{{"T1":{{"topicName":"T1","readQueueNums":8,"writeQueueNums":8,"perm":6}},"bname":{{"topicName":"bname","perm":6}}}},"dataVersion":{{"stateVersion":0,"timestamp":1,"counter":3}}}},"filterServerList":[]}}"#
+    )
+    .into_bytes()
+}
+
+fn claim(code: RequestCode, e: &ExtFields, body: &[u8]) -> Result<RouteClaim, Unjudgeable> {
+    route_claim(code.get(), e, body)
+}
+
+#[test]
+fn registration_names_the_header_broker_and_its_address() {
+    let c =
+        claim(RequestCode::REGISTER_BROKER, &register_ext("broker-a", "10.0.0.5:10911"), &register_body("{}")).unwrap();
+    assert_eq!(
+        c,
+        RouteClaim {
+            broker_names: vec!["broker-a".into()],
+            broker_addr: Some("10.0.0.5:10911".into()),
+            cluster: Some("DefaultCluster".into()),
+            ha_addr: Some("10.0.0.5:10912".into()),
+            topic: None,
+        }
+    );
+    // A 4.9 body (no mapping), an empty body and a null mapping name no one else.
+    let v49 = br#"{"filterServerList":[],"topicConfigSerializeWrapper":{"dataVersion":{"counter":1,"timestamp":1},"topicConfigTable":{}}}"#;
+    for body in [&v49[..], b"", b"{}", br#"{"topicConfigSerializeWrapper":null}"#] {
+        let c = claim(RequestCode::REGISTER_BROKER, &register_ext("broker-a", "a:1"), body).unwrap();
+        assert_eq!(c.broker_names, ["broker-a"], "{}", String::from_utf8_lossy(body));
+    }
+}
+
+#[test]
+fn static_topic_mappings_name_their_brokers_too() {
+    let mapping = r#"{"ST":{"topic":"ST","scope":"__global__","totalQueues":8,"bname":"broker-b","epoch":1,"dirty":false,"currIdMap":{"0":0}},"ST2":{"topic":"ST2","bname":"broker-a"}}"#;
+    let c = claim(RequestCode::REGISTER_BROKER, &register_ext("broker-a", "a:1"), &register_body(mapping)).unwrap();
+    assert_eq!(c.broker_names, ["broker-a", "broker-b"]);
+}
+
+#[test]
+fn registration_refusals() {
+    let e = register_ext("broker-a", "a:1");
+    let cases: &[(&str, &str)] = &[
+        // fastjson would read these as the property they resemble.
+        (r#"{"TopicConfigSerializeWrapper":{}}"#, "unexpected key \"TopicConfigSerializeWrapper\""),
+        (r#"{"topicConfigSerializeWrapper":{"topic_queue_mapping_info_map":{}}}"#, "topic_queue_mapping_info_map"),
+        (r#"{"topicConfigSerializeWrapper":{"topicQueueMappingInfoMap":{"T":{"BNAME":"broker-b"}}}}"#, "BNAME"),
+        (r#"{"topicConfigSerializeWrapper":{"topicQueueMappingInfoMap":{"T":{"b_name":"broker-b"}}}}"#, "b_name"),
+        // Keys fastjson keeps the first or the last of.
+        (
+            r#"{"topicConfigSerializeWrapper":{"topicQueueMappingInfoMap":{},"topicQueueMappingInfoMap":{"T":{"bname":"x"}}}}"#,
+            "topicQueueMappingInfoMap appears twice",
+        ),
+        (
+            r#"{"topicConfigSerializeWrapper":{"topicQueueMappingInfoMap":{"T":{"bname":"a","bname":"b"}}}}"#,
+            "bname appears twice",
+        ),
+        // A reference fastjson resolves and this reader does not.
+        (r#"{"topicConfigSerializeWrapper":{"topicQueueMappingInfoMap":{"T":{"$ref":".."}}}}"#, "$ref"),
+        (r#"{"topicConfigSerializeWrapper":{"topicQueueMappingInfoMap":{"T":{"bname":7}}}}"#, "bname is not"),
+        (r#"{"topicConfigSerializeWrapper":{"topicQueueMappingInfoMap":{"T":{"bname":""}}}}"#, "bname is not"),
+        (r#"{"topicConfigSerializeWrapper":{"topicQueueMappingInfoMap":{"T":{"topic":"T"}}}}"#, "missing"),
+        (r#"{"topicConfigSerializeWrapper":{"topicQueueMappingInfoMap":[]}}"#, "not an object"),
+        (r#"["topicConfigSerializeWrapper"]"#, "RegisterBrokerBody is not an object"),
+        (r#"{"topicConfigSerializeWrapper":{"#, "body:"),
+        ("\u{feff}{}", "body:"),
+    ];
+    for (body, want) in cases {
+        let e = claim(RequestCode::REGISTER_BROKER, &e, body.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains(want), "{body}: {e}");
+    }
+    // The header fields the name server files the broker under.
+    let mut no_name = register_ext("", "a:1");
+    assert_eq!(claim(RequestCode::REGISTER_BROKER, &no_name, b""), Err(Unjudgeable::Missing("brokerName")));
+    no_name.remove("brokerName");
+    assert_eq!(claim(RequestCode::REGISTER_BROKER, &no_name, b""), Err(Unjudgeable::Missing("brokerName")));
+    let mut no_addr = register_ext("broker-a", "a:1");
+    no_addr.remove("brokerAddr");
+    assert_eq!(claim(RequestCode::REGISTER_BROKER, &no_addr, b""), Err(Unjudgeable::Missing("brokerAddr")));
+    // Compressed bodies are a deflate stream: not judged (Java's Boolean.parseBoolean).
+    for v in ["true", "TRUE", "True"] {
+        let mut c = register_ext("broker-a", "a:1");
+        c.insert("compressed", v);
+        assert_eq!(claim(RequestCode::REGISTER_BROKER, &c, b"x"), Err(Unjudgeable::Compressed));
+    }
+}
+
+#[test]
+fn header_only_route_writes() {
+    let e =
+        ext(&[("brokerName", "broker-a"), ("brokerAddr", "10.0.0.5:10911"), ("clusterName", "C"), ("brokerId", "0")]);
+    for code in [RequestCode::UNREGISTER_BROKER, RequestCode::QUERY_DATA_VERSION, RequestCode::BROKER_HEARTBEAT] {
+        let c = claim(code, &e, br#"{"counter":1}"#).unwrap();
+        assert_eq!(c.broker_names, ["broker-a"], "{code}");
+        assert_eq!(c.broker_addr.as_deref(), Some("10.0.0.5:10911"));
+        assert_eq!(c.cluster.as_deref(), Some("C"));
+        let mut no_addr = e.clone();
+        no_addr.remove("brokerAddr");
+        assert_eq!(claim(code, &no_addr, b""), Err(Unjudgeable::Missing("brokerAddr")), "{code}");
+    }
+}
+
+#[test]
+fn topic_registration_names_the_brokers_of_its_queues() {
+    let e = ext(&[("topic", "T1")]);
+    // Java 5.x (fastjson, empty lists written) and RocketMQ-Rust (its own property names).
+    let java = br#"{"brokerDatas":[],"filterServerTable":{},"queueDatas":[{"brokerName":"broker-a","perm":6,"readQueueNums":8,"topicSysFlag":0,"writeQueueNums":8}]}"#;
+    let rust = br#"{"orderTopicConf":null,"queueDatas":[{"brokerName":"broker-a","readQueueNums":8,"writeQueueNums":8,"perm":6,"topicSysFlag":0},{"brokerName":"broker-b","readQueueNums":1,"writeQueueNums":1,"perm":6,"topicSysFlag":0}],"brokerDatas":[],"filterServerTable":{},"topicQueueMappingInfo":null}"#;
+    let c = claim(RequestCode::REGISTER_TOPIC_IN_NAMESRV, &e, java).unwrap();
+    assert_eq!(
+        (c.broker_names.as_slice(), c.topic.as_deref(), c.broker_addr),
+        (&["broker-a".to_owned()][..], Some("T1"), None)
+    );
+    let c = claim(RequestCode::REGISTER_TOPIC_IN_NAMESRV, &e, rust).unwrap();
+    assert_eq!(c.broker_names, ["broker-a", "broker-b"]);
+    let cases: &[(&[u8], &str)] = &[
+        (br#"{"QueueDatas":[{"brokerName":"broker-b"}]}"#, "QueueDatas"),
+        (br#"{"queueDatas":[{"broker_name":"broker-b"}]}"#, "broker_name"),
+        (br#"{"queueDatas":[{"brokerName":"a","brokerName":"b"}]}"#, "twice"),
+        (br#"{"queueDatas":{"brokerName":"b"}}"#, "not an array"),
+        (br#"{"queueDatas":[]}"#, "missing"),
+        (br#"{"queueDatas":[{"perm":6}]}"#, "missing"),
+        (br#"{"queueDatas":[{"brokerName":null}]}"#, "not a non-empty string"),
+        (b"", "missing"),
+        (b"nope", "body:"),
+    ];
+    for (body, want) in cases {
+        let err = claim(RequestCode::REGISTER_TOPIC_IN_NAMESRV, &e, body).unwrap_err();
+        assert!(err.to_string().contains(want), "{}: {err}", String::from_utf8_lossy(body));
+    }
+    assert_eq!(claim(RequestCode::REGISTER_TOPIC_IN_NAMESRV, &ext(&[]), java), Err(Unjudgeable::Missing("topic")));
+}
+
+#[test]
+fn other_codes_are_not_judged_and_long_keys_are_clipped() {
+    assert_eq!(claim(RequestCode::GET_ROUTEINFO_BY_TOPIC, &ext(&[]), b""), Err(Unjudgeable::NotARouteWrite(105)));
+    let long = format!(r#"{{"{}":1}}"#, "k".repeat(500));
+    let e = claim(RequestCode::REGISTER_BROKER, &register_ext("a", "a:1"), long.as_bytes()).unwrap_err();
+    assert!(e.to_string().len() < 200, "{e}");
+}
