@@ -46,6 +46,10 @@ fn key_file(dir: &Path, name: &str, secret: &[u8]) -> PathBuf {
     p
 }
 
+fn own_uid() -> u32 {
+    std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap())
+}
+
 fn signer(key_id: &str, secret: &[u8]) -> Signer {
     Signer { scheme: Scheme::RmqHmacV1, key_id: key_id.into(), key: SigningKey::new(secret), target: None }
 }
@@ -208,6 +212,8 @@ async fn routes_only_their_broker_can_change() {
         key_id: "broker-a-host".into(),
         key_file: Some(key_file(keys.path(), "egress", HOST_A)),
         routes: vec![EgressRoute { listen: egress.clone(), upstream: guard.clone(), target: None }],
+        // The broker runs as the test's user: only that user's processes are relayed.
+        allowed_uids: Some(vec![own_uid()]),
         ..EgressConfig::default()
     };
     let host_agent = support::Agent::start(host_cfg.clone()).await;
@@ -388,4 +394,43 @@ async fn the_agent_refuses_to_start_when_the_broker_goes_around_the_egress() {
     std::fs::write(&broker_conf, "namesrvAddr=127.0.0.1:19876\n").unwrap();
     let out = check();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test]
+async fn only_the_brokers_user_gets_its_route_writes_signed() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port().unwrap());
+    let mut cfg = Config::default();
+    cfg.broker.enabled = false;
+    cfg.host.enabled = false;
+    cfg.namesrv_egress = EgressConfig {
+        key_id: "host-a".into(),
+        key_file: Some(key_file(dir.path(), "host-a", HOST_A)),
+        // Not this process's user; nothing listens upstream either: nothing is dialled.
+        routes: vec![EgressRoute {
+            listen: listen.clone(),
+            upstream: format!("127.0.0.1:{}", free_port().unwrap()),
+            target: None,
+        }],
+        allowed_uids: Some(vec![own_uid() + 1]),
+        ..EgressConfig::default()
+    };
+    let agent = support::Agent::start(cfg).await;
+    let r = Client::new(ClientConfig::new(listen))
+        .request(
+            RequestCode::REGISTER_BROKER,
+            Some(as_refs(&registration("broker-a", "127.0.0.1:1")).into_iter().collect()),
+            REGISTER_BODY,
+            Some(Duration::from_secs(10)),
+        )
+        .await;
+    assert!(r.is_err(), "the connection is closed unanswered: {r:?}");
+    agent
+        .wait_for("the refusal counted", WAIT, |b| {
+            metric(b, "rmq_namesrv_egress_connection_errors_total", &[("reason", "peer_uid")]) == 1.0
+                && metric(b, "rmq_namesrv_egress_connections_total", &[("outcome", "upstream_unreachable")]) == 0.0
+                && metric(b, "rmq_namesrv_egress_requests_total", &[("outcome", "signed")]) == 0.0
+        })
+        .await;
+    agent.stop().await;
 }

@@ -10,11 +10,13 @@
 //! - [`relay`]: the listeners and connections.
 //! - [`broker_conf`]: the start-time check that the broker's own configuration does not go
 //!   around the egress.
+//! - [`peer_uid`]: which local user opened a connection (`allowed_uids`).
 //! - [`stats`]: counters and metric families.
 //!
 //! [`ROUTE_WRITES`]: rmq_protocol::policy::ROUTE_WRITES
 
 pub mod broker_conf;
+pub mod peer_uid;
 pub mod relay;
 pub mod sign;
 pub mod stats;
@@ -45,6 +47,9 @@ pub struct EgressConfig {
     /// The broker's configuration file (`broker.conf`, or RocketMQ-Rust's TOML): when set, the
     /// agent refuses to start unless its `namesrvAddr` lists only egress ports.
     pub broker_config: Option<PathBuf>,
+    /// When set, only processes of these users (the broker's) may connect: any other local
+    /// connection is closed unanswered. Unset: any local process gets its route writes signed.
+    pub allowed_uids: Option<Vec<u32>>,
     /// Connections at once per route (one broker opens one per name server).
     pub max_connections: usize,
     /// Milliseconds to dial a name server.
@@ -70,6 +75,7 @@ impl Default for EgressConfig {
             key_file: None,
             routes: Vec::new(),
             broker_config: None,
+            allowed_uids: None,
             max_connections: 64,
             connect_timeout_ms: 3_000,
             frame_timeout_ms: 10_000,
@@ -156,6 +162,9 @@ impl EgressConfig {
         if self.max_connections == 0 {
             bad("max_connections", "must be at least 1".into());
         }
+        if self.allowed_uids.as_ref().is_some_and(Vec::is_empty) {
+            bad("allowed_uids", "empty: list the broker's user id, or leave it out".into());
+        }
         if self.connect_timeout_ms == 0
             || self.frame_timeout_ms == 0
             || self.idle_timeout_seconds == 0
@@ -223,6 +232,9 @@ pub async fn spawn(
         warn!(
             "namesrv_egress.broker_config is not set: nothing checks that the broker's namesrvAddr lists only egress ports"
         );
+    }
+    if cfg.allowed_uids.is_none() {
+        warn!("namesrv_egress.allowed_uids is not set: any local process can have its route writes signed");
     }
     let mut routes = Vec::with_capacity(cfg.routes.len());
     for r in &cfg.routes {
