@@ -46,6 +46,10 @@ fn key_file(dir: &Path, name: &str, secret: &[u8]) -> PathBuf {
     p
 }
 
+fn own_uid() -> u32 {
+    std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap())
+}
+
 fn signer(key_id: &str, secret: &[u8]) -> Signer {
     Signer { scheme: Scheme::RmqHmacV1, key_id: key_id.into(), key: SigningKey::new(secret), target: None }
 }
@@ -179,24 +183,17 @@ async fn routes_only_their_broker_can_change() {
     ns_cfg.host.enabled = false;
     ns_cfg.guard.keys = vec![
         GuardKey {
-            id: "broker-a-host".into(),
-            secret_file: key_file(keys.path(), "a", HOST_A),
-            acl_v1_codes: None,
             brokers: Some(vec![format!("broker-a@{broker_a}")]),
+            ..GuardKey::new("broker-a-host", key_file(keys.path(), "a", HOST_A))
         },
         GuardKey {
-            id: "broker-b-host".into(),
-            secret_file: key_file(keys.path(), "b", HOST_B),
-            acl_v1_codes: None,
             brokers: Some(vec!["broker-b@127.0.0.1:1".into()]),
+            ..GuardKey::new("broker-b-host", key_file(keys.path(), "b", HOST_B))
         },
     ];
     ns_cfg.guard.listeners = vec![GuardListener {
-        name: "namesrv".into(),
-        listen: guard.clone(),
-        upstream: ns.addr().to_string(),
         role: GuardRole::Namesrv,
-        ..GuardListener::default()
+        ..GuardListener::new("namesrv", guard.parse().unwrap(), ns.addr())
     }];
     let ns_agent = support::Agent::start(ns_cfg).await;
 
@@ -207,7 +204,9 @@ async fn routes_only_their_broker_can_change() {
     host_cfg.namesrv_egress = EgressConfig {
         key_id: "broker-a-host".into(),
         key_file: Some(key_file(keys.path(), "egress", HOST_A)),
-        routes: vec![EgressRoute { listen: egress.clone(), upstream: guard.clone(), target: None }],
+        routes: vec![EgressRoute { listen: egress.parse().unwrap(), upstream: guard.parse().unwrap(), target: None }],
+        // The broker runs as the test's user: only that user's processes are relayed.
+        allowed_uids: Some(vec![own_uid()]),
         ..EgressConfig::default()
     };
     let host_agent = support::Agent::start(host_cfg.clone()).await;
@@ -374,12 +373,16 @@ async fn the_agent_refuses_to_start_when_the_broker_goes_around_the_egress() {
     let mut c = Config::default();
     c.broker.enabled = false;
     c.host.enabled = false;
-    c.http.listen = "127.0.0.1:0".into();
+    c.http.listen = "127.0.0.1:0".parse().unwrap();
     c.namesrv_egress = EgressConfig {
         key_id: "host-a".into(),
         key_file: Some(key),
         broker_config: Some(broker_conf.clone()),
-        routes: vec![EgressRoute { listen: "127.0.0.1:19876".into(), upstream: "10.0.0.9:9876".into(), target: None }],
+        routes: vec![EgressRoute {
+            listen: "127.0.0.1:19876".parse().unwrap(),
+            upstream: "10.0.0.9:9876".parse().unwrap(),
+            target: None,
+        }],
         ..EgressConfig::default()
     };
     let e = rmq_agent::app::run(c, std::future::pending(), None, None).await.unwrap_err();
@@ -388,4 +391,43 @@ async fn the_agent_refuses_to_start_when_the_broker_goes_around_the_egress() {
     std::fs::write(&broker_conf, "namesrvAddr=127.0.0.1:19876\n").unwrap();
     let out = check();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test]
+async fn only_the_brokers_user_gets_its_route_writes_signed() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port().unwrap());
+    let mut cfg = Config::default();
+    cfg.broker.enabled = false;
+    cfg.host.enabled = false;
+    cfg.namesrv_egress = EgressConfig {
+        key_id: "host-a".into(),
+        key_file: Some(key_file(dir.path(), "host-a", HOST_A)),
+        // Not this process's user; nothing listens upstream either: nothing is dialled.
+        routes: vec![EgressRoute {
+            listen: listen.parse().unwrap(),
+            upstream: format!("127.0.0.1:{}", free_port().unwrap()).parse().unwrap(),
+            target: None,
+        }],
+        allowed_uids: Some(vec![own_uid() + 1]),
+        ..EgressConfig::default()
+    };
+    let agent = support::Agent::start(cfg).await;
+    let r = Client::new(ClientConfig::new(listen))
+        .request(
+            RequestCode::REGISTER_BROKER,
+            Some(as_refs(&registration("broker-a", "127.0.0.1:1")).into_iter().collect()),
+            REGISTER_BODY,
+            Some(Duration::from_secs(10)),
+        )
+        .await;
+    assert!(r.is_err(), "the connection is closed unanswered: {r:?}");
+    agent
+        .wait_for("the refusal counted", WAIT, |b| {
+            metric(b, "rmq_namesrv_egress_connection_errors_total", &[("reason", "peer_uid")]) == 1.0
+                && metric(b, "rmq_namesrv_egress_connections_total", &[("outcome", "upstream_unreachable")]) == 0.0
+                && metric(b, "rmq_namesrv_egress_requests_total", &[("outcome", "signed")]) == 0.0
+        })
+        .await;
+    agent.stop().await;
 }

@@ -27,6 +27,9 @@ pub struct EgressConfig {
     /// The broker's configuration file (`broker.conf`, or RocketMQ-Rust's TOML): when set, the
     /// agent refuses to start unless its `namesrvAddr` lists only egress ports.
     pub broker_config: Option<PathBuf>,
+    /// When set, only processes of these users (the broker's) may connect: any other local
+    /// connection is closed unanswered. Unset: any local process gets its route writes signed.
+    pub allowed_uids: Option<Vec<u32>>,
     /// Connections at once per route (one broker opens one per name server).
     pub max_connections: usize,
     /// How long dialling a name server may take. Key: `connect_timeout_ms`.
@@ -57,6 +60,7 @@ impl Default for EgressConfig {
             key_file: None,
             routes: Vec::new(),
             broker_config: None,
+            allowed_uids: None,
             max_connections: 64,
             connect_timeout: Duration::from_millis(3_000),
             frame_timeout: Duration::from_millis(10_000),
@@ -134,6 +138,9 @@ impl EgressConfig {
             }
         }
         p.nonzero(at, "max_connections", self.max_connections);
+        if self.allowed_uids.as_ref().is_some_and(Vec::is_empty) {
+            p.at(at, "allowed_uids", "empty: list the broker's user id, or leave it out");
+        }
         p.nonzero(at, "connect_timeout_ms", self.connect_timeout);
         p.nonzero(at, "frame_timeout_ms", self.frame_timeout);
         p.nonzero(at, "idle_timeout_seconds", self.idle_timeout);

@@ -10,11 +10,13 @@
 //! - [`relay`]: the listeners and connections.
 //! - [`broker_conf`]: the start-time check that the broker's own configuration does not go
 //!   around the egress.
+//! - [`peer_uid`]: which local user opened a connection (`allowed_uids`).
 //! - [`stats`]: counters and metric families.
 //!
 //! [`ROUTE_WRITES`]: rmq_protocol::policy::ROUTE_WRITES
 
 pub mod broker_conf;
+pub mod peer_uid;
 pub mod relay;
 pub mod sign;
 pub mod stats;
@@ -63,6 +65,9 @@ pub async fn spawn(cfg: &EgressConfig, svc: &mut Service, slot: Arc<SnapshotSlot
         warn!(
             "namesrv_egress.broker_config is not set: nothing checks that the broker's namesrvAddr lists only egress ports"
         );
+    }
+    if cfg.allowed_uids.is_none() {
+        warn!("namesrv_egress.allowed_uids is not set: any local process can have its route writes signed");
     }
     let mut routes = Vec::with_capacity(cfg.routes.len());
     for r in &cfg.routes {

@@ -46,6 +46,7 @@ pub struct Route {
     /// How this route signs.
     pub signer: FrameSigner,
     max_connections: usize,
+    allowed_uids: Option<Vec<u32>>,
     connect_timeout: Duration,
     frame_timeout: Duration,
     idle_timeout: Duration,
@@ -77,13 +78,15 @@ impl Route {
                 max_signed_body_bytes: cfg.max_signed_body_bytes,
             },
             max_connections: cfg.max_connections,
+            allowed_uids: cfg.allowed_uids.clone(),
             connect_timeout: cfg.connect_timeout,
             frame_timeout: cfg.frame_timeout,
             idle_timeout: cfg.idle_timeout,
             write_timeout: cfg.write_timeout,
             max_frame_bytes: cfg.max_frame_bytes,
             stats: EgressStats::default(),
-            // Two frames at the limit at once; the broker sends one registration at a time.
+            // Large partial frames of every connection, both ways, at once (a broker sends one
+            // registration at a time; answers are small).
             buffers: Arc::new(BufferBudget::new(2 * cfg.max_frame_bytes)),
             logs: LogBudget::default(),
         }
@@ -141,6 +144,15 @@ enum End {
 }
 
 async fn handle(broker: TcpStream, peer: SocketAddr, route: &Arc<Route>, mut stop: watch::Receiver<bool>) {
+    if let Some(allowed) = &route.allowed_uids
+        && let Err(reason) = check_uid(&broker, peer, allowed).await
+    {
+        route.stats.closed("peer_uid");
+        if route.log() {
+            warn!(listen = %route.listen, %peer, reason = %reason, "a local connection not from an allowed user; closing");
+        }
+        return;
+    }
     let upstream = match tokio::time::timeout(route.connect_timeout, TcpStream::connect(&route.upstream)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return unreachable(route, peer, &e.to_string()),
@@ -153,7 +165,8 @@ async fn handle(broker: TcpStream, peer: SocketAddr, route: &Arc<Route>, mut sto
     let pending: Pending = Arc::default();
     let from_broker =
         FrameReader::new(br, route.max_frame_bytes, route.max_frame_bytes).with_budget(Arc::clone(&route.buffers));
-    let from_namesrv = FrameReader::new(ur, route.max_frame_bytes, route.max_frame_bytes);
+    let from_namesrv =
+        FrameReader::new(ur, route.max_frame_bytes, route.max_frame_bytes).with_budget(Arc::clone(&route.buffers));
     let to_namesrv = broker_to_namesrv(from_broker, uw, route, Arc::clone(&pending), peer);
     let to_broker = namesrv_to_broker(from_namesrv, bw, route, Arc::clone(&pending), peer);
     tokio::pin!(to_namesrv, to_broker);
@@ -170,6 +183,21 @@ async fn handle(broker: TcpStream, peer: SocketAddr, route: &Arc<Route>, mut sto
         _ = stop.changed() => {}
     }
     debug!(listen = %route.listen, %peer, "egress connection closed");
+}
+
+/// Whether the process at `peer` runs as one of `allowed`; why not if not.
+async fn check_uid(sock: &TcpStream, peer: SocketAddr, allowed: &[u32]) -> Result<(), String> {
+    let local = sock.local_addr().map_err(|e| e.to_string())?;
+    let found =
+        tokio::task::spawn_blocking(move || super::peer_uid::peer_uid(std::path::Path::new("/proc/net"), peer, local))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("/proc/net: {e}"))?;
+    match found {
+        Some(uid) if allowed.contains(&uid) => Ok(()),
+        Some(uid) => Err(format!("uid {uid} is not in allowed_uids")),
+        None => Err("no socket owner found".into()),
+    }
 }
 
 fn unreachable(route: &Route, peer: SocketAddr, error: &str) {
