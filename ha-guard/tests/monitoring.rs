@@ -289,7 +289,7 @@ async fn every_metric_the_rules_and_dashboard_use_is_exported() {
     }
     assert!(missing.is_empty(), "used by the rules or the dashboard but not exported: {missing:?}");
     // The conditional ones are real families of the agent (named in its source).
-    let src: String = ["collector/broker/families.rs", "put_probe.rs"]
+    let src: String = ["collector/broker/families.rs", "collector/put_probe.rs"]
         .iter()
         .map(|f| std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../agent/src").join(f)).unwrap())
         .collect();
