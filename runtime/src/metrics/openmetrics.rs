@@ -12,7 +12,7 @@ use prometheus_client::metrics::MetricType;
 
 use super::family::Kind;
 use super::snapshot::{FamilyData, LabelSet};
-use super::text::{as_integer, push_escaped};
+use super::text::{as_integer, needs_escape, push_escaped};
 
 #[derive(Debug)]
 struct Families(Arc<[FamilyData]>);
@@ -96,7 +96,7 @@ impl EncodeLabelSet for Labels<'_> {
 }
 
 fn escaped(s: &str, quote: bool) -> Cow<'_, str> {
-    if s.contains(['\\', '\n', '"']) {
+    if needs_escape(s) {
         let mut out = String::with_capacity(s.len() + 8);
         push_escaped(&mut out, s, quote);
         Cow::Owned(out)

@@ -169,7 +169,9 @@ impl FamilyData {
     }
 
     fn schema(&mut self, labels: &[(&'static str, String)]) -> u16 {
-        let same = |s: &[&'static str]| s.len() == labels.len() && s.iter().zip(labels).all(|(a, b)| *a == b.0);
+        // Names are the collectors' literals: the same pointer almost always.
+        let eq = |a: &str, b: &str| std::ptr::eq(a, b) || a == b;
+        let same = |s: &[&'static str]| s.len() == labels.len() && s.iter().zip(labels).all(|(a, b)| eq(a, b.0));
         if let Some(i) = self.schemas.iter().position(|s| same(s)) {
             return u16::try_from(i).unwrap_or(u16::MAX);
         }

@@ -78,8 +78,7 @@ fn line(out: &mut String, name: &str, suffix: &str, labels: LabelSet<'_>, le: Op
 
 /// Appends `s` escaped as the text formats want: `\` and newline always, `"` in label values.
 pub(crate) fn push_escaped(out: &mut String, s: &str, quote: bool) {
-    let special = |c: char| c == '\\' || c == '\n' || (quote && c == '"');
-    if !s.contains(special) {
+    if !needs_escape(s) {
         out.push_str(s);
         return;
     }
@@ -91,6 +90,12 @@ pub(crate) fn push_escaped(out: &mut String, s: &str, quote: bool) {
             c => out.push(c),
         }
     }
+}
+
+/// Whether `s` holds a byte that some text format escapes (a byte scan: label values are
+/// short and almost never need it).
+pub(crate) fn needs_escape(s: &str) -> bool {
+    s.bytes().any(|b| matches!(b, b'\\' | b'\n' | b'"'))
 }
 
 /// Number formatting buffers.
