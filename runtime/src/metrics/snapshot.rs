@@ -82,22 +82,18 @@ impl FamilyData {
     fn new(f: Family) -> Self {
         let Family { name, help, unit, kind, samples } = f;
         let exposed = exposed_name(name, unit.as_ref(), kind).into_boxed_str();
-        // Sized exactly first: a snapshot lives a whole cycle, and doubling growth would
-        // leave up to half of every buffer unused.
-        let (mut n_labels, mut bytes, mut n_series, mut n_hist) = (0, 0, 0, 0);
-        for s in &samples {
-            let (labels, hist) = match s {
-                Sample::Value(l, _) => (l, false),
-                Sample::Histogram { labels, .. } => (labels, true),
-            };
-            if hist != (kind == Kind::Histogram) {
-                continue;
-            }
-            n_series += 1;
-            n_hist += usize::from(hist);
-            n_labels += labels.len();
-            bytes += labels.iter().map(|(_, v)| v.len()).sum::<usize>();
-        }
+        // Sized from the first series (a family's label values are alike), trimmed to fit at
+        // the end: a snapshot lives a whole cycle, and doubling growth would leave up to half
+        // of a buffer unused. (Trimming shrinks in place; an exact first pass over every
+        // label cost more than it saved.)
+        let n_series = samples.len();
+        let n_hist = if kind == Kind::Histogram { n_series } else { 0 };
+        let first = samples.first().map_or(&[][..], |s| match s {
+            Sample::Value(l, _) => l,
+            Sample::Histogram { labels, .. } => labels,
+        });
+        let n_labels = first.len() * n_series;
+        let bytes = first.iter().map(|(_, v)| v.len()).sum::<usize>().saturating_mul(n_series);
         let mut d = Self {
             name,
             help,
@@ -108,7 +104,7 @@ impl FamilyData {
             schema_of: Vec::new(),
             values: Vec::with_capacity(n_series),
             ends: Vec::with_capacity(n_labels),
-            arena: String::with_capacity(bytes),
+            arena: String::with_capacity(bytes.saturating_add(bytes / 4)),
             buckets: Vec::with_capacity(n_hist),
             les: Vec::with_capacity(n_hist),
             histogram_names: Box::default(),
@@ -117,28 +113,47 @@ impl FamilyData {
             d.histogram_names =
                 ["_bucket", "_sum", "_count"].iter().map(|s| format!("{}{s}", d.exposed).into()).collect();
         }
-        if u32::try_from(bytes).is_err() {
-            tracing::error!(family = name, bytes, "label values over 4 GiB; family left out");
-            return d;
-        }
         for s in samples {
-            match (s, kind) {
+            let pushed = match (s, kind) {
                 (Sample::Value(labels, v), Kind::Gauge) => d.push(&labels, v),
                 // A counter never goes below 0 on the outside.
                 (Sample::Value(labels, v), Kind::Counter) => d.push(&labels, v.max(0.0)),
                 (Sample::Histogram { labels, buckets, sum }, Kind::Histogram) => {
-                    d.push(&labels, sum);
-                    d.push_buckets(buckets);
+                    let pushed = d.push(&labels, sum);
+                    if pushed {
+                        d.push_buckets(buckets);
+                    }
+                    pushed
                 }
                 // A sample of the wrong kind has no valid exposition; the family builder
                 // cannot prevent it, so it is left out here, once for every output.
-                (s, _) => tracing::debug!(family = name, sample = ?s, "sample of another kind left out"),
+                (s, _) => {
+                    tracing::debug!(family = name, sample = ?s, "sample of another kind left out");
+                    true
+                }
+            };
+            if !pushed {
+                tracing::error!(
+                    family = name,
+                    series = d.len(),
+                    "label values over 4 GiB; the family's other series are left out"
+                );
+                break;
             }
         }
+        d.values.shrink_to_fit();
+        d.ends.shrink_to_fit();
+        d.arena.shrink_to_fit();
         d
     }
 
-    fn push(&mut self, labels: &[(&'static str, String)], value: f64) {
+    /// Adds a series; false (and nothing added) if its label values would not fit the
+    /// 32-bit offsets.
+    fn push(&mut self, labels: &[(&'static str, String)], value: f64) -> bool {
+        let bytes: usize = labels.iter().map(|(_, v)| v.len()).sum();
+        if u32::try_from(self.arena.len() + bytes).is_err() {
+            return false;
+        }
         let schema = self.schema(labels);
         if schema != 0 && self.schema_of.is_empty() {
             self.schema_of = vec![0; self.values.len()];
@@ -148,10 +163,11 @@ impl FamilyData {
         }
         for (_, v) in labels {
             self.arena.push_str(v);
-            // Fits: the total was checked against u32 before.
+            // Fits: checked above.
             self.ends.push(u32::try_from(self.arena.len()).unwrap_or(u32::MAX));
         }
         self.values.push(value);
+        true
     }
 
     fn push_buckets(&mut self, buckets: Vec<(f64, u64)>) {
@@ -333,10 +349,16 @@ pub struct SnapshotSlot {
     current: RwLock<Arc<Snapshot>>,
 }
 
+impl Default for SnapshotSlot {
+    fn default() -> Self {
+        Self { current: RwLock::new(Arc::new(Snapshot::empty())) }
+    }
+}
+
 impl SnapshotSlot {
     /// A new, empty slot.
     pub fn new() -> Arc<Self> {
-        Arc::new(Self { current: RwLock::new(Arc::new(Snapshot::empty())) })
+        Arc::new(Self::default())
     }
 
     /// Replaces the families.
