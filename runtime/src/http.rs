@@ -25,7 +25,7 @@ use tracing::{debug, warn};
 
 use crate::accept::{Accepted, LimitedAcceptor};
 use crate::config::{DefaultListen, HttpConfig};
-use crate::metrics::{Exposition, Family, Registry, SnapshotSlot, openmetrics_to_text};
+use crate::metrics::{Exposition, Family, Registry, Snapshot};
 
 fn routes(name: &'static str, state: Scrape) -> Router {
     Router::new()
@@ -45,30 +45,15 @@ struct Scrape {
 
 async fn metrics(State(scrape): State<Scrape>, headers: HeaderMap) -> impl IntoResponse {
     let format = Exposition::from_accept(headers.get(ACCEPT).and_then(|v| v.to_str().ok()));
-    // Families are encoded when collectors publish them; a scrape concatenates the slots
-    // (and converts to the classic format on the fly), a few milliseconds for 100k series.
-    let mut body = scrape.registry.render(format);
-    if body.is_empty() {
-        tracing::error!("rendering /metrics failed");
-        return (StatusCode::INTERNAL_SERVER_ERROR, [(CONTENT_TYPE, "text/plain")], "render failed\n".to_owned());
-    }
+    // Each snapshot is encoded in this format by the first scrape after its collector
+    // published it, and kept; a scrape copies those encodings.
+    let mut snapshots = scrape.registry.snapshots();
     if let Some(stats) = &scrape.http {
         // A handful of series, encoded per scrape: they belong to the endpoint, not to a
         // collector's cycle.
-        let slot = SnapshotSlot::new();
-        slot.publish(stats.families());
-        let own = slot.current();
-        match format {
-            Exposition::OpenMetrics => {
-                if let Some(kept) = body.strip_suffix("# EOF\n").map(str::len) {
-                    body.truncate(kept);
-                }
-                body.push_str(&own);
-                body.push_str("# EOF\n");
-            }
-            Exposition::Text => body.push_str(&openmetrics_to_text(&own)),
-        }
+        snapshots.push(Arc::new(Snapshot::new(stats.families())));
     }
+    let body = format.render(&snapshots);
     (StatusCode::OK, [(CONTENT_TYPE, format.content_type())], body)
 }
 
@@ -419,6 +404,7 @@ mod tests {
     use tokio::sync::oneshot;
 
     use super::*;
+    use crate::metrics::SnapshotSlot;
 
     struct Server {
         addr: SocketAddr,

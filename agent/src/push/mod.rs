@@ -1,14 +1,14 @@
 //! Pushing to central collectors over Prometheus remote-write 1.0.
 //!
-//! Every `interval_seconds` the snapshot `/metrics` would show is read back into series,
-//! stamped with one timestamp and the external labels, and queued — as ready-to-send request
+//! Every `interval_seconds` the snapshots `/metrics` would show (the same typed series its
+//! exposition is encoded from) are stamped with one timestamp and the external labels, encoded
+//! as protobuf, and queued — as ready-to-send request
 //! bodies — in each endpoint's durable [`spool`]. Each endpoint has its own sender that sends
 //! the oldest request first, deletes it once the receiver accepts it, retries on 5xx, 429 and
 //! network errors with exponential backoff and jitter, and drops (with a log line carrying the
 //! receiver's message) what the receiver refuses with another 4xx. A series that disappears
 //! gets one staleness marker.
 
-pub mod exposition;
 pub mod spool;
 pub mod wire;
 
@@ -22,7 +22,7 @@ use tokio::sync::{Notify, watch};
 use tracing::{debug, error, info, warn};
 
 use crate::config::{RemoteWriteConfig, RemoteWriteEndpoint};
-use rmq_runtime::metrics::{Exposition, Family, Registry, SnapshotSlot};
+use rmq_runtime::metrics::{Family, Registry, Snapshot, SnapshotSlot};
 use spool::{Dropped, Spool, SpoolError};
 
 /// Why pushing could not start.
@@ -297,10 +297,10 @@ fn jitter(d: Duration) -> Duration {
 #[derive(Debug)]
 pub struct Batcher {
     external: Vec<(String, String)>,
-    /// Label-set hashes of the last snapshot's series.
+    /// Label-set hashes of the last push's series.
     previous_keys: HashSet<u64>,
-    /// The last snapshot's text, read again only when a series has vanished from it.
-    previous_text: String,
+    /// The last push's snapshots, walked again only when a series has vanished from them.
+    previous: Vec<Arc<Snapshot>>,
 }
 
 /// One snapshot, encoded: protobuf `TimeSeries` entries back to back (each framed as a
@@ -319,49 +319,46 @@ impl Batcher {
         Self {
             external: external.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             previous_keys: HashSet::new(),
-            previous_text: String::new(),
+            previous: Vec::new(),
         }
     }
 
-    /// Calls `each` with every series of `text`: its labels (external ones added, sorted by
-    /// name), their hash, and its value.
-    fn for_each_series(
-        &self,
-        text: &str,
-        mut each: impl FnMut(&[(&str, &str)], u64, f64),
-    ) -> Result<usize, exposition::ParseError> {
-        let parsed = exposition::parse(text)?;
+    /// Calls `each` with every sample of `snapshots`: its labels (`__name__`, the series'
+    /// own, external ones added; sorted by name), their hash, and its value.
+    fn for_each_series(&self, snapshots: &[Arc<Snapshot>], mut each: impl FnMut(&[(&str, &str)], u64, f64)) {
         let mut labels: Vec<(&str, &str)> = Vec::with_capacity(16);
-        for s in &parsed {
-            labels.clear();
-            labels.extend(s.labels.iter().map(|(n, v)| (*n, v.as_ref())));
-            for (k, v) in &self.external {
-                if !s.labels.iter().any(|(n, _)| n == k) {
-                    labels.push((k, v));
+        for snap in snapshots {
+            snap.for_each_sample(|name, own, value| {
+                labels.clear();
+                labels.push(("__name__", name));
+                labels.extend_from_slice(own);
+                for (k, v) in &self.external {
+                    if !labels.iter().any(|(n, _)| n == k) {
+                        labels.push((k, v));
+                    }
                 }
-            }
-            labels.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            labels.hash(&mut h);
-            each(&labels, h.finish(), s.value);
+                labels.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                labels.hash(&mut h);
+                each(&labels, h.finish(), value);
+            });
         }
-        Ok(parsed.len())
     }
 
-    /// Encodes one snapshot (`/metrics` text) at `ts_ms`, plus a staleness marker for each
-    /// series the previous snapshot had and this one lacks.
-    pub fn snapshot(&mut self, text: String, ts_ms: i64) -> Result<Encoded, exposition::ParseError> {
-        let mut enc = Encoded { buf: Vec::with_capacity(text.len()), ends: Vec::new() };
-        let mut keys = HashSet::with_capacity(self.previous_keys.len());
-        self.for_each_series(&text, |labels, key, value| {
+    /// Encodes the samples of `snapshots` (what `/metrics` shows) at `ts_ms`, plus a staleness
+    /// marker for each series the previous call had and this one lacks.
+    pub fn snapshot(&mut self, snapshots: Vec<Arc<Snapshot>>, ts_ms: i64) -> Encoded {
+        let series: usize = snapshots.iter().map(|s| s.len()).sum();
+        let mut enc = Encoded { buf: Vec::with_capacity(series * 96), ends: Vec::with_capacity(series) };
+        let mut keys = HashSet::with_capacity(self.previous_keys.len().max(series));
+        self.for_each_series(&snapshots, |labels, key, value| {
             keys.insert(key);
             wire::put_series(&mut enc.buf, labels, value, ts_ms);
             enc.ends.push(enc.buf.len());
-        })?;
+        });
         if self.previous_keys.iter().any(|k| !keys.contains(k)) {
             let stale = f64::from_bits(wire::STALE_NAN);
-            // The previous text parsed once already; an error here cannot happen.
-            let _ = self.for_each_series(&self.previous_text, |labels, key, _| {
+            self.for_each_series(&self.previous, |labels, key, _| {
                 if !keys.contains(&key) {
                     wire::put_series(&mut enc.buf, labels, stale, ts_ms);
                     enc.ends.push(enc.buf.len());
@@ -369,8 +366,8 @@ impl Batcher {
             });
         }
         self.previous_keys = keys;
-        self.previous_text = text;
-        Ok(enc)
+        self.previous = snapshots;
+        enc
     }
 }
 
@@ -428,14 +425,7 @@ pub async fn produce_loop(
         }
         own.publish(families(&endpoints));
         let ts = now_ms();
-        let text = registry.render(Exposition::Text);
-        let series = match batcher.snapshot(text, i64::try_from(ts).unwrap_or(i64::MAX)) {
-            Ok(s) => s,
-            Err(e) => {
-                error!(error = %e, "cannot read back /metrics for remote-write; skipping this snapshot");
-                continue;
-            }
-        };
+        let series = batcher.snapshot(registry.snapshots(), i64::try_from(ts).unwrap_or(i64::MAX));
         // Endpoints with the same request size share one encoding.
         let mut encoded: HashMap<usize, Bodies> = HashMap::new();
         for ep in &endpoints {
@@ -494,24 +484,62 @@ mod tests {
         bodies(enc, 1000).iter().flat_map(|(b, _)| wire::decode(b).unwrap().timeseries).collect()
     }
 
+    /// One snapshot of gauge `a`, a series per (topic, value).
+    fn topics(series: &[(&str, f64)]) -> Vec<Arc<Snapshot>> {
+        let mut f = Family::gauge("a", "A.");
+        for (t, v) in series {
+            f.push(vec![("topic", (*t).to_owned())], *v);
+        }
+        vec![Arc::new(Snapshot::new(vec![f]))]
+    }
+
     #[test]
     fn external_labels_are_added_sorted_and_vanished_series_get_one_stale_marker() {
         let mut b = Batcher::new(&BTreeMap::from([("host".into(), "b1".into()), ("topic".into(), "ext".into())]));
-        let first = decoded(&b.snapshot("a{topic=\"t1\"} 1\na{topic=\"t2\"} 2\n".into(), 1000).unwrap());
+        let first = decoded(&b.snapshot(topics(&[("t1", 1.0), ("t2", 2.0)]), 1000));
         assert_eq!(first.len(), 2);
         let names: Vec<&str> = first[0].labels.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(names, ["__name__", "host", "topic"]);
         // The series' own topic label wins over the external one.
         assert_eq!(first[0].labels[2].value, "t1");
         assert_eq!(first[1].samples[0], wire::Sample { value: 2.0, timestamp: 1000 });
-        let second = decoded(&b.snapshot("a{topic=\"t1\"} 3\n".into(), 2000).unwrap());
+        let second = decoded(&b.snapshot(topics(&[("t1", 3.0)]), 2000));
         assert_eq!(second.len(), 2);
         let stale = &second[1];
         assert_eq!(stale.labels[2].value, "t2");
         assert_eq!(stale.samples[0].value.to_bits(), wire::STALE_NAN);
         assert_eq!(stale.samples[0].timestamp, 2000);
         // Once only.
-        assert_eq!(decoded(&b.snapshot("a{topic=\"t1\"} 4\n".into(), 3000).unwrap()).len(), 1);
+        assert_eq!(decoded(&b.snapshot(topics(&[("t1", 4.0)]), 3000)).len(), 1);
+    }
+
+    #[test]
+    fn histograms_are_pushed_as_their_exposed_series() {
+        let mut h = Family::histogram("lat", "L.").with_unit(prometheus_client::registry::Unit::Seconds);
+        h.samples.push(rmq_runtime::metrics::Sample::Histogram {
+            labels: vec![("topic", "t".into())],
+            buckets: vec![(0.5, 1), (f64::INFINITY, 2)],
+            sum: 4.0,
+        });
+        let c = Family::counter("c", "C.").with(vec![], 7.0);
+        let snaps = vec![Arc::new(Snapshot::new(vec![h])), Arc::new(Snapshot::new(vec![c]))];
+        let got: Vec<String> = decoded(&Batcher::new(&BTreeMap::new()).snapshot(snaps, 5))
+            .iter()
+            .map(|t| {
+                let l: Vec<String> = t.labels.iter().map(|l| format!("{}={}", l.name, l.value)).collect();
+                format!("{} {}", l.join(","), t.samples[0].value)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "__name__=lat_seconds_bucket,le=0.5,topic=t 1",
+                "__name__=lat_seconds_bucket,le=+Inf,topic=t 3",
+                "__name__=lat_seconds_sum,topic=t 4",
+                "__name__=lat_seconds_count,topic=t 3",
+                "__name__=c_total 7",
+            ]
+        );
     }
 
     #[test]
@@ -533,12 +561,15 @@ mod tests {
 
     #[test]
     fn bodies_respect_the_per_request_limit() {
-        let text: String = (0..25).map(|i| format!("m{i} 1\n")).collect();
-        let enc = Batcher::new(&BTreeMap::new()).snapshot(text, 1).unwrap();
+        let mut m = Family::gauge("m", "M.");
+        for i in 0..25 {
+            m.push(vec![("i", i.to_string())], 1.0);
+        }
+        let enc = Batcher::new(&BTreeMap::new()).snapshot(vec![Arc::new(Snapshot::new(vec![m]))], 1);
         let b = bodies(&enc, 10);
         assert_eq!(b.iter().map(|x| x.1).collect::<Vec<_>>(), [10, 10, 5]);
         let last = wire::decode(&b[2].0).unwrap().timeseries;
         assert_eq!(last.len(), 5);
-        assert_eq!(last[4].labels[0].value, "m24");
+        assert_eq!(last[4].labels[1].value, "24");
     }
 }

@@ -1,5 +1,5 @@
-//! Remote-write throughput: 100k-series snapshots (a big broker's shape) read back from the
-//! exposition text, labelled, encoded (protobuf + snappy), spooled and sent to a real
+//! Remote-write throughput: 100k-series snapshots (a big broker's shape) labelled, encoded
+//! (protobuf + snappy) from the typed snapshot, spooled and sent to a real
 //! VictoriaMetrics (Debian) by the agent's own sender. Prints samples/s and this process's
 //! CPU per 100k samples for each phase.
 //!
@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use rmq_agent::config::RemoteWriteEndpoint;
 use rmq_agent::push::{Batcher, Endpoint, bodies};
 use rmq_benches::procinfo;
-use rmq_runtime::metrics::{Exposition, Registry, SnapshotSlot};
+use rmq_runtime::metrics::{Registry, SnapshotSlot};
 use rmq_testkit::{ManagedProcess, free_port, http, wire};
 
 const SERIES: usize = 100_000;
@@ -43,14 +43,13 @@ async fn main() -> anyhow::Result<()> {
     let cpu = || procinfo::cpu_seconds(me).unwrap_or(0.0);
     let now = u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis())?;
 
-    // Phase 1: render → read back → label → encode → compress, as the producer does.
+    // Phase 1: label → encode → compress, as the producer does.
     let mut batcher = Batcher::new(&BTreeMap::from([("host".into(), "bench".into())]));
     let (c0, t0) = (cpu(), Instant::now());
     let mut encoded = Vec::new();
     for r in 0..rounds {
         let ts = now - (rounds - r) * 15_000;
-        let text = registry.render(Exposition::Text);
-        let series = batcher.snapshot(text, i64::try_from(ts)?)?;
+        let series = batcher.snapshot(registry.snapshots(), i64::try_from(ts)?);
         encoded.push((ts, bodies(&series, 10_000)));
     }
     let (enc_cpu, enc_wall) = (cpu() - c0, t0.elapsed().as_secs_f64());
@@ -89,11 +88,7 @@ async fn main() -> anyhow::Result<()> {
     println!("| phase | samples/s | agent CPU s per 100k samples |");
     println!("|---|---:|---:|");
     let per100k = |c: f64| c / samples * 100_000.0;
-    println!(
-        "| render + read back + label + protobuf + snappy | {:.0} | {:.4} |",
-        samples / enc_wall,
-        per100k(enc_cpu)
-    );
+    println!("| label + protobuf + snappy | {:.0} | {:.4} |", samples / enc_wall, per100k(enc_cpu));
     println!("| write to the spool | – | {:.4} |", per100k(spool_cpu));
     println!("| send to VictoriaMetrics (spool read + HTTP) | {:.0} | {:.4} |", samples / send_wall, per100k(send_cpu));
     println!("| total | | {:.4} |", per100k(enc_cpu + spool_cpu + send_cpu));

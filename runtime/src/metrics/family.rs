@@ -1,6 +1,5 @@
-//! Metric families as plain data.
-
-use std::sync::{Arc, RwLock};
+//! Metric families as collectors build them: plain data, turned into a compact
+//! [`Snapshot`](super::Snapshot) when published.
 
 use prometheus_client::registry::Unit;
 
@@ -85,46 +84,6 @@ impl Family {
 
     /// The full name as exposed (unit and `_total` added), for tests and docs.
     pub fn exposed_name(&self) -> String {
-        let mut n = self.name.to_owned();
-        if let Some(u) = &self.unit {
-            n.push('_');
-            n.push_str(u.as_str());
-        }
-        if self.kind == Kind::Counter {
-            n.push_str("_total");
-        }
-        n
-    }
-}
-
-/// The current families of one collector, replaced whole each cycle. They are encoded
-/// (OpenMetrics, through prometheus-client) when published, not on every scrape: the text is
-/// about a quarter of the size of the structures, and a scrape only concatenates.
-#[derive(Debug, Default)]
-pub struct SnapshotSlot {
-    current: RwLock<Arc<str>>,
-}
-
-impl SnapshotSlot {
-    /// A new, empty slot.
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self { current: RwLock::new(Arc::from("")) })
-    }
-
-    /// Replaces the families.
-    pub fn publish(&self, families: Vec<Family>) {
-        let next: Arc<str> = Arc::from(super::render::encode_families(families));
-        match self.current.write() {
-            Ok(mut g) => *g = next,
-            Err(poisoned) => *poisoned.into_inner() = next,
-        }
-    }
-
-    /// The current families, encoded as OpenMetrics without the `# EOF` trailer.
-    pub fn current(&self) -> Arc<str> {
-        match self.current.read() {
-            Ok(g) => Arc::clone(&g),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+        super::snapshot::exposed_name(self.name, self.unit.as_ref(), self.kind)
     }
 }

@@ -1,12 +1,8 @@
-//! Rendering snapshots through prometheus-client's OpenMetrics encoder.
+//! What `/metrics` shows — every slot's current snapshot — and the formats it answers in.
 
 use std::sync::Arc;
 
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
-use prometheus_client::metrics::MetricType;
-
-use super::family::{Family, Kind, Sample, SnapshotSlot};
+use super::snapshot::{Snapshot, SnapshotSlot};
 
 /// Every slot whose families `/metrics` shows.
 #[derive(Debug, Default, Clone)]
@@ -39,68 +35,19 @@ impl Exposition {
             Self::Text => "text/plain; version=0.0.4; charset=utf-8",
         }
     }
-}
 
-#[derive(Debug)]
-struct FamiliesCollector(Vec<Family>);
-
-impl Collector for FamiliesCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        for f in &self.0 {
-            encode_family(f, &mut encoder)?;
+    /// A whole exposition of `snapshots` in this format: each snapshot's encoding (made once
+    /// per snapshot, then kept), back to back, and OpenMetrics' `# EOF`.
+    pub fn render(self, snapshots: &[Arc<Snapshot>]) -> String {
+        let parts: Vec<&str> = snapshots.iter().map(|s| s.encoded(self)).collect();
+        let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum::<usize>() + 8);
+        for p in parts {
+            out.push_str(p);
         }
-        Ok(())
-    }
-}
-
-/// Encodes families as OpenMetrics text without the `# EOF` trailer (so slots concatenate).
-pub(crate) fn encode_families(families: Vec<Family>) -> String {
-    let capacity = families.iter().map(|f| 64 + f.samples.len() * 96).sum();
-    let mut reg = prometheus_client::registry::Registry::default();
-    reg.register_collector(Box::new(FamiliesCollector(families)));
-    let mut out = String::with_capacity(capacity);
-    // Writing into a String cannot fail; an Err would be a bug in a family: publish nothing
-    // rather than half a family.
-    if prometheus_client::encoding::text::encode(&mut out, &reg).is_err() {
-        out.clear();
-    }
-    if out.ends_with("# EOF\n") {
-        out.truncate(out.len() - "# EOF\n".len());
-    }
-    out
-}
-
-fn encode_family(f: &Family, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
-    if f.samples.is_empty() {
-        return Ok(());
-    }
-    let ty = match f.kind {
-        Kind::Gauge => MetricType::Gauge,
-        Kind::Counter => MetricType::Counter,
-        Kind::Histogram => MetricType::Histogram,
-    };
-    let mut metric = encoder.encode_descriptor(f.name, f.help, f.unit.as_ref(), ty)?;
-    for s in &f.samples {
-        match s {
-            // A series without labels is written as `name value`, not `name{} value`.
-            Sample::Value(labels, v) if labels.is_empty() => encode_value(&mut metric, f.kind, *v)?,
-            Sample::Value(labels, v) => encode_value(&mut metric.encode_family(labels)?, f.kind, *v)?,
-            Sample::Histogram { labels, buckets, sum } => {
-                let count = buckets.iter().map(|b| b.1).sum();
-                // prometheus-client writes `+Inf` for an upper bound of f64::MAX.
-                let b: Vec<(f64, u64)> =
-                    buckets.iter().map(|&(le, n)| (if le.is_infinite() { f64::MAX } else { le }, n)).collect();
-                metric.encode_family(labels)?.encode_histogram::<NoLabelSet>(*sum, count, &b, None)?;
-            }
+        if self == Self::OpenMetrics {
+            out.push_str("# EOF\n");
         }
-    }
-    Ok(())
-}
-
-fn encode_value(e: &mut MetricEncoder<'_>, kind: Kind, v: f64) -> Result<(), std::fmt::Error> {
-    match kind {
-        Kind::Counter => e.encode_counter::<NoLabelSet, f64, f64>(&v.max(0.0), None),
-        _ => e.encode_gauge(&v),
+        out
     }
 }
 
@@ -110,28 +57,14 @@ impl Registry {
         Self { slots }
     }
 
+    /// Every slot's current snapshot, in order: what a scrape shows and the pusher sends.
+    pub fn snapshots(&self) -> Vec<Arc<Snapshot>> {
+        self.slots.iter().map(|s| s.current()).collect()
+    }
+
     /// Renders every current family.
     pub fn render(&self, format: Exposition) -> String {
-        let parts: Vec<Arc<str>> = self.slots.iter().map(|s| s.current()).collect();
-        let len: usize = parts.iter().map(|p| p.len()).sum::<usize>() + 8;
-        match format {
-            Exposition::OpenMetrics => {
-                let mut out = String::with_capacity(len);
-                for p in &parts {
-                    out.push_str(p);
-                }
-                out.push_str("# EOF\n");
-                out
-            }
-            Exposition::Text => {
-                let mut w = super::text_format::TextWriter::with_capacity(len);
-                for p in &parts {
-                    // Writing into a String-backed writer cannot fail.
-                    let _ = std::fmt::Write::write_str(&mut w, p);
-                }
-                w.finish()
-            }
-        }
+        format.render(&self.snapshots())
     }
 }
 
@@ -140,11 +73,12 @@ mod tests {
     use prometheus_client::registry::Unit;
 
     use super::*;
+    use crate::metrics::{Family, Sample};
 
     fn registry(f: Vec<Family>) -> Registry {
         let slot = SnapshotSlot::new();
         slot.publish(f);
-        Registry::new(vec![slot])
+        Registry::new(vec![slot, SnapshotSlot::new()])
     }
 
     #[test]
@@ -159,15 +93,62 @@ mod tests {
         });
         let r = registry(vec![g, c, h, Family::gauge("empty", "no samples")]);
         let om = r.render(Exposition::OpenMetrics);
-        assert!(om.contains("rocketmq_producer_offset{topic=\"T\"} 5"), "{om}");
+        assert!(om.contains("rocketmq_producer_offset{topic=\"T\"} 5\n"), "{om}");
         assert!(om.contains("node_cpu_seconds_total{cpu=\"0\"} 1.5"), "{om}");
         assert!(om.contains("rocketmq_broker_put_latency_seconds_bucket{le=\"0.05\",broker=\"b\"} 4"), "{om}");
         assert!(om.contains("le=\"+Inf\",broker=\"b\"} 4"), "{om}");
         assert!(!om.contains("empty"), "{om}");
-        assert!(om.ends_with("# EOF\n"));
+        assert!(om.ends_with("# EOF\n") && om.matches("# EOF").count() == 1);
         let text = r.render(Exposition::Text);
         assert!(text.contains("# TYPE node_cpu_seconds_total counter"), "{text}");
+        assert!(text.contains("rocketmq_broker_put_latency_seconds_bucket{broker=\"b\",le=\"0.05\"} 4"), "{text}");
         assert!(!text.contains("# EOF") && !text.contains("# UNIT"), "{text}");
+    }
+
+    #[test]
+    fn both_formats_and_the_pusher_show_the_same_series() {
+        let mut h = Family::histogram("lat", "L.").with_unit(Unit::Seconds);
+        h.samples.push(Sample::Histogram {
+            labels: vec![("t", "x".into())],
+            buckets: vec![(0.001, 1), (2.5, 0), (f64::INFINITY, 2)],
+            sum: 9.125,
+        });
+        let mut g = Family::gauge("g", "G.");
+        g.push(vec![("a", "1".into()), ("b", "two".into())], 0.1);
+        g.push(vec![], 1e21);
+        let c = Family::counter("c", "C.").with(vec![("k", "v".into())], 12.0);
+        let r = registry(vec![h, g, c]);
+        // The pusher's view, as lines.
+        let mut pushed: Vec<String> = Vec::new();
+        for s in r.snapshots() {
+            s.for_each_sample(|name, labels, v| {
+                let mut l: Vec<String> = labels.iter().map(|(n, v)| format!("{n}={v}")).collect();
+                l.sort();
+                pushed.push(format!("{name}{{{}}} {v}", l.join(",")));
+            });
+        }
+        pushed.sort();
+        for format in [Exposition::OpenMetrics, Exposition::Text] {
+            let mut scraped: Vec<String> = r
+                .render(format)
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(|line| {
+                    let (series, v) = line.rsplit_once(' ').unwrap();
+                    let (name, labels) = series.split_once('{').unwrap_or((series, "}"));
+                    let mut l: Vec<String> = labels
+                        .trim_end_matches('}')
+                        .split(',')
+                        .filter(|p| !p.is_empty())
+                        .map(|p| p.replace('"', ""))
+                        .collect();
+                    l.sort();
+                    format!("{name}{{{}}} {}", l.join(","), v.parse::<f64>().unwrap())
+                })
+                .collect();
+            scraped.sort();
+            assert_eq!(scraped, pushed, "{format:?}");
+        }
     }
 
     #[test]
