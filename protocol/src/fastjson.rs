@@ -123,13 +123,19 @@ impl Value {
 
 /// Parses a whole document, then resolves `$ref` back-references.
 pub fn parse(input: &[u8]) -> Result<Value, BodyError> {
-    let mut r = Reader::new(input);
-    let mut v = r.value()?;
-    r.end()?;
+    let mut v = parse_unresolved(input)?;
     // Budget: no more cloned nodes than input bytes, so expansion stays linear in the input.
     let mut budget = input.len();
     let root = v.clone();
     resolve_refs(&mut v, &root, &mut budget)?;
+    Ok(v)
+}
+
+/// Parses a whole document as written: `$ref` objects are left as they are.
+pub fn parse_unresolved(input: &[u8]) -> Result<Value, BodyError> {
+    let mut r = Reader::new(input);
+    let v = r.value()?;
+    r.end()?;
     Ok(v)
 }
 

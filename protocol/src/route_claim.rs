@@ -6,20 +6,23 @@
 //! Where a Java name server (4.9.x and 5.x, `DefaultRequestProcessor` and
 //! `RouteInfoManager`) finds the broker a request is about:
 //!
-//! | Code | Broker name | Broker address |
-//! |---|---|---|
-//! | `REGISTER_BROKER` 103 | ext `brokerName`; 5.x also `bname` of every entry of the body's `topicConfigSerializeWrapper.topicQueueMappingInfoMap` (static topics) | ext `brokerAddr` (liveness and the HA address slaves are given are kept per cluster and address) |
-//! | `UNREGISTER_BROKER` 104 | ext `brokerName` | ext `brokerAddr` |
-//! | `QUERY_DATA_VERSION` 322, `BROKER_HEARTBEAT` 904 | ext `brokerName` (not used by the name server) | ext `brokerAddr`: its last-seen time is refreshed |
-//! | `REGISTER_TOPIC_IN_NAMESRV` 217 | `brokerName` of every entry of the body's `queueDatas` | none |
+//! | Code | Broker name | Broker address | Broker id |
+//! |---|---|---|---|
+//! | `REGISTER_BROKER` 103 | ext `brokerName`; 5.x also `bname` of every entry of the body's `topicConfigSerializeWrapper.topicQueueMappingInfoMap` (static topics) | ext `brokerAddr` (liveness and the HA address slaves are given are kept per cluster and address) | ext `brokerId`: the broker's addresses are kept by id, so a registration with id 0 replaces the master's address |
+//! | `UNREGISTER_BROKER` 104 | ext `brokerName` | ext `brokerAddr` | ext `brokerId`: the address under that id is removed, whatever `brokerAddr` says |
+//! | `QUERY_DATA_VERSION` 322, `BROKER_HEARTBEAT` 904 | ext `brokerName` (not used by the name server) | ext `brokerAddr`: its last-seen time is refreshed | ext `brokerId` |
+//! | `REGISTER_TOPIC_IN_NAMESRV` 217 | `brokerName` of every entry of the body's `queueDatas` | none | none |
 //!
 //! Ext field names are matched exactly by Java (`decodeCommandCustomHeader`), so the header is
 //! read by name. Bodies are read by fastjson, which matches bean properties loosely (case,
 //! `_` and `-`, a hash of the name) and resolves `$ref`: on the objects that lead to a broker
 //! name, every key must be one of the property names Java and RocketMQ-Rust write, spelled
-//! exactly, once. A compressed registration body (`compressed=true`, a deflate stream) is not
-//! judged at all.
+//! exactly, once. A `$ref` key anywhere in a body is refused (it is not resolved first: a
+//! reference could carry a broker name from a part of the body that is not checked). A
+//! compressed registration body (`compressed=true`, a deflate stream) is not judged at all,
+//! nor is a request that names more than [`MAX_BROKER_NAMES`] distinct brokers.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use crate::codes::RequestCode;
@@ -35,7 +38,9 @@ pub struct RouteClaim {
     /// The broker address the name server keys liveness by (`brokerAddr`); `None` for 217,
     /// which names no address.
     pub broker_addr: Option<String>,
-    /// `clusterName`, where the request has one.
+    /// `brokerId` (0 is the master) of 103, 104, 322 and 904; `None` for 217.
+    pub broker_id: Option<i64>,
+    /// `clusterName`, where the request has one (not pinned by a scope).
     pub cluster: Option<String>,
     /// `haServerAddr` of a registration.
     pub ha_addr: Option<String>,
@@ -52,6 +57,12 @@ pub enum Unjudgeable {
     Missing(&'static str),
     /// A compressed registration body (a deflate stream, `compressed=true`).
     Compressed,
+    /// `brokerId` is not a decimal long.
+    BadBrokerId(String),
+    /// More than [`MAX_BROKER_NAMES`] distinct broker names.
+    TooManyBrokers,
+    /// A `$ref` key, which fastjson would resolve to another part of the body.
+    Reference,
     /// The body is not JSON the reader accepts.
     Body(String),
     /// An object on the way to a broker name has a key that is not a property name spelled
@@ -86,6 +97,9 @@ impl fmt::Display for Unjudgeable {
             Self::Compressed => f.write_str(
                 "a compressed registration body cannot be judged (set compressedRegister=false on the broker)",
             ),
+            Self::BadBrokerId(v) => write!(f, "brokerId {v:?} is not a decimal long"),
+            Self::TooManyBrokers => write!(f, "more than {MAX_BROKER_NAMES} distinct broker names"),
+            Self::Reference => f.write_str("a $ref key in the body (references are not judged)"),
             Self::Body(e) => write!(f, "body: {e}"),
             Self::UnexpectedKey { object, key } => write!(f, "unexpected key {key:?} in {object}"),
             Self::RepeatedKey { object, key } => write!(f, "{key} appears twice in {object}"),
@@ -121,6 +135,10 @@ const TOPIC_ROUTE_DATA: &[&str] = &[
 /// Properties of `QueueData`.
 const QUEUE_DATA: &[&str] = &["brokerName", "readQueueNums", "writeQueueNums", "perm", "topicSysFlag"];
 
+/// Most distinct broker names one route write may name and still be judged (a stock broker
+/// names one; a 217 of an operator's tool a few).
+pub const MAX_BROKER_NAMES: usize = 64;
+
 /// Longest key quoted back in an [`Unjudgeable::UnexpectedKey`].
 const KEY_CLIP: usize = 64;
 
@@ -133,25 +151,27 @@ pub fn route_claim(code: i32, ext: &ExtFields, body: &[u8]) -> Result<RouteClaim
         RequestCode::REGISTER_BROKER => {
             let name = required("brokerName")?;
             claim.broker_addr = Some(required("brokerAddr")?);
+            claim.broker_id = Some(broker_id(ext)?);
             claim.ha_addr = field("haServerAddr");
             // Java reads it with Boolean.parseBoolean.
             if ext.get("compressed").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
                 return Err(Unjudgeable::Compressed);
             }
-            claim.broker_names.push(name);
-            for bname in mapping_broker_names(body)? {
-                push_unique(&mut claim.broker_names, bname);
-            }
+            let mut names = Names::default();
+            names.push(name)?;
+            mapping_broker_names(body, &mut names)?;
+            claim.broker_names = names.list;
         }
         RequestCode::UNREGISTER_BROKER | RequestCode::QUERY_DATA_VERSION | RequestCode::BROKER_HEARTBEAT => {
             claim.broker_names.push(required("brokerName")?);
             claim.broker_addr = Some(required("brokerAddr")?);
+            claim.broker_id = Some(broker_id(ext)?);
         }
         RequestCode::REGISTER_TOPIC_IN_NAMESRV => {
             claim.topic = Some(required("topic")?);
-            for name in queue_broker_names(body)? {
-                push_unique(&mut claim.broker_names, name);
-            }
+            let mut names = Names::default();
+            queue_broker_names(body, &mut names)?;
+            claim.broker_names = names.list;
             if claim.broker_names.is_empty() {
                 return Err(Unjudgeable::Missing("queueDatas[].brokerName"));
             }
@@ -161,66 +181,108 @@ pub fn route_claim(code: i32, ext: &ExtFields, body: &[u8]) -> Result<RouteClaim
     Ok(claim)
 }
 
-fn push_unique(names: &mut Vec<String>, name: String) {
-    if !names.contains(&name) {
-        names.push(name);
+/// `brokerId` as Java's `Long.parseLong` reads it, limited to ASCII: an optional `-` and
+/// decimal digits.
+fn broker_id(ext: &ExtFields) -> Result<i64, Unjudgeable> {
+    let v = ext.get("brokerId").ok_or(Unjudgeable::Missing("brokerId"))?;
+    let digits = v.strip_prefix('-').unwrap_or(v);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Unjudgeable::BadBrokerId(clip(v)));
+    }
+    v.parse().map_err(|_| Unjudgeable::BadBrokerId(clip(v)))
+}
+
+/// Broker names in request order without repeats, at most [`MAX_BROKER_NAMES`].
+#[derive(Default)]
+struct Names {
+    list: Vec<String>,
+    seen: HashSet<String>,
+}
+
+impl Names {
+    fn push(&mut self, name: String) -> Result<(), Unjudgeable> {
+        if self.seen.contains(&name) {
+            return Ok(());
+        }
+        if self.list.len() >= MAX_BROKER_NAMES {
+            return Err(Unjudgeable::TooManyBrokers);
+        }
+        self.seen.insert(name.clone());
+        self.list.push(name);
+        Ok(())
     }
 }
 
-/// `bname` of every entry of a registration body's `topicQueueMappingInfoMap`.
-fn mapping_broker_names(body: &[u8]) -> Result<Vec<String>, Unjudgeable> {
+/// Adds `bname` of every entry of a registration body's `topicQueueMappingInfoMap`.
+fn mapping_broker_names(body: &[u8], names: &mut Names) -> Result<(), Unjudgeable> {
     if body.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
     let root = parse(body)?;
-    let mut names = Vec::new();
     let Some(wrapper) = property(&root, "RegisterBrokerBody", REGISTER_BODY, "topicConfigSerializeWrapper")? else {
-        return Ok(names);
+        return Ok(());
     };
     let Some(map) = property(wrapper, "topicConfigSerializeWrapper", TOPIC_CONFIG_WRAPPER, "topicQueueMappingInfoMap")?
     else {
-        return Ok(names);
+        return Ok(());
     };
     // A map from topic to mapping: its keys are data, its values beans.
     let entries = match map {
-        Value::Null => return Ok(names),
+        Value::Null => return Ok(()),
         Value::Object(entries) => entries,
         _ => return Err(Unjudgeable::NotA { field: "topicQueueMappingInfoMap", what: "an object" }),
     };
     for (_, info) in entries {
         match property(info, "topicQueueMappingInfoMap entry", MAPPING_INFO, "bname")? {
-            Some(Value::Str(s)) if !s.is_empty() => names.push(s.clone()),
+            Some(Value::Str(s)) if !s.is_empty() => names.push(s.clone())?,
             Some(_) => return Err(Unjudgeable::NotA { field: "bname", what: "a non-empty string" }),
             None => return Err(Unjudgeable::Missing("topicQueueMappingInfoMap entry bname")),
         }
     }
-    Ok(names)
+    Ok(())
 }
 
-/// `brokerName` of every entry of a 217 body's `queueDatas`.
-fn queue_broker_names(body: &[u8]) -> Result<Vec<String>, Unjudgeable> {
+/// Adds `brokerName` of every entry of a 217 body's `queueDatas`.
+fn queue_broker_names(body: &[u8], names: &mut Names) -> Result<(), Unjudgeable> {
     if body.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
     let root = parse(body)?;
     let items = match property(&root, "TopicRouteData", TOPIC_ROUTE_DATA, "queueDatas")? {
-        None | Some(Value::Null) => return Ok(Vec::new()),
+        None | Some(Value::Null) => return Ok(()),
         Some(Value::Array(items)) => items,
         Some(_) => return Err(Unjudgeable::NotA { field: "queueDatas", what: "an array" }),
     };
-    let mut names = Vec::with_capacity(items.len());
     for item in items {
         match property(item, "QueueData", QUEUE_DATA, "brokerName")? {
-            Some(Value::Str(s)) if !s.is_empty() => names.push(s.clone()),
+            Some(Value::Str(s)) if !s.is_empty() => names.push(s.clone())?,
             Some(_) => return Err(Unjudgeable::NotA { field: "queueDatas[].brokerName", what: "a non-empty string" }),
             None => return Err(Unjudgeable::Missing("queueDatas[].brokerName")),
         }
     }
-    Ok(names)
+    Ok(())
 }
 
+/// The body as written, references left unresolved; one with a `$ref` key anywhere is refused.
 fn parse(body: &[u8]) -> Result<Value, Unjudgeable> {
-    fastjson::parse(body).map_err(|e| Unjudgeable::Body(e.to_string()))
+    let root = fastjson::parse_unresolved(body).map_err(|e| Unjudgeable::Body(e.to_string()))?;
+    let mut stack = vec![&root];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Object(members) => {
+                for (k, val) in members {
+                    if matches!(k, Value::Str(s) if s == "$ref") {
+                        return Err(Unjudgeable::Reference);
+                    }
+                    stack.push(k);
+                    stack.push(val);
+                }
+            }
+            Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    Ok(root)
 }
 
 /// The property `want` of bean `object`, if present: `v` must be an object (or `null`, read as

@@ -44,6 +44,7 @@ fn registration_names_the_header_broker_and_its_address() {
             broker_addr: Some("10.0.0.5:10911".into()),
             cluster: Some("DefaultCluster".into()),
             ha_addr: Some("10.0.0.5:10912".into()),
+            broker_id: Some(0),
             topic: None,
         }
     );
@@ -123,6 +124,80 @@ fn header_only_route_writes() {
         no_addr.remove("brokerAddr");
         assert_eq!(claim(code, &no_addr, b""), Err(Unjudgeable::Missing("brokerAddr")), "{code}");
     }
+}
+
+#[test]
+fn the_broker_id_is_read_and_must_be_a_decimal_long() {
+    let codes = [
+        RequestCode::REGISTER_BROKER,
+        RequestCode::UNREGISTER_BROKER,
+        RequestCode::QUERY_DATA_VERSION,
+        RequestCode::BROKER_HEARTBEAT,
+    ];
+    for code in codes {
+        for (id, want) in [("0", 0), ("1", 1), ("-1", -1), ("007", 7), ("9223372036854775807", i64::MAX)] {
+            let mut e = register_ext("broker-a", "a:1");
+            e.insert("brokerId", id);
+            assert_eq!(claim(code, &e, b"").map(|c| c.broker_id), Ok(Some(want)), "{code} {id}");
+        }
+        let mut e = register_ext("broker-a", "a:1");
+        e.remove("brokerId");
+        assert_eq!(claim(code, &e, b""), Err(Unjudgeable::Missing("brokerId")), "{code}");
+        // Long.parseLong would read some of these (a `+`, other scripts' digits); none is judged.
+        for bad in ["", "+0", " 0", "0 ", "x", "1.0", "0x1", "\u{0660}", "-", "9223372036854775808"] {
+            e.insert("brokerId", bad);
+            assert!(matches!(claim(code, &e, b""), Err(Unjudgeable::BadBrokerId(_))), "{code} {bad:?}");
+        }
+    }
+}
+
+#[test]
+fn references_anywhere_in_a_body_are_refused() {
+    // The reviewer's body: the reference would resolve to a mapping naming broker-a.
+    let body = br#"{"topicConfigSerializeWrapper":{"topicQueueMappingDetailMap":{"D":{"topic":"ST","bname":"broker-a"}},"topicQueueMappingInfoMap":{"ST":{"$ref":"$.topicConfigSerializeWrapper.topicQueueMappingDetailMap.D"}}}}"#;
+    let e = register_ext("broker-b", "a:1");
+    assert_eq!(claim(RequestCode::REGISTER_BROKER, &e, body), Err(Unjudgeable::Reference));
+    // Also where no broker name is read, and in a 217.
+    let elsewhere = br#"{"topicConfigSerializeWrapper":{"topicConfigTable":{"T":{"$ref":"$"}}}}"#;
+    assert_eq!(claim(RequestCode::REGISTER_BROKER, &e, elsewhere), Err(Unjudgeable::Reference));
+    let queues = br#"{"queueDatas":[{"brokerName":"broker-a"}],"brokerDatas":[{"$ref":"$.queueDatas[0]"}]}"#;
+    assert_eq!(
+        claim(RequestCode::REGISTER_TOPIC_IN_NAMESRV, &ext(&[("topic", "T")]), queues),
+        Err(Unjudgeable::Reference)
+    );
+}
+
+#[test]
+fn too_many_distinct_brokers_are_not_judged() {
+    let e = ext(&[("topic", "T")]);
+    let body = |n: usize| {
+        let items: Vec<String> = (0..n).map(|i| format!(r#"{{"brokerName":"b{i}"}}"#)).collect();
+        format!(r#"{{"queueDatas":[{}]}}"#, items.join(",")).into_bytes()
+    };
+    let c = claim(RequestCode::REGISTER_TOPIC_IN_NAMESRV, &e, &body(MAX_BROKER_NAMES)).unwrap();
+    assert_eq!(c.broker_names.len(), MAX_BROKER_NAMES);
+    assert_eq!(
+        claim(RequestCode::REGISTER_TOPIC_IN_NAMESRV, &e, &body(MAX_BROKER_NAMES + 1)),
+        Err(Unjudgeable::TooManyBrokers)
+    );
+    // A large body of many names (the reviewer's 43k): refused, not read to the end name by name.
+    assert_eq!(claim(RequestCode::REGISTER_TOPIC_IN_NAMESRV, &e, &body(43_000)), Err(Unjudgeable::TooManyBrokers));
+    // Repeats count once.
+    let repeated: Vec<&str> = vec![r#"{"brokerName":"b"}"#; 1000];
+    let c = claim(
+        RequestCode::REGISTER_TOPIC_IN_NAMESRV,
+        &e,
+        format!(r#"{{"queueDatas":[{}]}}"#, repeated.join(",")).as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(c.broker_names, ["b"]);
+    // The same cap on a registration's static-topic mappings.
+    let mapping: Vec<String> = (0..MAX_BROKER_NAMES).map(|i| format!(r#""T{i}":{{"bname":"m{i}"}}"#)).collect();
+    let reg = register_body(&format!("{{{}}}", mapping.join(",")));
+    assert_eq!(
+        claim(RequestCode::REGISTER_BROKER, &register_ext("broker-a", "a:1"), &reg),
+        Err(Unjudgeable::TooManyBrokers)
+    );
 }
 
 #[test]
