@@ -38,6 +38,9 @@ use rocketmq_model::common::message::message_single::Message;
 const WAIT: Duration = Duration::from_secs(60);
 const HOST_A: &[u8] = b"broker-a-host-secret";
 const HOST_B: &[u8] = b"broker-b-host-secret";
+const HOST_A_SLAVE: &[u8] = b"broker-a-slave-host-secret";
+/// The address broker-a's slave would register (nothing listens there).
+const SLAVE_A: &str = "127.0.0.1:2";
 
 fn key_file(dir: &Path, name: &str, secret: &[u8]) -> PathBuf {
     let p = dir.join(name);
@@ -183,12 +186,17 @@ async fn routes_only_their_broker_can_change() {
     ns_cfg.host.enabled = false;
     ns_cfg.guard.keys = vec![
         GuardKey {
-            brokers: Some(vec![format!("broker-a@{broker_a}")]),
+            brokers: Some(vec![format!("broker-a@{broker_a}#0")]),
             ..GuardKey::new("broker-a-host", key_file(keys.path(), "a", HOST_A))
         },
         GuardKey {
-            brokers: Some(vec!["broker-b@127.0.0.1:1".into()]),
+            brokers: Some(vec!["broker-b@127.0.0.1:1#0".into()]),
             ..GuardKey::new("broker-b-host", key_file(keys.path(), "b", HOST_B))
+        },
+        // broker-a's slave host: its key speaks for broker-a at the slave's address, id 1.
+        GuardKey {
+            brokers: Some(vec![format!("broker-a@{SLAVE_A}#1")]),
+            ..GuardKey::new("broker-a-slave-host", key_file(keys.path(), "a-slave", HOST_A_SLAVE))
         },
     ];
     ns_cfg.guard.listeners = vec![GuardListener {
@@ -279,6 +287,12 @@ async fn routes_only_their_broker_can_change() {
     unregister.truncate(5);
     let b_at_a = registration("broker-b", &broker_a);
     let host_b = signer("broker-b-host", HOST_B);
+    // The slave's key, its own address, but id 0: the name server keeps a broker's addresses
+    // by id, so this would replace the master's (RocketMQ-Rust and Java alike).
+    let slave_as_master = registration("broker-a", SLAVE_A);
+    let mut slave_unregisters_master = registration("broker-a", SLAVE_A);
+    slave_unregisters_master.truncate(5);
+    let host_a_slave = signer("broker-a-slave-host", HOST_A_SLAVE);
     type Attempt<'a> = (&'a str, RequestCode, Vec<(&'static str, &'a str)>, &'a [u8], Option<&'a Signer>, &'a str);
     let attempts: Vec<Attempt<'_>> = vec![
         (&guard, RequestCode::REGISTER_BROKER, as_refs(&hijack), REGISTER_BODY, None, "missing"),
@@ -286,6 +300,22 @@ async fn routes_only_their_broker_can_change() {
         (&guard, RequestCode::REGISTER_BROKER, as_refs(&hijack), REGISTER_BODY, Some(&host_b), "out_of_scope"),
         (&guard, RequestCode::UNREGISTER_BROKER, as_refs(&unregister), b"", Some(&host_b), "out_of_scope"),
         (&guard, RequestCode::REGISTER_BROKER, as_refs(&b_at_a), REGISTER_BODY, Some(&host_b), "out_of_scope"),
+        (
+            &guard,
+            RequestCode::REGISTER_BROKER,
+            as_refs(&slave_as_master),
+            REGISTER_BODY,
+            Some(&host_a_slave),
+            "out_of_scope",
+        ),
+        (
+            &guard,
+            RequestCode::UNREGISTER_BROKER,
+            as_refs(&slave_unregisters_master),
+            b"",
+            Some(&host_a_slave),
+            "out_of_scope",
+        ),
         // A local process on the broker's host gets the host's signature, but not another
         // address for its broker.
         (&egress, RequestCode::REGISTER_BROKER, as_refs(&hijack), REGISTER_BODY, None, "out_of_scope"),
@@ -304,8 +334,8 @@ async fn routes_only_their_broker_can_change() {
             };
             routes("REGISTER_BROKER", "missing") >= 1.0
                 && routes("UNREGISTER_BROKER", "missing") >= 1.0
-                && routes("REGISTER_BROKER", "out_of_scope") >= 3.0
-                && routes("UNREGISTER_BROKER", "out_of_scope") >= 1.0
+                && routes("REGISTER_BROKER", "out_of_scope") >= 4.0
+                && routes("UNREGISTER_BROKER", "out_of_scope") >= 2.0
         })
         .await;
     host_agent

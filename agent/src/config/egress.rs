@@ -18,7 +18,7 @@ use crate::guard::Limits;
 #[serde(deny_unknown_fields, default)]
 pub struct EgressConfig {
     /// The key id that signs: one the name servers' guards scope to this host's brokers
-    /// (`brokers = ["broker-a@10.0.0.5:10911"]` on their `[[guard.keys]]`).
+    /// (`brokers = ["broker-a@10.0.0.5:10911#0"]` on their `[[guard.keys]]`).
     pub key_id: String,
     /// Its secret (not world-readable).
     pub key_file: Option<PathBuf>,

@@ -79,8 +79,9 @@ pub struct GuardKey {
     /// Unset: any code, on listeners that accept `acl-v1` at all.
     #[serde(default)]
     pub acl_v1_codes: Option<Vec<i32>>,
-    /// Scopes the key to the route writes of these brokers, `name@brokerIP1:listenPort` (or
-    /// `name@*`): a broker host's key, which can then sign nothing else (docs/namesrv-egress.md).
+    /// Scopes the key to the route writes of these brokers,
+    /// `name@brokerIP1:listenPort#brokerId` (`*` for any address or any id, written out): a
+    /// broker host's key, which can then sign nothing else (docs/namesrv-egress.md).
     #[serde(default)]
     pub brokers: Option<Vec<String>>,
 }

@@ -129,7 +129,7 @@ mod tests {
         Policy::new(rmq_protocol::policy::Role::Namesrv, &[], &[], vec![Scheme::RmqHmacV1], keys, 300_000)
             .with_route_scope(
                 "host-a",
-                crate::guard::auth::RouteScope::parse(&["broker-a@10.0.0.5:10911"]).expect("scope"),
+                crate::guard::auth::RouteScope::parse(&["broker-a@10.0.0.5:10911#0"]).expect("scope"),
             )
             .with_targets(targets)
     }

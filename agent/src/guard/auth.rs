@@ -58,30 +58,52 @@ pub struct Policy {
     max_skew_ms: u64,
 }
 
-/// What a key scoped to brokers (`brokers = ["broker-a@10.0.0.5:10911"]`) may sign: route
+/// What a key scoped to brokers (`brokers = ["broker-a@10.0.0.5:10911#0"]`) may sign: route
 /// writes ([`ROUTE_WRITES`]) whose every broker name is one of its names and whose broker
-/// address is one its name registers with — nothing else, and with `rmq-hmac-v1` only. The
-/// name server files routes under the broker name and keeps liveness and the HA address
-/// slaves are given per broker address, so both are pinned; `name@*` accepts any address
-/// for that name.
+/// address and broker id are ones its name registers with — nothing else, and with
+/// `rmq-hmac-v1` only. The name server files routes under the broker name, keeps liveness and
+/// the HA address slaves are given per broker address, and keeps a broker's addresses by id
+/// (id 0 is the master: a slave's key must not register or unregister it), so all three are
+/// pinned; `name@*` accepts any address for that name, `#*` any id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteScope {
-    /// (broker name, its address, or `None` for any).
-    entries: Vec<(String, Option<String>)>,
+    entries: Vec<ScopeEntry>,
+}
+
+/// One `name@addr#id` of a [`RouteScope`]; `None` is `*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ScopeEntry {
+    name: String,
+    addr: Option<String>,
+    id: Option<i64>,
 }
 
 impl RouteScope {
-    /// Parses `name@host:port` and `name@*` entries.
+    /// Parses `name@host:port#id` entries; `*` for the address or the id accepts any. The id
+    /// is required (`#*` must be written out): a key without one could register as the master.
     pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, String> {
         if entries.is_empty() {
-            return Err("empty: list the brokers this key registers, as name@brokerIP1:listenPort".into());
+            return Err("empty: list the brokers this key registers, as name@brokerIP1:listenPort#brokerId".into());
         }
         let mut out = Vec::with_capacity(entries.len());
         for e in entries {
             let e = e.as_ref();
-            let Some((name, addr)) = e.rsplit_once('@') else {
+            let Some((rest, id)) = e.rsplit_once('#') else {
                 return Err(format!(
-                    "{e:?}: give the address the broker registers, {e}@<brokerIP1>:<listenPort> (or {e}@* for any)"
+                    "{e:?}: give the broker's brokerId too, {e}#<brokerId> (0 for the master; #* for any id, which lets this key register as the master)"
+                ));
+            };
+            let id = match id {
+                "*" => None,
+                i if !i.is_empty() && i.len() <= 19 && i.bytes().all(|b| b.is_ascii_digit()) => match i.parse() {
+                    Ok(n) => Some(n),
+                    Err(_) => return Err(format!("{e:?}: brokerId {i:?} is not a number")),
+                },
+                i => return Err(format!("{e:?}: brokerId {i:?} is neither a number nor *")),
+            };
+            let Some((name, addr)) = rest.rsplit_once('@') else {
+                return Err(format!(
+                    "{e:?}: give the address the broker registers, {rest}@<brokerIP1>:<listenPort>#<brokerId> (or {rest}@*#<brokerId> for any address)"
                 ));
             };
             if name.is_empty() || name.len() > 255 || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -92,7 +114,7 @@ impl RouteScope {
                 a if a.parse::<rmq_runtime::config::HostPort>().is_ok() => Some(a.to_owned()),
                 a => return Err(format!("{e:?}: {a:?} is neither host:port nor *")),
             };
-            out.push((name.to_owned(), addr));
+            out.push(ScopeEntry { name: name.to_owned(), addr, id });
         }
         Ok(Self { entries: out })
     }
@@ -105,23 +127,38 @@ impl RouteScope {
     /// Whether `claim` speaks only for this scope's brokers; the refusal's detail if not.
     pub fn allows(&self, claim: &RouteClaim) -> Result<(), String> {
         for name in &claim.broker_names {
-            if !self.entries.iter().any(|(n, _)| n == name) {
+            if !self.entries.iter().any(|e| &e.name == name) {
                 return Err(format!("broker {name:?} is not one this key registers ({})", self.describe()));
             }
         }
-        // The address is the header's, paired with the header's broker name (the first).
+        // The address and id are the header's, paired with the header's broker name (the
+        // first); a claim with an address always has an id (route_claim requires both).
         if let (Some(addr), Some(name)) = (&claim.broker_addr, claim.broker_names.first()) {
-            let pinned = self.entries.iter().any(|(n, a)| n == name && a.as_ref().is_none_or(|a| a == addr));
+            let pinned = self.entries.iter().any(|e| {
+                &e.name == name
+                    && e.addr.as_ref().is_none_or(|a| a == addr)
+                    && e.id.is_none_or(|id| claim.broker_id == Some(id))
+            });
             if !pinned {
-                return Err(format!("{name}@{addr} is not an address this key registers ({})", self.describe()));
+                let id = claim.broker_id.map_or_else(|| "?".to_owned(), |i| i.to_string());
+                return Err(format!(
+                    "{name}@{addr}#{id} is not an address and broker id this key registers ({})",
+                    self.describe()
+                ));
             }
         }
         Ok(())
     }
 
     fn describe(&self) -> String {
-        let shown: Vec<String> =
-            self.entries.iter().map(|(n, a)| format!("{n}@{}", a.as_deref().unwrap_or("*"))).collect();
+        let shown: Vec<String> = self
+            .entries
+            .iter()
+            .map(|e| {
+                let id = e.id.map_or_else(|| "*".to_owned(), |i| i.to_string());
+                format!("{}@{}#{id}", e.name, e.addr.as_deref().unwrap_or("*"))
+            })
+            .collect();
         shown.join(", ")
     }
 }
@@ -527,9 +564,9 @@ mod tests {
             .map(|k| ((*k).to_owned(), SigningKey::new(k.as_bytes())))
             .collect();
         Policy::new(Role::Namesrv, &[], &[], vec![Scheme::AclV1, Scheme::RmqHmacV1], keys, 300_000)
-            .with_route_scope("host-a", scope(&["broker-a@10.0.0.5:10911", "broker-a@10.0.0.6:10911"]))
-            .with_route_scope("host-b", scope(&["broker-b@10.0.0.7:10911"]))
-            .with_route_scope("host-any", scope(&["broker-c@*"]))
+            .with_route_scope("host-a", scope(&["broker-a@10.0.0.5:10911#0", "broker-a@10.0.0.6:10911#1"]))
+            .with_route_scope("host-b", scope(&["broker-b@10.0.0.7:10911#0", "broker-b@10.0.0.8:10911#*"]))
+            .with_route_scope("host-any", scope(&["broker-c@*#*"]))
     }
 
     /// A route write signed by `key` (whose secret is its name), with a fresh nonce.
@@ -551,7 +588,11 @@ mod tests {
     }
 
     fn broker(name: &'static str, addr: &'static str) -> [(&'static str, &'static str); 4] {
-        [("brokerName", name), ("brokerAddr", addr), ("clusterName", "DefaultCluster"), ("brokerId", "0")]
+        broker_as(name, addr, "0")
+    }
+
+    fn broker_as(name: &'static str, addr: &'static str, id: &'static str) -> [(&'static str, &'static str); 4] {
+        [("brokerName", name), ("brokerAddr", addr), ("clusterName", "DefaultCluster"), ("brokerId", id)]
     }
 
     #[test]
@@ -579,11 +620,63 @@ mod tests {
             (
                 RequestCode::REGISTER_BROKER,
                 "host-a",
-                broker("broker-a", "10.0.0.6:10911").to_vec(),
+                broker_as("broker-a", "10.0.0.6:10911", "1").to_vec(),
                 vec![],
                 "allowed",
                 "",
-            ), // the slave's address
+            ), // the slave's address and id
+            // The slave's address as the master (id 0): the name server would replace the
+            // master's address; and an unregistration of id 0 removes the master whatever the
+            // address says.
+            (
+                RequestCode::REGISTER_BROKER,
+                "host-a",
+                broker("broker-a", "10.0.0.6:10911").to_vec(),
+                vec![],
+                "out_of_scope",
+                "broker-a@10.0.0.6:10911#0 is not an address and broker id",
+            ),
+            (
+                RequestCode::UNREGISTER_BROKER,
+                "host-a",
+                broker("broker-a", "10.0.0.6:10911").to_vec(),
+                vec![],
+                "out_of_scope",
+                "#0 is not",
+            ),
+            (
+                RequestCode::REGISTER_BROKER,
+                "host-a",
+                broker_as("broker-a", "10.0.0.5:10911", "1").to_vec(),
+                vec![],
+                "out_of_scope",
+                "#1 is not",
+            ),
+            (
+                RequestCode::REGISTER_BROKER,
+                "host-a",
+                broker_as("broker-a", "10.0.0.6:10911", "+1").to_vec(),
+                vec![],
+                "unjudgeable",
+                "brokerId",
+            ),
+            (
+                RequestCode::UNREGISTER_BROKER,
+                "host-a",
+                vec![("brokerName", "broker-a"), ("brokerAddr", "10.0.0.6:10911")],
+                vec![],
+                "unjudgeable",
+                "brokerId",
+            ),
+            // `#*`: any id at that address.
+            (
+                RequestCode::REGISTER_BROKER,
+                "host-b",
+                broker_as("broker-b", "10.0.0.8:10911", "3").to_vec(),
+                vec![],
+                "allowed",
+                "",
+            ),
             (RequestCode::UNREGISTER_BROKER, "host-a", a5.to_vec(), vec![], "allowed", ""),
             (RequestCode::QUERY_DATA_VERSION, "host-a", a5.to_vec(), b"{}".to_vec(), "allowed", ""),
             (RequestCode::BROKER_HEARTBEAT, "host-a", a5.to_vec(), vec![], "allowed", ""),
@@ -606,7 +699,7 @@ mod tests {
                 broker("broker-b", "10.0.0.5:10911").to_vec(),
                 vec![],
                 "out_of_scope",
-                "broker-b@10.0.0.5:10911 is not an address",
+                "broker-b@10.0.0.5:10911#0 is not an address",
             ),
             (
                 RequestCode::REGISTER_BROKER,
@@ -732,13 +825,19 @@ mod tests {
 
     #[test]
     fn route_scopes_parse() {
-        let ok = RouteScope::parse(&["broker-a@10.0.0.5:10911", "broker-b@*", "we@ird@host:1"]).expect("valid");
-        assert_eq!(ok.describe(), "broker-a@10.0.0.5:10911, broker-b@*, we@ird@host:1");
+        let ok = RouteScope::parse(&["broker-a@10.0.0.5:10911#0", "broker-b@*#*", "we@ird@host:1#12"]).expect("valid");
+        assert_eq!(ok.describe(), "broker-a@10.0.0.5:10911#0, broker-b@*#*, we@ird@host:1#12");
         for (bad, why) in [
-            (&["broker-a"][..], "broker-a@<brokerIP1>:<listenPort>"),
-            (&["@10.0.0.5:10911"][..], "broker name"),
-            (&["a b@1.2.3.4:5"][..], "without spaces"),
-            (&["broker-a@10.0.0.5"][..], "neither host:port nor *"),
+            // No id: default deny, a slave's key would otherwise register as the master.
+            (&["broker-a@10.0.0.5:10911"][..], "give the broker's brokerId too, broker-a@10.0.0.5:10911#<brokerId>"),
+            (&["broker-a@*"][..], "#* for any id"),
+            (&["broker-a#0"][..], "broker-a@<brokerIP1>:<listenPort>#<brokerId>"),
+            (&["broker-a@10.0.0.5:10911#"][..], "neither a number nor *"),
+            (&["broker-a@10.0.0.5:10911#-1"][..], "neither a number nor *"),
+            (&["broker-a@10.0.0.5:10911#x"][..], "neither a number nor *"),
+            (&["@10.0.0.5:10911#0"][..], "broker name"),
+            (&["a b@1.2.3.4:5#0"][..], "without spaces"),
+            (&["broker-a@10.0.0.5#0"][..], "neither host:port nor *"),
             (&[][..], "empty"),
         ] {
             let e = RouteScope::parse(bad).expect_err("invalid");
