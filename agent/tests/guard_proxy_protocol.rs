@@ -34,14 +34,16 @@ struct HaProxy {
 }
 
 impl HaProxy {
-    fn start(dir: &Path, upstream: SocketAddr) -> Self {
+    /// `idle`: HAProxy's client and server timeouts (it closes a connection idle that long).
+    fn start(dir: &Path, upstream: SocketAddr, idle: Duration) -> Self {
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port().unwrap()).parse().unwrap();
+        let idle = idle.as_secs();
         let cfg = dir.join("haproxy.cfg");
         std::fs::write(
             &cfg,
             format!(
                 "global\n  nbthread 1\n\
-                 defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n  \
+                 defaults\n  mode tcp\n  timeout connect 5s\n  timeout client {idle}s\n  timeout server {idle}s\n  \
                  log stdout format raw local0 info\n\
                  listen decoder\n  bind {addr} accept-proxy\n  option tcplog\n  \
                  log-format \"decoded src=%ci:%cp dst=%fi:%fp\"\n  server broker {upstream}\n"
@@ -65,8 +67,13 @@ impl HaProxy {
 
     /// Starts it without blocking the test's runtime.
     async fn spawn(dir: &Path, upstream: SocketAddr) -> Self {
+        Self::spawn_idle(dir, upstream, Duration::from_secs(60)).await
+    }
+
+    /// [`HaProxy::spawn`] closing connections idle for `idle`.
+    async fn spawn_idle(dir: &Path, upstream: SocketAddr, idle: Duration) -> Self {
         let dir = dir.to_owned();
-        tokio::task::spawn_blocking(move || Self::start(&dir, upstream)).await.unwrap()
+        tokio::task::spawn_blocking(move || Self::start(&dir, upstream, idle)).await.unwrap()
     }
 
     fn log(&self) -> String {
@@ -263,5 +270,49 @@ async fn a_broker_that_does_not_read_the_header_is_named_in_the_log_and_counted(
         .unwrap_or(0.0)
     };
     agent.wait_for("the broker's refusal counted", Duration::from_secs(30), |b| counted(b) == 1.0).await;
+    agent.stop().await;
+}
+
+/// A connection that carried only a oneway request and was then closed by the broker side for
+/// idleness (a Java broker closes connections idle for serverChannelMaxIdleTimeSeconds, 120 s by
+/// default, below the guard's idle timeout; HAProxy's 2 s timeout stands in for it here, in
+/// front of a broker that reads the header) is not counted as a broker that refused the header:
+/// no answer was owed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_close_after_a_oneway_request_is_not_a_refused_header() {
+    let cluster = tokio::task::spawn_blocking(Cluster::shared).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let haproxy = HaProxy::spawn_idle(dir.path(), cluster.broker.addr(), Duration::from_secs(2)).await;
+    let listen: SocketAddr = format!("127.0.0.1:{}", free_port().unwrap()).parse().unwrap();
+    let agent = agent(dir.path(), &[("main", listen, haproxy.addr)]).await;
+    // The setting works: HAProxy decodes the header and the broker answers.
+    let mut c = TcpStream::connect(listen).await.unwrap();
+    c.write_all(&request(1)).await.unwrap();
+    assert_eq!(answer(&mut c).await.map(|h| h.opaque), Some(1));
+    drop(c);
+    // One oneway request (no answer owed), then nothing until the broker side closes.
+    let mut h = Header::request(RequestCode::GET_MAX_OFFSET, 2);
+    h.flag |= 2;
+    let ext: ExtFields = [("topic", "TBW102"), ("queueId", "0")].into_iter().collect();
+    h.ext_fields = Some(ext);
+    let oneway = rmq_protocol::frame::encode_to_bytes(&h, SerializeType::ROCKETMQ, &[]).unwrap();
+    let mut c = TcpStream::connect(listen).await.unwrap();
+    c.write_all(&oneway).await.unwrap();
+    // The guard closes the client side only after its broker side has ended (and been judged).
+    assert!(answer(&mut c).await.is_none());
+    let counted = |b: &str| {
+        rmq_testkit::expo::value(
+            b,
+            "rmq_guard_connection_errors_total",
+            &[("listener", "main"), ("reason", "broker_closed_after_proxy_header")],
+        )
+        .unwrap_or(0.0)
+    };
+    let body = agent
+        .wait_for("both connections closed", Duration::from_secs(30), |b| {
+            rmq_testkit::expo::value(b, "rmq_guard_connections_active", &[("listener", "main")]) == Some(0.0)
+        })
+        .await;
+    assert_eq!(counted(&body), 0.0, "an idle oneway connection was counted as a refused header");
     agent.stop().await;
 }

@@ -461,7 +461,11 @@ async fn broker_to_client(
                     break End::Closed("malformed_broker_frame");
                 }
                 None => {
-                    if !answered && !draining && shared.proxy_protocol != ProxyProtocol::Off {
+                    // Only a broker that closed while a request was still owed an answer, and
+                    // before answering anything: a client that sent only oneway requests and then
+                    // went quiet is closed by the broker's own idle timer, which says nothing
+                    // about the header.
+                    if !answered && !draining && shared.proxy_protocol != ProxyProtocol::Off && lock(&session).owed() {
                         proxy_header_refused(&shared, peer);
                     }
                     break if matches!(e, ReadEnd::Eof) { End::Eof } else { End::Io };
@@ -503,10 +507,12 @@ async fn broker_to_client(
     end
 }
 
-/// The broker closed a connection that began with a PROXY header without answering anything:
-/// what a broker that does not read the header does (4.x and 5.x before 5.1.4 read its first
-/// bytes as an oversized frame length). Counted and logged, since every client of such a
-/// listener fails this way.
+/// The broker closed a connection that began with a PROXY header while a request (not a
+/// oneway one) was still owed an answer and before answering anything: what a broker that does
+/// not read the header does (4.x and 5.x before 5.1.4 read its first bytes as an oversized
+/// frame length). Counted and logged, since every client of such a listener fails this way. A
+/// connection that carried only oneway requests is not counted: the broker's idle close of it
+/// looks the same and proves nothing.
 fn proxy_header_refused(shared: &Shared, peer: SocketAddr) {
     shared.stats.closed("broker_closed_after_proxy_header");
     if shared.logs.allow(&shared.name) {
@@ -514,8 +520,9 @@ fn proxy_header_refused(shared: &Shared, peer: SocketAddr) {
             listener = %shared.name,
             %peer,
             upstream = %shared.upstream,
-            "the broker closed the connection without answering after the PROXY header; brokers before 5.1.4 \
-             do not read it: set proxy_protocol = \"off\" on this listener unless the broker was only restarting"
+            "the broker closed the connection after the PROXY header with a request unanswered and nothing \
+             answered before; brokers before 5.1.4 do not read the header: set proxy_protocol = \"off\" on this \
+             listener unless the broker was only restarting"
         );
     }
 }
