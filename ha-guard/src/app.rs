@@ -17,7 +17,7 @@ use tracing::info;
 
 use crate::config::Config;
 use crate::stats::{EndStats, Side, families};
-use crate::tunnel::{AcceptEnd, ConnectEnd, End, Shared, serve};
+use crate::tunnel::{AcceptEnd, ConnectEnd, End, LiveTunnels, Shared, serve};
 
 /// Why the guard could not start (or its endpoint failed).
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +66,13 @@ fn ends(config: &Config, shared: &Arc<Shared>) -> Result<Vec<End>, StartError> {
             _ => None,
         };
         let stats = Arc::new(EndStats::new(a.label(), Side::Accept));
-        ends.push(End::Accept(Arc::new(AcceptEnd { cfg: a.clone(), stats, tls, shared: Arc::clone(shared) })));
+        ends.push(End::Accept(Arc::new(AcceptEnd {
+            cfg: a.clone(),
+            stats,
+            tls,
+            shared: Arc::clone(shared),
+            live: LiveTunnels::default(),
+        })));
     }
     for c in &config.connect {
         let tls = match &c.tls_ca_file {

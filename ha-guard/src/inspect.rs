@@ -18,12 +18,21 @@
 //!
 //! Auto-switch adds order: a slave's handshake comes first and does not change or come back
 //! after its first report; the master's handshake comes before its first transfer and not
-//! after.
+//! after. A slave handshake is refused while an earlier one has not been answered by a whole
+//! master handshake, and the first report only passes once every handshake has been answered
+//! in full and the master's stream is at a message boundary: a master whose handshake was cut
+//! short and then switched to transferring would otherwise leave the guard reading its stream
+//! out of step with the slave.
+//!
+//! What the guard reads on the slave → master side of an auto-switch tunnel is forwarded only
+//! in whole messages ([`SlaveReader::held_back`]): a Java master (5.1.1+) acts on a handshake
+//! once 12 of its 16 bytes have arrived and reads the broker id from its buffer, so a split
+//! handshake could make the master see another id than the one the guard checked.
 
 pub mod auto_switch;
 pub mod classic;
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 
 use rmq_protocol::ha::HaFrameError;
 
@@ -68,6 +77,14 @@ pub enum Impossible {
     /// connection (another declared broker id or address, other flags).
     #[error("the slave's handshake changed on the same connection")]
     HandshakeChanged,
+    /// An auto-switch slave's handshake while its earlier one has not been answered by a whole
+    /// master handshake (a Java slave repeats its handshake only after 5 s without an answer).
+    #[error("a slave handshake while its earlier one is unanswered")]
+    HandshakeUnanswered,
+    /// An auto-switch slave's first report while the master's handshake has not arrived in
+    /// full (a Java slave reports only after reading all of it).
+    #[error("an offset report before the master's handshake was read in full")]
+    HandshakeIncomplete,
     /// An auto-switch slave declaring a broker id its key may not declare (`slave_ids`).
     #[error("the slave declared broker id {0}, which its key may not declare (slave_ids)")]
     WrongSlaveId(i64),
@@ -79,9 +96,12 @@ impl Impossible {
         match self {
             Self::BeyondRelayed { .. } | Self::BeyondMaster { .. } => "report_beyond_relayed",
             Self::WrongSlaveId(_) => "wrong_slave_id",
-            Self::Frame(_) | Self::Backwards { .. } | Self::OutOfOrder(_) | Self::HandshakeChanged => {
-                "impossible_stream"
-            }
+            Self::Frame(_)
+            | Self::Backwards { .. }
+            | Self::OutOfOrder(_)
+            | Self::HandshakeChanged
+            | Self::HandshakeUnanswered
+            | Self::HandshakeIncomplete => "impossible_stream",
         }
     }
 }
@@ -103,6 +123,10 @@ pub struct MasterView {
     pub relayed_end: Option<i64>,
     /// The highest commitlog end a master handshake stated (auto-switch only).
     pub handshake_max: Option<i64>,
+    /// Master handshakes read in full, epoch list included (auto-switch only).
+    pub handshakes_answered: u32,
+    /// Whether the master's stream so far ends after a whole message (auto-switch only).
+    pub at_boundary: bool,
 }
 
 /// A [`MasterView`] passed from a tunnel's master → slave direction to its slave → master
@@ -112,11 +136,18 @@ pub struct MasterView {
 pub struct SharedView {
     relayed_end: AtomicI64,
     handshake_max: AtomicI64,
+    handshakes_answered: AtomicU32,
+    at_boundary: AtomicBool,
 }
 
 impl Default for SharedView {
     fn default() -> Self {
-        Self { relayed_end: AtomicI64::new(-1), handshake_max: AtomicI64::new(-1) }
+        Self {
+            relayed_end: AtomicI64::new(-1),
+            handshake_max: AtomicI64::new(-1),
+            handshakes_answered: AtomicU32::new(0),
+            at_boundary: AtomicBool::new(true),
+        }
     }
 }
 
@@ -125,12 +156,19 @@ impl SharedView {
     pub fn publish(&self, v: MasterView) {
         self.relayed_end.store(v.relayed_end.unwrap_or(-1), Ordering::Relaxed);
         self.handshake_max.store(v.handshake_max.unwrap_or(-1), Ordering::Relaxed);
+        self.handshakes_answered.store(v.handshakes_answered, Ordering::Relaxed);
+        self.at_boundary.store(v.at_boundary, Ordering::Relaxed);
     }
 
     /// The last view stored.
     pub fn load(&self) -> MasterView {
         let get = |a: &AtomicI64| Some(a.load(Ordering::Relaxed)).filter(|v| *v >= 0);
-        MasterView { relayed_end: get(&self.relayed_end), handshake_max: get(&self.handshake_max) }
+        MasterView {
+            relayed_end: get(&self.relayed_end),
+            handshake_max: get(&self.handshake_max),
+            handshakes_answered: self.handshakes_answered.load(Ordering::Relaxed),
+            at_boundary: self.at_boundary.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -226,6 +264,15 @@ impl SlaveReader {
         match self {
             Self::Classic(r) => r.feed(data, view, on_report),
             Self::AutoSwitch(r) => r.feed(data, view, on_report),
+        }
+    }
+
+    /// How many bytes at the end of what was fed are not yet a whole message and are to be
+    /// held back from the master until they are (auto-switch; classic forwards as it reads).
+    pub fn held_back(&self) -> usize {
+        match self {
+            Self::Classic(_) => 0,
+            Self::AutoSwitch(r) => r.partial_len(),
         }
     }
 }

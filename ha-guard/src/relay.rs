@@ -1,6 +1,8 @@
 //! Relaying an authenticated tunnel: bytes both ways, in order, one upstream connection per
 //! slave connection (the master counts connections as slaves). With inspection on, each
-//! chunk is read by the HA inspectors (of the tunnel's protocol) before it is forwarded.
+//! chunk is read by the HA inspectors (of the tunnel's protocol) before it is forwarded, and
+//! an auto-switch slave's bytes reach the master only in whole messages: the tail of a message
+//! not yet complete (at most a header less one byte) is held back until it is.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -31,14 +33,19 @@ pub enum RelayEnd {
     Idle,
     /// The stream carried something no HA peer sends.
     Impossible(Impossible),
+    /// A newer tunnel authenticated with the same key replaced this one (auto-switch accept
+    /// ends keep one live tunnel per key).
+    Superseded,
 }
 
-/// Copies `from` to `to`; `check` sees every chunk before it is written.
+/// Copies `from` to `to`; `check` sees every chunk before it is written and says how many
+/// bytes at the end of everything read so far are to be held back (the start of a message not
+/// yet whole); they are written once later bytes complete it.
 async fn pump<R, W>(
     mut from: R,
     mut to: W,
     activity: &Activity,
-    mut check: impl FnMut(&[u8]) -> Result<(), Impossible>,
+    mut check: impl FnMut(&[u8]) -> Result<usize, Impossible>,
     on_eof: RelayEnd,
 ) -> RelayEnd
 where
@@ -46,6 +53,8 @@ where
     W: AsyncWrite + Unpin,
 {
     let mut buf = vec![0u8; CHUNK];
+    // Bytes read and checked but not yet written: the start of an unfinished message.
+    let mut held: Vec<u8> = Vec::new();
     loop {
         let n = match from.read(&mut buf).await {
             Ok(0) => return on_eof,
@@ -53,10 +62,20 @@ where
             Err(e) => return RelayEnd::Io(e),
         };
         activity.touch();
-        if let Err(e) = check(&buf[..n]) {
-            return RelayEnd::Impossible(e);
-        }
-        if let Err(e) = to.write_all(&buf[..n]).await {
+        let hold = match check(&buf[..n]) {
+            Ok(hold) => hold,
+            Err(e) => return RelayEnd::Impossible(e),
+        };
+        let written = if held.is_empty() && hold == 0 {
+            to.write_all(&buf[..n]).await
+        } else {
+            held.extend_from_slice(&buf[..n]);
+            let send = held.len().saturating_sub(hold);
+            let r = to.write_all(&held[..send]).await;
+            held.drain(..send);
+            r
+        };
+        if let Err(e) = written {
             return RelayEnd::Io(e);
         }
     }
@@ -93,11 +112,14 @@ where
         mw,
         &activity,
         move |chunk| match &mut up_state {
-            Some((s, reader)) => reader.feed(chunk, view.load(), |offset| {
-                s.ack_offset.store(offset, Ordering::Relaxed);
-                s.reports.fetch_add(1, Ordering::Relaxed);
-            }),
-            None => Ok(()),
+            Some((s, reader)) => {
+                reader.feed(chunk, view.load(), |offset| {
+                    s.ack_offset.store(offset, Ordering::Relaxed);
+                    s.reports.fetch_add(1, Ordering::Relaxed);
+                })?;
+                Ok(reader.held_back())
+            }
+            None => Ok(0),
         },
         RelayEnd::SlaveClosed,
     );
@@ -120,9 +142,9 @@ where
                     }
                 })?;
                 view_down.publish(reader.view());
-                Ok(())
+                Ok(0)
             }
-            None => Ok(()),
+            None => Ok(0),
         },
         RelayEnd::MasterClosed,
     );

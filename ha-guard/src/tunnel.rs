@@ -15,7 +15,7 @@ use rmq_runtime::replay::NonceCache;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tracing::{info, warn};
 
@@ -46,6 +46,54 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// The live tunnel of each key on an auto-switch accept end. A Java 5.x master counts HA
+/// connections, not slaves, towards a write's acknowledgements, so one key holding two
+/// tunnels would acknowledge twice; a newer authenticated tunnel for a key closes the older.
+#[derive(Debug, Default)]
+pub struct LiveTunnels {
+    by_key: Mutex<LiveTable>,
+}
+
+/// Key id → (the live tunnel's number, what closes it); and the next number.
+#[derive(Debug, Default)]
+struct LiveTable {
+    next: u64,
+    tunnels: HashMap<String, (u64, oneshot::Sender<()>)>,
+}
+
+impl LiveTunnels {
+    /// Makes a new tunnel the live one of `key_id`: returns its number, what tells it that a
+    /// newer one replaced it, and whether an older one was told so now.
+    fn claim(&self, key_id: &str) -> (u64, oneshot::Receiver<()>, bool) {
+        let (tx, rx) = oneshot::channel();
+        let mut t = self.by_key.lock().unwrap_or_else(PoisonError::into_inner);
+        t.next += 1;
+        let id = t.next;
+        let older = t.tunnels.insert(key_id.to_owned(), (id, tx));
+        // An older tunnel that has ended already has dropped its receiver: not counted.
+        let replaced = older.is_some_and(|(_, tx)| tx.send(()).is_ok());
+        (id, rx, replaced)
+    }
+
+    /// Forgets tunnel `id` of `key_id` when it ends, unless a newer one has taken its place.
+    fn release(&self, key_id: &str, id: u64) {
+        let mut t = self.by_key.lock().unwrap_or_else(PoisonError::into_inner);
+        if t.tunnels.get(key_id).is_some_and(|(live, _)| *live == id) {
+            t.tunnels.remove(key_id);
+        }
+    }
+}
+
+/// Resolves when a newer tunnel of the same key has replaced this one; never without `rx`.
+async fn replaced(rx: Option<oneshot::Receiver<()>>) {
+    if let Some(rx) = rx
+        && rx.await.is_ok()
+    {
+        return;
+    }
+    std::future::pending::<()>().await;
+}
+
 /// A master-side tunnel end.
 pub struct AcceptEnd {
     /// Its configuration.
@@ -56,6 +104,8 @@ pub struct AcceptEnd {
     pub tls: Option<TlsAcceptor>,
     /// Keys and nonces.
     pub shared: Arc<Shared>,
+    /// The live tunnel of each key (auto-switch HA).
+    pub live: LiveTunnels,
 }
 
 /// A slave-side tunnel end.
@@ -308,7 +358,22 @@ where
         // A key that is not listed may declare no id (once the table is set at all).
         slave_ids: (!end.cfg.slave_ids.is_empty()).then(|| end.cfg.slave_ids.get(&key_id).cloned().unwrap_or_default()),
     });
-    run_tunnel(s, master, peer, &end.stats, inspect, limits.idle_timeout, &key_id).await;
+    // Auto-switch: one live tunnel per key (the master counts each connection's acks).
+    let claim = matches!(end.cfg.ha_protocol, config::HaProtocol::AutoSwitch | config::HaProtocol::AutoSwitch50)
+        .then(|| end.live.claim(&key_id));
+    let superseded = claim.map(|(id, rx, older)| {
+        if older {
+            end.stats.reject("superseded");
+            warn!(guard = %end.stats.name, %peer, key_id, "a newer tunnel authenticated with this key: closing its older tunnel");
+        }
+        (id, rx)
+    });
+    let (live_id, rx) = superseded.map_or((None, None), |(id, rx)| (Some(id), Some(rx)));
+    let t = Tunnel { peer, key_id: &key_id, idle: limits.idle_timeout, superseded: rx };
+    run_tunnel(s, master, &end.stats, inspect, t).await;
+    if let Some(id) = live_id {
+        end.live.release(&key_id, id);
+    }
     Ok(())
 }
 
@@ -397,7 +462,8 @@ where
         .map_err(|_| Refusal::new("bad_answer", "the answer is not signed with our key"))?;
     let _slot = take_tunnel_slot(ticket, budgets)?;
     let inspect = end.cfg.inspect.then_some(Reading { protocol: end.cfg.ha_protocol, slave_ids: None });
-    run_tunnel(slave, remote, peer, &end.stats, inspect, end.cfg.limits.idle_timeout, &end.cfg.key_id).await;
+    let t = Tunnel { peer, key_id: &end.cfg.key_id, idle: end.cfg.limits.idle_timeout, superseded: None };
+    run_tunnel(slave, remote, &end.stats, inspect, t).await;
     Ok(())
 }
 
@@ -436,19 +502,22 @@ async fn relay_uninspected<S: TunnelStream, M: TunnelStream>(s: S, m: M, idle: D
     }
 }
 
-/// Relays an established tunnel and accounts for it.
-async fn run_tunnel<S, M>(
-    slave_side: S,
-    master_side: M,
+/// Whom a tunnel serves and what ends it besides its streams.
+struct Tunnel<'a> {
     peer: SocketAddr,
-    stats: &EndStats,
-    inspect: Option<Reading>,
+    key_id: &'a str,
     idle: Duration,
-    key_id: &str,
-) where
+    /// Fires when a newer tunnel of the same key replaces this one.
+    superseded: Option<oneshot::Receiver<()>>,
+}
+
+/// Relays an established tunnel and accounts for it.
+async fn run_tunnel<S, M>(slave_side: S, master_side: M, stats: &EndStats, inspect: Option<Reading>, t: Tunnel<'_>)
+where
     S: TunnelStream,
     M: TunnelStream,
 {
+    let Tunnel { peer, key_id, idle, superseded } = t;
     let slave = peer.ip().to_string();
     let state: Arc<SlaveStats> = stats.slave(&slave);
     stats.established.fetch_add(1, Ordering::Relaxed);
@@ -456,11 +525,17 @@ async fn run_tunnel<S, M>(
     state.tunnels.fetch_add(1, Ordering::Relaxed);
     let read_as = inspect.as_ref().map_or("uninspected", |r| r.protocol.as_str());
     info!(guard = %stats.name, %peer, key_id, inspect = read_as, "HA tunnel established");
-    let end = match inspect {
-        Some(reading) => {
-            relay(slave_side, master_side, Some(Inspect { slave: Arc::clone(&state), reading }), idle).await
+    let relayed = async {
+        match inspect {
+            Some(reading) => {
+                relay(slave_side, master_side, Some(Inspect { slave: Arc::clone(&state), reading }), idle).await
+            }
+            None => relay_uninspected(slave_side, master_side, idle).await,
         }
-        None => relay_uninspected(slave_side, master_side, idle).await,
+    };
+    let end = tokio::select! {
+        e = relayed => e,
+        () = replaced(superseded) => RelayEnd::Superseded,
     };
     state.tunnels.fetch_sub(1, Ordering::Relaxed);
     stats.active.fetch_sub(1, Ordering::Relaxed);
@@ -468,6 +543,9 @@ async fn run_tunnel<S, M>(
         RelayEnd::Impossible(e) => {
             stats.reject(e.reason());
             warn!(guard = %stats.name, %peer, reason = e.reason(), error = %e, "closing HA tunnel before forwarding what no HA peer sends");
+        }
+        RelayEnd::Superseded => {
+            info!(guard = %stats.name, %peer, key_id, "HA tunnel closed: a newer tunnel of the same key replaced it");
         }
         RelayEnd::Idle => {
             stats.reject("idle");

@@ -7,8 +7,14 @@
 //! The order is part of what a Java peer can send, and the guard holds both sides to it:
 //! - slave: a handshake first (a report without one would have the master transfer with no
 //!   handshake); every handshake on the connection the same (the master takes the last one's
-//!   broker id as the slave's identity); none after the first report (a Java slave switches
-//!   to reporting only once it has read the master's handshake, and never back);
+//!   broker id as the slave's identity); none while an earlier one is unanswered (a Java slave
+//!   repeats it only after 5 s without an answer; a flood of them would have the master cut
+//!   its answers short); none after the first report (a Java slave switches to reporting only
+//!   once it has read the master's handshake, and never back);
+//! - the first report only once every handshake has been answered by a whole master handshake
+//!   and the master's stream is at a message boundary (a Java slave reads the whole answer
+//!   first; a master that switched to transferring in the middle of its answer never finishes
+//!   it, and the guard would read the rest of its stream out of step);
 //! - the first report no higher than the commitlog end in the master's handshake (the slave
 //!   truncates to at most that point before it reports), later ones within what was relayed;
 //! - master: a handshake before the first transfer, none after it.
@@ -26,6 +32,8 @@ pub struct SlaveReader {
     handshake: Option<SlaveMessage>,
     /// Whether an offset report has been seen.
     reported: bool,
+    /// Handshakes passed to the master.
+    handshakes: u32,
     bounds: ReportBounds,
     /// The broker ids the slave may declare (None: any).
     slave_ids: Option<Vec<i64>>,
@@ -40,22 +48,34 @@ impl SlaveReader {
             framer: Framer::new(AutoSwitchSlave { legacy }),
             handshake: None,
             reported: false,
+            handshakes: 0,
             bounds: ReportBounds::default(),
             slave_ids,
         }
     }
 
+    /// Bytes of an unfinished message at the end of what was fed (at most a header less one).
+    pub fn partial_len(&self) -> usize {
+        self.framer.partial_len()
+    }
+
     /// Reads `data`; calls `on_report` for each offset report that passes. `view` is what
     /// the master had sent this slave when the chunk arrived.
     pub fn feed(&mut self, data: &[u8], view: MasterView, mut on_report: impl FnMut(i64)) -> Result<(), Impossible> {
-        let (handshake, reported, bounds, slave_ids) =
-            (&mut self.handshake, &mut self.reported, &mut self.bounds, &self.slave_ids);
+        let (handshake, reported, handshakes, bounds, slave_ids) =
+            (&mut self.handshake, &mut self.reported, &mut self.handshakes, &mut self.bounds, &self.slave_ids);
         self.framer.feed(data, |piece| {
             let Piece::Header(message) = piece else { return Ok(()) };
             match message {
                 SlaveMessage::Transfer { max_offset } => {
                     if handshake.is_none() {
                         return Err(Impossible::OutOfOrder("an offset report before the slave's handshake"));
+                    }
+                    if !*reported
+                        && view.handshake_max.is_some()
+                        && (view.handshakes_answered < *handshakes || !view.at_boundary)
+                    {
+                        return Err(Impossible::HandshakeIncomplete);
                     }
                     bounds.check(max_offset, view, FirstBound::MasterHandshake)?;
                     *reported = true;
@@ -65,6 +85,10 @@ impl SlaveReader {
                     if *reported {
                         return Err(Impossible::OutOfOrder("a slave handshake after its first offset report"));
                     }
+                    if view.handshakes_answered < *handshakes {
+                        return Err(Impossible::HandshakeUnanswered);
+                    }
+                    *handshakes = handshakes.saturating_add(1);
                     match handshake {
                         Some(first) if *first != hello => return Err(Impossible::HandshakeChanged),
                         Some(_) => {}
@@ -99,6 +123,10 @@ pub struct MasterReader {
     start: Option<i64>,
     /// Data bytes read since.
     relayed: u64,
+    /// Master handshakes read in full (header and epoch list).
+    answered: u32,
+    /// Epoch-list bytes of the current master handshake still to come.
+    epochs_left: usize,
 }
 
 impl Default for MasterReader {
@@ -110,6 +138,8 @@ impl Default for MasterReader {
             data: false,
             start: None,
             relayed: 0,
+            answered: 0,
+            epochs_left: 0,
         }
     }
 }
@@ -118,12 +148,17 @@ impl MasterReader {
     /// What the master has sent on this tunnel.
     pub fn view(&self) -> MasterView {
         let relayed_end = self.start.map(|s| s.saturating_add(i64::try_from(self.relayed).unwrap_or(i64::MAX)));
-        MasterView { relayed_end, handshake_max: self.handshake_max }
+        MasterView {
+            relayed_end,
+            handshake_max: self.handshake_max,
+            handshakes_answered: self.answered,
+            at_boundary: self.framer.at_boundary(),
+        }
     }
 
     /// Reads `data`; calls `on_block` for each transfer header.
     pub fn feed(&mut self, data: &[u8], mut on_block: impl FnMut(Block)) -> Result<(), Impossible> {
-        let Self { framer, handshake_max, transferring, data: is_data, start, relayed } = self;
+        let Self { framer, handshake_max, transferring, data: is_data, start, relayed, answered, epochs_left } = self;
         framer.feed(data, |piece| {
             match piece {
                 Piece::Header(MasterHeader::Handshake(h)) => {
@@ -132,6 +167,10 @@ impl MasterReader {
                     }
                     *handshake_max = Some(handshake_max.map_or(h.max_phy_offset, |m| m.max(h.max_phy_offset)));
                     *is_data = false;
+                    *epochs_left = MasterHeader::Handshake(h).body_len();
+                    if *epochs_left == 0 {
+                        *answered = answered.saturating_add(1);
+                    }
                 }
                 Piece::Header(MasterHeader::Transfer(t)) => {
                     if handshake_max.is_none() {
@@ -154,6 +193,11 @@ impl MasterReader {
                 Piece::Body(b) => {
                     if *is_data {
                         *relayed = relayed.saturating_add(u64::try_from(b.len()).unwrap_or(u64::MAX));
+                    } else if *epochs_left > 0 {
+                        *epochs_left = epochs_left.saturating_sub(b.len());
+                        if *epochs_left == 0 {
+                            *answered = answered.saturating_add(1);
+                        }
                     }
                 }
             }
@@ -273,7 +317,6 @@ mod tests {
     fn honest() -> Vec<Step> {
         vec![
             Step::Slave(slave_handshake(2)),
-            Step::Slave(slave_handshake(2)), // a Java slave repeats it while it waits
             Step::Master(master_handshake(8192, &[(1, 0), (2, 4096)])),
             Step::Slave(report(4096)), // truncated to the consistent point, then reports
             Step::Master(transfer(4096, 100, 2, 4096, 4000)),
@@ -334,7 +377,7 @@ mod tests {
     #[test]
     fn forged_reports_are_refused_before_they_pass() {
         let mut steps = honest();
-        steps.truncate(3);
+        steps.truncate(2);
         // A first report beyond the master's end: the master would take it as the slave's.
         steps.push(Step::Slave(report(1 << 40)));
         let (reports, _, r) = converse_at_every_cut(&steps, false);
@@ -388,14 +431,59 @@ mod tests {
     }
 
     #[test]
+    fn a_handshake_is_repeated_only_once_the_last_is_answered() {
+        // Repeated after a whole answer (a Java slave does so after 5 s without a report): the
+        // first report waits for the answer to the repeat too.
+        let answered = [
+            Step::Slave(slave_handshake(2)),
+            Step::Master(master_handshake(8192, &[(1, 0)])),
+            Step::Slave(slave_handshake(2)),
+            Step::Master(master_handshake(8192, &[(1, 0)])),
+            Step::Slave(report(8192)),
+        ];
+        assert_eq!(converse_at_every_cut(&answered, false).2, Ok(()));
+        let early = [
+            Step::Slave(slave_handshake(2)),
+            Step::Master(master_handshake(8192, &[(1, 0)])),
+            Step::Slave(slave_handshake(2)),
+            Step::Slave(report(8192)),
+        ];
+        assert_eq!(converse_at_every_cut(&early, false).2, Err(Impossible::HandshakeIncomplete));
+        // Repeated before any answer: refused.
+        let unanswered = [Step::Slave(slave_handshake(2)), Step::Slave(slave_handshake(2))];
+        let r = converse_at_every_cut(&unanswered, false).2;
+        assert_eq!(r, Err(Impossible::HandshakeUnanswered));
+        assert_eq!(r.map_err(|e| e.reason()), Err("impossible_stream"));
+    }
+
+    #[test]
+    fn a_first_report_waits_for_the_whole_master_handshake() {
+        // The master's answer stops inside its epoch list: the slave cannot have read it all.
+        let mut cut_short = master_handshake(8192, &[(1, 0), (2, 4096)]);
+        cut_short.truncate(cut_short.len() - 16);
+        let steps = [Step::Slave(slave_handshake(2)), Step::Master(cut_short), Step::Slave(report(8192))];
+        let (reports, _, r) = converse(&steps, usize::MAX, false);
+        assert_eq!((reports, r), (vec![], Err(Impossible::HandshakeIncomplete)));
+    }
+
+    #[test]
     fn a_slave_cannot_change_its_declared_identity() {
-        let steps = [Step::Slave(slave_handshake(2)), Step::Slave(slave_handshake(3))];
+        let steps = [
+            Step::Slave(slave_handshake(2)),
+            Step::Master(master_handshake(0, &[(1, 0)])),
+            Step::Slave(slave_handshake(3)),
+        ];
         assert_eq!(converse_at_every_cut(&steps, false).2, Err(Impossible::HandshakeChanged));
         let mut learner = slave_handshake(2);
         learner[7] = 1; // isAsyncLearner
-        let steps = [Step::Slave(slave_handshake(2)), Step::Slave(learner)];
+        let steps =
+            [Step::Slave(slave_handshake(2)), Step::Master(master_handshake(0, &[(1, 0)])), Step::Slave(learner)];
         assert_eq!(converse_at_every_cut(&steps, false).2, Err(Impossible::HandshakeChanged));
-        let steps = [Step::Slave(legacy_handshake("10.0.0.2:10911")), Step::Slave(legacy_handshake("10.0.0.3:10911"))];
+        let steps = [
+            Step::Slave(legacy_handshake("10.0.0.2:10911")),
+            Step::Master(master_handshake(0, &[(1, 0)])),
+            Step::Slave(legacy_handshake("10.0.0.3:10911")),
+        ];
         assert_eq!(converse_at_every_cut(&steps, true).2, Err(Impossible::HandshakeChanged));
     }
 
@@ -407,7 +495,11 @@ mod tests {
         assert_eq!(run(4), Err(Impossible::WrongSlaveId(4)));
         assert_eq!(run(4).map_err(|e| e.reason()), Err("wrong_slave_id"));
         // An allowed id, then another allowed one: a change all the same.
-        let steps = [Step::Slave(slave_handshake(2)), Step::Slave(slave_handshake(3))];
+        let steps = [
+            Step::Slave(slave_handshake(2)),
+            Step::Master(master_handshake(0, &[(1, 0)])),
+            Step::Slave(slave_handshake(3)),
+        ];
         assert_eq!(converse_bound(&steps, usize::MAX, false, Some(vec![2, 3])).2, Err(Impossible::HandshakeChanged));
         // No ids at all for this key: nothing may be declared.
         assert_eq!(

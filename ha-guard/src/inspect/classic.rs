@@ -57,7 +57,7 @@ impl TransferReader {
     /// body byte read since (None before the first header).
     pub fn view(&self) -> MasterView {
         let relayed_end = self.start.map(|s| s.saturating_add(i64::try_from(self.relayed).unwrap_or(i64::MAX)));
-        MasterView { relayed_end, handshake_max: None }
+        MasterView { relayed_end, ..MasterView::default() }
     }
 
     /// Reads `data`; calls `on_block` for each whole header.
@@ -88,7 +88,7 @@ mod tests {
 
     /// What the master had sent: `relayed_end` only (classic has no handshake).
     fn sent(relayed_end: Option<i64>) -> MasterView {
-        MasterView { relayed_end, handshake_max: None }
+        MasterView { relayed_end, ..MasterView::default() }
     }
 
     fn reports(vals: &[i64]) -> Vec<u8> {

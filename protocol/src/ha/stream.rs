@@ -118,6 +118,12 @@ impl<L: Layout> Framer<L> {
         self.have == 0 && self.body_left == 0
     }
 
+    /// How many bytes of an unfinished header the framer holds (0 at a boundary or in a body):
+    /// for layouts without bodies, the tail of the input that is not yet a whole message.
+    pub fn partial_len(&self) -> usize {
+        self.have
+    }
+
     /// Reads `data`, the next bytes of the stream, handing each piece to `on` in order. Stops
     /// at the first error, from the layout (a header no peer sends) or from `on`.
     pub fn feed<'a, E: From<HaFrameError>>(
