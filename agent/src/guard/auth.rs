@@ -279,6 +279,14 @@ impl Policy {
             return match nonces.check_and_insert(v.key_id, v.nonce, now_ms) {
                 Ok(()) => Decision::Allowed { key_id: v.key_id.to_owned(), scheme: Scheme::RmqHmacV1 },
                 Err(NonceRejection::Replayed) => reject(AuthError::Replayed, Scheme::RmqHmacV1),
+                Err(NonceRejection::Full) if nonces.held_by(v.key_id) >= nonces.key_share() => Decision::Rejected {
+                    reason: "replay_cache_full",
+                    detail: format!(
+                        "rmq-hmac-v1: key {:?} holds its share of the replay cache ({} recent requests; nonce_cache_size / keys)",
+                        v.key_id,
+                        nonces.key_share()
+                    ),
+                },
                 Err(NonceRejection::Full) => Decision::Rejected {
                     reason: "replay_cache_full",
                     detail: "rmq-hmac-v1: too many recent requests to remember".into(),
@@ -821,6 +829,31 @@ mod tests {
         );
         let (got, d) = judge(&h, b"");
         assert!(got == "code_not_allowed" && d.contains("rmq-hmac-v1 only"), "{got}: {d}");
+    }
+
+    #[test]
+    fn a_key_past_its_share_of_the_replay_cache_does_not_lock_out_the_others() {
+        let p = namesrv_policy();
+        let mut nonces = NonceCache::new(600_000, 8);
+        nonces.set_keys(4);
+        let a5 = broker("broker-a", "10.0.0.5:10911");
+        let b7 = broker("broker-b", "10.0.0.7:10911");
+        let mut judge = |key: &str, fields: &[(&str, &str)]| {
+            let h = route_write(RequestCode::BROKER_HEARTBEAT, key, fields, b"");
+            match p.check(&h, b"", NOW, &mut nonces) {
+                Decision::Allowed { .. } => ("allowed", String::new()),
+                Decision::Rejected { reason, detail } => (reason, detail),
+            }
+        };
+        assert_eq!(judge("host-a", &a5).0, "allowed");
+        assert_eq!(judge("host-a", &a5).0, "allowed");
+        let (reason, detail) = judge("host-a", &a5);
+        assert_eq!(reason, "replay_cache_full");
+        assert!(detail.contains("\"host-a\" holds its share") && detail.contains("(2 recent"), "{detail}");
+        // Another key is unaffected.
+        assert_eq!(judge("host-b", &b7).0, "allowed");
+        assert_eq!(judge("host-b", &b7).0, "allowed");
+        assert_eq!(judge("host-b", &b7).0, "replay_cache_full");
     }
 
     #[test]

@@ -32,7 +32,10 @@ impl Listeners {
         let keys = load_keys(g)?;
         // One replay cache for the process: a request accepted on one port is a replay on
         // every other (and stays so across reloads).
-        let nonces = Arc::new(Mutex::new(NonceCache::new(2 * g.max_skew_ms(), g.nonce_cache_size)));
+        // Each key may hold only its share, so one key cannot lock the others out.
+        let mut cache = NonceCache::new(2 * g.max_skew_ms(), g.nonce_cache_size);
+        cache.set_keys(g.keys.len());
+        let nonces = Arc::new(Mutex::new(cache));
         let running = g.listeners.iter().map(|l| Arc::new(state(l, g, keys.clone(), Arc::clone(&nonces)))).collect();
         Ok(Self { running })
     }
@@ -69,11 +72,9 @@ impl Listeners {
             applied += 1;
         }
         if let Some(first) = self.running.first() {
-            first
-                .nonces
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .reconfigure(2 * new.max_skew_ms(), new.nonce_cache_size);
+            let mut nonces = first.nonces.lock().unwrap_or_else(PoisonError::into_inner);
+            nonces.reconfigure(2 * new.max_skew_ms(), new.nonce_cache_size);
+            nonces.set_keys(new.keys.len());
         }
         Ok(applied)
     }
