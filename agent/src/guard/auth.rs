@@ -775,6 +775,27 @@ mod tests {
                 "unjudgeable",
                 "brokerAddr",
             ),
+            // Many names (a large body the reader stops at the 65th distinct one), a reference.
+            (
+                RequestCode::REGISTER_TOPIC_IN_NAMESRV,
+                "host-a",
+                vec![("topic", "T")],
+                format!(
+                    r#"{{"queueDatas":[{}]}}"#,
+                    (0..40_000).map(|i| format!(r#"{{"brokerName":"b{i}"}}"#)).collect::<Vec<_>>().join(",")
+                )
+                .into_bytes(),
+                "unjudgeable",
+                "more than 64 distinct broker names",
+            ),
+            (
+                RequestCode::REGISTER_BROKER,
+                "host-a",
+                a5.to_vec(),
+                br#"{"topicConfigSerializeWrapper":{"topicQueueMappingDetailMap":{"D":{"topic":"ST","bname":"broker-a"}},"topicQueueMappingInfoMap":{"ST":{"$ref":"$.topicConfigSerializeWrapper.topicQueueMappingDetailMap.D"}}}}"#.to_vec(),
+                "unjudgeable",
+                "$ref",
+            ),
             // Nothing but route writes.
             (
                 RequestCode::UPDATE_NAMESRV_CONFIG,

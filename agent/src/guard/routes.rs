@@ -2,7 +2,8 @@
 //! heartbeats): every one that reaches a decision is counted by code and outcome, and gets an
 //! audit line naming the key, the broker (names, cluster, address, HA address) and the source.
 //! What reached the name server unchecked (a listener's `allow_unsigned` opt-out) and every
-//! refusal are logged within the listener's log budget; an accepted signed one always is.
+//! refusal are logged within the listener's log budget, by their header only; an accepted
+//! signed one always is.
 
 use std::net::SocketAddr;
 
@@ -32,8 +33,12 @@ pub fn record(
     }
     let code = RequestCode(header.code);
     let ext = |k: &str| clip(header.ext(k).unwrap_or(""));
-    // The broker names of a topic registration are in its body; read them when it is judged.
+    // The broker names of a topic registration are in its body; read only for one a key
+    // signed (a scoped key's was read and judged already, and the reader refuses more than a
+    // few dozen names). An unsigned, unchecked or refused one is audited by its header alone:
+    // reading its body would let anyone spend the guard's CPU.
     let brokers = match header.request_code() {
+        RequestCode::REGISTER_TOPIC_IN_NAMESRV if !signed => String::new(),
         RequestCode::REGISTER_TOPIC_IN_NAMESRV => header
             .ext_fields
             .as_ref()
