@@ -10,7 +10,7 @@
 //! |---|---|---|---|
 //! | `REGISTER_BROKER` 103 | ext `brokerName`; 5.x also `bname` of every entry of the body's `topicConfigSerializeWrapper.topicQueueMappingInfoMap` (static topics) | ext `brokerAddr` (liveness and the HA address slaves are given are kept per cluster and address) | ext `brokerId`: the broker's addresses are kept by id, so a registration with id 0 replaces the master's address |
 //! | `UNREGISTER_BROKER` 104 | ext `brokerName` | ext `brokerAddr` | ext `brokerId`: the address under that id is removed, whatever `brokerAddr` says |
-//! | `QUERY_DATA_VERSION` 322, `BROKER_HEARTBEAT` 904 | ext `brokerName` (not used by the name server) | ext `brokerAddr`: its last-seen time is refreshed | ext `brokerId` |
+//! | `QUERY_DATA_VERSION` 322, `BROKER_HEARTBEAT` 904 | ext `brokerName` (not used by the name server) | ext `brokerAddr`: its last-seen time is refreshed | ext `brokerId` (optional on 904, whose header had none before 5.x and whose id the name server does not read) |
 //! | `REGISTER_TOPIC_IN_NAMESRV` 217 | `brokerName` of every entry of the body's `queueDatas` | none | none |
 //!
 //! Ext field names are matched exactly by Java (`decodeCommandCustomHeader`), so the header is
@@ -38,7 +38,8 @@ pub struct RouteClaim {
     /// The broker address the name server keys liveness by (`brokerAddr`); `None` for 217,
     /// which names no address.
     pub broker_addr: Option<String>,
-    /// `brokerId` (0 is the master) of 103, 104, 322 and 904; `None` for 217.
+    /// `brokerId` (0 is the master) of 103, 104, 322 and 904; `None` for 217 and for a 904
+    /// without one.
     pub broker_id: Option<i64>,
     /// `clusterName`, where the request has one (not pinned by a scope).
     pub cluster: Option<String>,
@@ -162,10 +163,15 @@ pub fn route_claim(code: i32, ext: &ExtFields, body: &[u8]) -> Result<RouteClaim
             mapping_broker_names(body, &mut names)?;
             claim.broker_names = names.list;
         }
-        RequestCode::UNREGISTER_BROKER | RequestCode::QUERY_DATA_VERSION | RequestCode::BROKER_HEARTBEAT => {
+        RequestCode::UNREGISTER_BROKER | RequestCode::QUERY_DATA_VERSION => {
             claim.broker_names.push(required("brokerName")?);
             claim.broker_addr = Some(required("brokerAddr")?);
             claim.broker_id = Some(broker_id(ext)?);
+        }
+        RequestCode::BROKER_HEARTBEAT => {
+            claim.broker_names.push(required("brokerName")?);
+            claim.broker_addr = Some(required("brokerAddr")?);
+            claim.broker_id = if ext.contains_key("brokerId") { Some(broker_id(ext)?) } else { None };
         }
         RequestCode::REGISTER_TOPIC_IN_NAMESRV => {
             claim.topic = Some(required("topic")?);

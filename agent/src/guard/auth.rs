@@ -132,12 +132,13 @@ impl RouteScope {
             }
         }
         // The address and id are the header's, paired with the header's broker name (the
-        // first); a claim with an address always has an id (route_claim requires both).
+        // first). Every claim with an address has an id but a heartbeat without one, which the
+        // name server files by address alone.
         if let (Some(addr), Some(name)) = (&claim.broker_addr, claim.broker_names.first()) {
             let pinned = self.entries.iter().any(|e| {
                 &e.name == name
                     && e.addr.as_ref().is_none_or(|a| a == addr)
-                    && e.id.is_none_or(|id| claim.broker_id == Some(id))
+                    && e.id.zip(claim.broker_id).is_none_or(|(id, claimed)| id == claimed)
             });
             if !pinned {
                 let id = claim.broker_id.map_or_else(|| "?".to_owned(), |i| i.to_string());

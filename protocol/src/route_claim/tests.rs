@@ -142,7 +142,9 @@ fn the_broker_id_is_read_and_must_be_a_decimal_long() {
         }
         let mut e = register_ext("broker-a", "a:1");
         e.remove("brokerId");
-        assert_eq!(claim(code, &e, b""), Err(Unjudgeable::Missing("brokerId")), "{code}");
+        // A heartbeat had no id before 5.x, and the name server reads only its address.
+        let want = if code == RequestCode::BROKER_HEARTBEAT { Ok(None) } else { Err(Unjudgeable::Missing("brokerId")) };
+        assert_eq!(claim(code, &e, b"").map(|c| c.broker_id), want, "{code}");
         // Long.parseLong would read some of these (a `+`, other scripts' digits); none is judged.
         for bad in ["", "+0", " 0", "0 ", "x", "1.0", "0x1", "\u{0660}", "-", "9223372036854775808"] {
             e.insert("brokerId", bad);
