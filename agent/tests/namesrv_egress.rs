@@ -379,10 +379,11 @@ async fn the_agent_refuses_to_start_when_the_broker_goes_around_the_egress() {
     std::fs::write(
         &agent_toml,
         format!(
-            "[namesrv_egress]\nkey_id = \"host-a\"\nkey_file = \"{}\"\nbroker_config = \"{}\"\n\
+            "[namesrv_egress]\nkey_id = \"host-a\"\nkey_file = \"{}\"\nbroker_config = \"{}\"\nallowed_uids = [{}]\n\
              [[namesrv_egress.routes]]\nlisten = \"127.0.0.1:19876\"\nupstream = \"10.0.0.9:9876\"\n",
             key.display(),
-            broker_conf.display()
+            broker_conf.display(),
+            own_uid()
         ),
     )
     .unwrap();
@@ -408,6 +409,7 @@ async fn the_agent_refuses_to_start_when_the_broker_goes_around_the_egress() {
         key_id: "host-a".into(),
         key_file: Some(key),
         broker_config: Some(broker_conf.clone()),
+        allowed_uids: Some(vec![own_uid()]),
         routes: vec![EgressRoute {
             listen: "127.0.0.1:19876".parse().unwrap(),
             upstream: "10.0.0.9:9876".parse().unwrap(),

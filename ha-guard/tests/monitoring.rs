@@ -177,6 +177,8 @@ async fn every_metric_the_rules_and_dashboard_use_is_exported() {
             upstream: free_addr().to_string().parse().unwrap(),
             target: None,
         }],
+        // No broker connects here: whose processes are relayed does not matter.
+        allow_any_local_user: true,
         ..rmq_agent::egress::EgressConfig::default()
     };
     cfg.put_probe.enabled = true;

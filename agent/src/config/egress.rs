@@ -27,9 +27,12 @@ pub struct EgressConfig {
     /// The broker's configuration file (`broker.conf`, or RocketMQ-Rust's TOML): when set, the
     /// agent refuses to start unless its `namesrvAddr` lists only egress ports.
     pub broker_config: Option<PathBuf>,
-    /// When set, only processes of these users (the broker's) may connect: any other local
-    /// connection is closed unanswered. Unset: any local process gets its route writes signed.
+    /// Only processes of these users (the broker's) may connect: any other local connection
+    /// is closed unanswered. Required unless `allow_any_local_user` is set.
     pub allowed_uids: Option<Vec<u32>>,
+    /// Sign the route writes of any local process (no `allowed_uids`): an explicit opt-out,
+    /// for hosts where the broker's user is not fixed.
+    pub allow_any_local_user: bool,
     /// Connections at once per route (one broker opens one per name server).
     pub max_connections: usize,
     /// How long dialling a name server may take. Key: `connect_timeout_ms`.
@@ -61,6 +64,7 @@ impl Default for EgressConfig {
             routes: Vec::new(),
             broker_config: None,
             allowed_uids: None,
+            allow_any_local_user: false,
             max_connections: 64,
             connect_timeout: Duration::from_millis(3_000),
             frame_timeout: Duration::from_millis(10_000),
@@ -138,9 +142,6 @@ impl EgressConfig {
             }
         }
         p.nonzero(at, "max_connections", self.max_connections);
-        if self.allowed_uids.as_ref().is_some_and(Vec::is_empty) {
-            p.at(at, "allowed_uids", "empty: list the broker's user id, or leave it out");
-        }
         p.nonzero(at, "connect_timeout_ms", self.connect_timeout);
         p.nonzero(at, "frame_timeout_ms", self.frame_timeout);
         p.nonzero(at, "idle_timeout_seconds", self.idle_timeout);
@@ -157,6 +158,21 @@ impl EgressConfig {
             && let Err(e) = crate::egress::broker_conf::check(path, &listens)
         {
             p.at(at, "broker_config", e);
+        }
+        if let Some(problem) = self.uid_problem() {
+            p.at(at, "allowed_uids", problem);
+        }
+    }
+
+    /// Why the section's `allowed_uids` (with `allow_any_local_user`) is refused, if it is.
+    pub fn uid_problem(&self) -> Option<&'static str> {
+        match (&self.allowed_uids, self.allow_any_local_user) {
+            (Some(u), _) if u.is_empty() => Some("empty: list the broker's user id"),
+            (Some(_), true) => Some("set with allow_any_local_user = true: choose one"),
+            (None, false) => Some(
+                "required: list the broker's user id, so that no other local process gets its route writes signed (or set allow_any_local_user = true)",
+            ),
+            _ => None,
         }
     }
 }

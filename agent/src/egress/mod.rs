@@ -66,8 +66,11 @@ pub async fn spawn(cfg: &EgressConfig, svc: &mut Service, slot: Arc<SnapshotSlot
             "namesrv_egress.broker_config is not set: nothing checks that the broker's namesrvAddr lists only egress ports"
         );
     }
-    if cfg.allowed_uids.is_none() {
-        warn!("namesrv_egress.allowed_uids is not set: any local process can have its route writes signed");
+    if let Some(problem) = cfg.uid_problem() {
+        return Err(EgressError::Config(format!("allowed_uids: {problem}")));
+    }
+    if cfg.allow_any_local_user {
+        warn!("namesrv_egress.allow_any_local_user is set: any local process can have its route writes signed");
     }
     let mut routes = Vec::with_capacity(cfg.routes.len());
     for r in &cfg.routes {

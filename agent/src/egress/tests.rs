@@ -38,6 +38,7 @@ fn off_by_default_and_valid_when_complete() {
         key_file: Some(key(dir.path())),
         routes: vec![route("127.0.0.1:19876", "ns1.example:9876"), route("[::1]:19877", "10.0.0.2:9876")],
         broker_config: Some(conf),
+        allowed_uids: Some(vec![1001]),
         ..EgressConfig::default()
     };
     assert_eq!(problems(&c), vec![]);
@@ -77,16 +78,41 @@ fn every_problem_with_its_path() {
     assert!(found("namesrv_egress.routes[2].listen", "appears twice"), "{problems:?}");
     assert!(found("namesrv_egress.max_connections", "at least 1"), "{problems:?}");
     assert!(found("namesrv_egress.max_frame_bytes", "outside"), "{problems:?}");
+    assert!(found("namesrv_egress.allowed_uids", "required: list the broker's user id"), "{problems:?}");
     // The broker file is judged once the routes are valid.
     let ok_routes = EgressConfig {
         key_id: "host-a".into(),
         key_file: Some(key(dir.path())),
         routes: vec![route("127.0.0.1:19876", "ns1:9876")],
         broker_config: Some(conf),
+        allow_any_local_user: true,
         ..EgressConfig::default()
     };
     let problems = self::problems(&ok_routes);
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert_eq!(problems[0].0, "namesrv_egress.broker_config");
     assert!(problems[0].1.contains("10.0.0.1:9876, not an egress port"), "{problems:?}");
+}
+
+#[test]
+fn whose_processes_are_relayed_is_chosen_explicitly() {
+    let dir = tempfile::tempdir().expect("dir");
+    let base = EgressConfig {
+        key_id: "host-a".into(),
+        key_file: Some(key(dir.path())),
+        routes: vec![route("127.0.0.1:19876", "ns1:9876")],
+        ..EgressConfig::default()
+    };
+    let uid_problems = |c: &EgressConfig| -> Vec<String> {
+        problems(c).into_iter().filter(|(p, _)| p == "namesrv_egress.allowed_uids").map(|(_, m)| m).collect()
+    };
+    assert!(uid_problems(&base)[0].contains("allow_any_local_user = true"));
+    let any = EgressConfig { allow_any_local_user: true, ..base.clone() };
+    assert_eq!(problems(&any), vec![]);
+    let uids = EgressConfig { allowed_uids: Some(vec![1001]), ..base.clone() };
+    assert_eq!(problems(&uids), vec![]);
+    let empty = EgressConfig { allowed_uids: Some(vec![]), ..base.clone() };
+    assert!(uid_problems(&empty)[0].contains("empty"));
+    let both = EgressConfig { allowed_uids: Some(vec![1001]), allow_any_local_user: true, ..base };
+    assert!(uid_problems(&both)[0].contains("choose one"));
 }
