@@ -1,7 +1,9 @@
 //! The start-time check that a broker's configuration sends its name-server traffic through the
 //! egress: its `namesrvAddr` must be set and list egress ports only, and it must not fetch the
 //! list from an address server (`fetchNamesrvAddrByAddressServer`). A broker that goes around
-//! the egress registers unsigned, and the name servers' guards refuse it.
+//! the egress registers unsigned, and the name servers' guards refuse it. Nor may it compress
+//! its registrations (`compressedRegister=true`): a guard that scopes keys to brokers cannot
+//! judge a compressed body and refuses it.
 //!
 //! Two formats: a Java `broker.conf` (`java.util.Properties`, read as ISO-8859-1, as
 //! `BrokerStartup` does) and RocketMQ-Rust's TOML (`*.toml`: the key at the top or in
@@ -19,6 +21,7 @@ const MAX_FILE_BYTES: u64 = 1 << 20;
 
 const NAMESRV_ADDR: &str = "namesrvAddr";
 const FETCH_FROM_ADDRESS_SERVER: &str = "fetchNamesrvAddrByAddressServer";
+const COMPRESSED_REGISTER: &str = "compressedRegister";
 
 /// Checks the broker configuration at `path` against the egress's `listens`. Ok: the egress
 /// ports the broker does not list (worth a warning: that name server gets no registration).
@@ -35,6 +38,11 @@ pub fn check(path: &Path, listens: &[SocketAddr]) -> Result<Vec<SocketAddr>, Str
     if settings.get(FETCH_FROM_ADDRESS_SERVER).is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
         return Err(format!(
             "{at}: {FETCH_FROM_ADDRESS_SERVER}=true makes the broker fetch its name servers from an address server, around the egress; remove it and set {NAMESRV_ADDR}={expected}"
+        ));
+    }
+    if settings.get(COMPRESSED_REGISTER).is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+        return Err(format!(
+            "{at}: {COMPRESSED_REGISTER}=true compresses the broker's registrations, which the name servers' guards cannot judge and refuse; remove it"
         ));
     }
     let Some(value) = settings.get(NAMESRV_ADDR) else {
@@ -73,11 +81,11 @@ fn read(path: &Path) -> Result<String, String> {
     })
 }
 
-/// The two keys from RocketMQ-Rust's TOML: at the top or in `[broker]` (not both).
+/// The keys checked, from RocketMQ-Rust's TOML: at the top or in `[broker]` (not both).
 fn toml_settings(text: &str) -> Result<HashMap<String, String>, String> {
     let v: toml::Table = toml::from_str(text).map_err(|e| e.message().to_owned())?;
     let mut out = HashMap::new();
-    for key in [NAMESRV_ADDR, FETCH_FROM_ADDRESS_SERVER] {
+    for key in [NAMESRV_ADDR, FETCH_FROM_ADDRESS_SERVER, COMPRESSED_REGISTER] {
         let top = v.get(key);
         let broker = v.get("broker").and_then(|b| b.get(key));
         let found = match (top, broker) {
@@ -211,6 +219,10 @@ mod tests {
         // One name server not listed: allowed, reported for a warning.
         assert_eq!(check_text("broker.conf", "namesrvAddr = 127.0.0.1:19877 ;\n"), Ok(vec![listens()[0]]));
         assert_eq!(
+            check_text("broker.conf", "namesrvAddr=127.0.0.1:19876;127.0.0.1:19877\ncompressedRegister=false\n"),
+            Ok(vec![])
+        );
+        assert_eq!(
             check_text(
                 "broker.toml",
                 "[broker]\nnamesrvAddr = \"127.0.0.1:19876;127.0.0.1:19877\"\nbrokerIp1 = \"x\"\n"
@@ -224,6 +236,8 @@ mod tests {
             ("broker.conf", "namesrvAddr=127.0.0.1:19876;10.0.0.9:9876\n", "lists 10.0.0.9:9876, not an egress port"),
             ("broker.conf", "namesrvAddr=localhost:19876\n", "lists localhost:19876"),
             ("broker.conf", "namesrvAddr=127.0.0.1:19876\nfetchNamesrvAddrByAddressServer = TRUE\n", "address server"),
+            ("broker.conf", "namesrvAddr=127.0.0.1:19876\ncompressedRegister=true\n", "compressedRegister=true"),
+            ("broker.toml", "[broker]\nnamesrvAddr = \"127.0.0.1:19876\"\ncompressedRegister = true\n", "cannot judge"),
             ("broker.toml", "namesrvAddr = \"10.0.0.9:9876\"\n", "not an egress port"),
             ("broker.toml", "namesrvAddr = \"a\"\n[broker]\nnamesrvAddr = \"b\"\n", "both"),
             ("broker.toml", "[broker]\nnamesrvAddr = 5\n", "not a string"),
