@@ -322,23 +322,32 @@ pub fn peek(data: &[u8]) {
 
 /// A route write's claim: the first byte picks the code (one of the route writes) and whether
 /// the header says `compressed`, the rest is the body. Never panics; a judged claim names at
-/// least one broker, and every code but 217 names the address it keys liveness by.
+/// least one broker and at most [`MAX_BROKER_NAMES`](crate::route_claim::MAX_BROKER_NAMES),
+/// and every code but 217 names the address it keys liveness by and the broker id.
 pub fn route_claim(data: &[u8]) {
     use crate::policy::ROUTE_WRITES;
     use crate::route_claim::route_claim;
     let Some((&pick, body)) = data.split_first() else { return };
     let code = ROUTE_WRITES[usize::from(pick) % ROUTE_WRITES.len()].get();
     let mut ext = ExtFields::new();
-    for (k, v) in [("brokerName", "broker-a"), ("brokerAddr", "10.0.0.5:10911"), ("clusterName", "C"), ("topic", "T")] {
+    for (k, v) in [
+        ("brokerName", "broker-a"),
+        ("brokerAddr", "10.0.0.5:10911"),
+        ("brokerId", "0"),
+        ("clusterName", "C"),
+        ("topic", "T"),
+    ] {
         ext.insert(k, v);
     }
     if pick & 0x80 != 0 {
         ext.insert("compressed", "true");
     }
     if let Ok(c) = route_claim(code, &ext, body) {
-        assert!(!c.broker_names.is_empty());
+        assert!(!c.broker_names.is_empty() && c.broker_names.len() <= crate::route_claim::MAX_BROKER_NAMES);
         assert!(c.broker_names.iter().all(|n| !n.is_empty()));
-        assert_eq!(c.broker_addr.is_some(), code != crate::codes::RequestCode::REGISTER_TOPIC_IN_NAMESRV.get());
+        let is_217 = code == crate::codes::RequestCode::REGISTER_TOPIC_IN_NAMESRV.get();
+        assert_eq!(c.broker_addr.is_some(), !is_217);
+        assert_eq!(c.broker_id, (!is_217).then_some(0));
         if code == crate::codes::RequestCode::REGISTER_BROKER.get() {
             assert_eq!(c.broker_names[0], "broker-a");
             assert!(pick & 0x80 == 0, "a compressed body is never judged");
