@@ -141,14 +141,9 @@ impl RunArgs {
     /// The configuration these options describe: the file (if any) or the defaults, with
     /// the options written over it, validated.
     pub fn load(&self) -> Result<Config, crate::config::ConfigError> {
-        use crate::config::ConfigError;
         // Parsed, not validated: the file may be complete only with the options.
         let mut cfg = match &self.config {
-            Some(path) => {
-                let text =
-                    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
-                Config::parse(&text).map_err(|message| ConfigError::Parse { path: path.clone(), message })?
-            }
+            Some(path) => rmq_runtime::config::load_file(path, Config::parse)?,
             None => Config::default(),
         };
         self.apply(&mut cfg);

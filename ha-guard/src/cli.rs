@@ -44,10 +44,8 @@ impl RunArgs {
 
     /// The file with the options written over it, validated.
     pub fn load(&self) -> Result<Config, ConfigError> {
-        let path = &self.config;
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
         // Not validated before the options apply: they may fix what they override.
-        let mut cfg = Config::parse(&text).map_err(|message| ConfigError::Parse { path: path.clone(), message })?;
+        let mut cfg = rmq_runtime::config::load_file(&self.config, Config::parse)?;
         self.apply(&mut cfg);
         cfg.validate()?;
         Ok(cfg)

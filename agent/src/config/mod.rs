@@ -89,8 +89,7 @@ impl Default for Config {
 impl Config {
     /// Reads, parses and checks a file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        let cfg = Self::parse(&text).map_err(|message| ConfigError::Parse { path: path.into(), message })?;
+        let cfg = rmq_runtime::config::load_file(path, Self::parse)?;
         cfg.validate()?;
         Ok(cfg)
     }

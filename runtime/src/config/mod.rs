@@ -17,7 +17,7 @@ pub mod keys;
 pub mod listener;
 pub mod log;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use addr::HostPort;
 pub use http::{DefaultListen, HttpConfig};
@@ -102,6 +102,14 @@ impl Problems {
 /// `at.field`, or `field` at the top level (`at` empty).
 pub fn join(at: &str, field: &str) -> String {
     if at.is_empty() { field.to_owned() } else { format!("{at}.{field}") }
+}
+
+/// Reads the file at `path` and parses it with `parse` (no cross-field checks: the caller
+/// validates, possibly after writing command-line options over the result). A read failure is
+/// [`ConfigError::Read`], a parse failure [`ConfigError::Parse`], both naming the file.
+pub fn load_file<T>(path: &Path, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+    parse(&text).map_err(|message| ConfigError::Parse { path: path.into(), message })
 }
 
 /// Parses TOML text into `T`. A failure names the dotted path of the offending key before
