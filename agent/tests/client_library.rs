@@ -11,32 +11,14 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rmq_agent::config::{Config, GuardKey, GuardListener};
 use rmq_agent::remoting::{Client, ClientConfig};
 use rmq_protocol::request::CreateTopicRequestHeader;
 use rmq_testkit::{BrokerOptions, Cluster};
-use rocketmq_client_rust::{
-    ClientResult, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus,
-    DefaultMQProducer, DefaultMQPushConsumer, MQPushConsumer, MessageListenerConcurrently,
-};
-use rocketmq_model::common::message::message_ext::MessageExt;
-use rocketmq_model::common::message::message_single::Message;
-
-struct Counter(Arc<AtomicUsize>);
-
-impl MessageListenerConcurrently for Counter {
-    fn consume_message(
-        &self,
-        msgs: &[&MessageExt],
-        _: &ConsumeConcurrentlyContext,
-    ) -> ClientResult<ConsumeConcurrentlyStatus> {
-        self.0.fetch_add(msgs.len(), Ordering::SeqCst);
-        Ok(ConsumeConcurrentlyStatus::ConsumeSuccess)
-    }
-}
+use support::clients::{Clients, send};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_library_produces_and_consumes_through_the_guard() {
@@ -78,47 +60,13 @@ async fn client_library_produces_and_consumes_through_the_guard() {
         .await
         .unwrap();
     assert_eq!(route.broker_datas[0].master_addr(), Some(format!("127.0.0.2:{port}").as_str()));
-    let owner = rocketmq_runtime::RuntimeOwner::plan(rocketmq_runtime::RuntimeConfig {
-        thread_name: "guard-client-test".into(),
-        ..Default::default()
-    })
-    .unwrap()
-    .build()
-    .unwrap();
-    let telemetry =
-        rocketmq_observability::install_global(&rocketmq_observability::TelemetryBootstrapConfig::default()).unwrap();
-    let rt = ClientRuntime::try_new(
-        owner.root_context().component("client"),
-        ClientRuntimeConfig::default(),
-        telemetry.handle(),
-    )
-    .unwrap();
+    let clients = Clients::start("guard-client-test");
+    let mut main = clients.producer("guard-pg-main", &ns, false).await;
+    let mut vip = clients.producer("guard-pg-vip", &ns, true).await;
+    send(&mut main, topic, 10).await;
+    send(&mut vip, topic, 10).await;
 
-    let mut main = DefaultMQProducer::builder(rt.clone())
-        .producer_group("guard-pg-main".to_string())
-        .name_server_addr(ns.clone())
-        .build();
-    main.start().await.unwrap();
-    let mut vip = DefaultMQProducer::builder(rt.clone())
-        .producer_group("guard-pg-vip".to_string())
-        .name_server_addr(ns.clone())
-        .build();
-    vip.set_send_message_with_vip_channel(true);
-    vip.start().await.unwrap();
-    for i in 0..10 {
-        for p in [&mut main, &mut vip] {
-            let m = Message::builder().topic(topic).tags("T").body_slice(format!("m{i}").as_bytes()).build_unchecked();
-            let r = p.send_with_timeout(m, 10_000).await.unwrap();
-            assert!(r.is_some(), "send returned no result");
-        }
-    }
-
-    let consumed = Arc::new(AtomicUsize::new(0));
-    let mut consumer =
-        DefaultMQPushConsumer::builder(rt.clone()).consumer_group("guard-cg".to_string()).name_server_addr(ns).build();
-    consumer.subscribe(topic, "*").await.unwrap();
-    consumer.register_message_listener_concurrently(Counter(Arc::clone(&consumed)));
-    consumer.start().await.unwrap();
+    let (mut consumer, consumed) = clients.consumer("guard-cg", &ns, topic).await;
 
     // Everything went through the guard: its send counters show both ports, and the consumer
     // received all 20 messages over guarded connections.

@@ -9,35 +9,17 @@
 mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rmq_agent::remoting::{Client, ClientConfig};
 use rmq_protocol::request::CreateTopicRequestHeader;
 use rmq_testkit::expo::{all, value};
 use rmq_testkit::{BrokerOptions, Cluster};
-use rocketmq_client_rust::{
-    ClientResult, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus,
-    DefaultMQProducer, DefaultMQPushConsumer, MQPushConsumer, MessageListenerConcurrently,
-};
-use rocketmq_model::common::message::message_ext::MessageExt;
-use rocketmq_model::common::message::message_single::Message;
+use support::clients::{Clients, send};
 use support::{Agent, fast_config};
 
 const WAIT: Duration = Duration::from_secs(90);
-
-struct Counter(Arc<AtomicUsize>);
-
-impl MessageListenerConcurrently for Counter {
-    fn consume_message(
-        &self,
-        msgs: &[&MessageExt],
-        _: &ConsumeConcurrentlyContext,
-    ) -> ClientResult<ConsumeConcurrentlyStatus> {
-        self.0.fetch_add(msgs.len(), Ordering::SeqCst);
-        Ok(ConsumeConcurrentlyStatus::ConsumeSuccess)
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_clients_and_producers_when_enabled() {
@@ -48,35 +30,11 @@ async fn consumer_clients_and_producers_when_enabled() {
         .await
         .unwrap();
 
-    let owner = rocketmq_runtime::RuntimeOwner::plan(rocketmq_runtime::RuntimeConfig {
-        thread_name: "client-stats-test".into(),
-        ..Default::default()
-    })
-    .unwrap()
-    .build()
-    .unwrap();
-    let telemetry =
-        rocketmq_observability::install_global(&rocketmq_observability::TelemetryBootstrapConfig::default()).unwrap();
-    let rt = ClientRuntime::try_new(
-        owner.root_context().component("client"),
-        ClientRuntimeConfig::default(),
-        telemetry.handle(),
-    )
-    .unwrap();
+    let clients = Clients::start("client-stats-test");
     let ns = cluster.namesrv.addr().to_string();
-    let mut producer =
-        DefaultMQProducer::builder(rt.clone()).producer_group(pgroup.to_string()).name_server_addr(ns.clone()).build();
-    producer.start().await.unwrap();
-    let consumed = Arc::new(AtomicUsize::new(0));
-    let mut consumer =
-        DefaultMQPushConsumer::builder(rt.clone()).consumer_group(group.to_string()).name_server_addr(ns).build();
-    consumer.subscribe(topic, "*").await.unwrap();
-    consumer.register_message_listener_concurrently(Counter(Arc::clone(&consumed)));
-    consumer.start().await.unwrap();
-    for i in 0..10 {
-        let m = Message::builder().topic(topic).body_slice(format!("m{i}").as_bytes()).build_unchecked();
-        assert!(producer.send_with_timeout(m, 10_000).await.unwrap().is_some());
-    }
+    let mut producer = clients.producer(pgroup, &ns, false).await;
+    let (mut consumer, consumed) = clients.consumer(group, &ns, topic).await;
+    send(&mut producer, topic, 10).await;
 
     // Off by default: the families are not there at all.
     let off = Agent::start(fast_config(cluster.broker.addr())).await;

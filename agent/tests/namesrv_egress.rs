@@ -15,8 +15,7 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rmq_agent::commands::admin::{Signer, sign};
@@ -28,12 +27,7 @@ use rmq_protocol::request::CreateTopicRequestHeader;
 use rmq_protocol::sign::SigningKey;
 use rmq_protocol::{ExtFields, RequestCode, ResponseCode};
 use rmq_testkit::{Broker, BrokerOptions, Namesrv, RocketmqBins, free_port, free_port_run};
-use rocketmq_client_rust::{
-    ClientResult, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus,
-    DefaultMQProducer, DefaultMQPushConsumer, MQPushConsumer, MessageListenerConcurrently,
-};
-use rocketmq_model::common::message::message_ext::MessageExt;
-use rocketmq_model::common::message::message_single::Message;
+use support::clients::{self, Clients};
 
 const WAIT: Duration = Duration::from_secs(60);
 const HOST_A: &[u8] = b"broker-a-host-secret";
@@ -116,49 +110,12 @@ fn metric(body: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     rmq_testkit::expo::value(body, name, labels).unwrap_or(0.0)
 }
 
-struct Counter(Arc<AtomicUsize>);
-
-impl MessageListenerConcurrently for Counter {
-    fn consume_message(
-        &self,
-        msgs: &[&MessageExt],
-        _: &ConsumeConcurrentlyContext,
-    ) -> ClientResult<ConsumeConcurrentlyStatus> {
-        self.0.fetch_add(msgs.len(), Ordering::SeqCst);
-        Ok(ConsumeConcurrentlyStatus::ConsumeSuccess)
-    }
-}
-
 /// Produces 10 messages to `topic` and consumes them, with clients that know only `ns`.
 async fn produce_and_consume(ns: &str, topic: &str) {
-    let owner = rocketmq_runtime::RuntimeOwner::plan(rocketmq_runtime::RuntimeConfig {
-        thread_name: "egress-client-test".into(),
-        ..Default::default()
-    })
-    .unwrap()
-    .build()
-    .unwrap();
-    let telemetry =
-        rocketmq_observability::install_global(&rocketmq_observability::TelemetryBootstrapConfig::default()).unwrap();
-    let rt = ClientRuntime::try_new(
-        owner.root_context().component("client"),
-        ClientRuntimeConfig::default(),
-        telemetry.handle(),
-    )
-    .unwrap();
-    let mut producer =
-        DefaultMQProducer::builder(rt.clone()).producer_group("egress-pg".to_string()).name_server_addr(ns).build();
-    producer.start().await.unwrap();
-    for i in 0..10 {
-        let m = Message::builder().topic(topic).tags("T").body_slice(format!("m{i}").as_bytes()).build_unchecked();
-        assert!(producer.send_with_timeout(m, 10_000).await.unwrap().is_some(), "send returned no result");
-    }
-    let consumed = Arc::new(AtomicUsize::new(0));
-    let mut consumer =
-        DefaultMQPushConsumer::builder(rt.clone()).consumer_group("egress-cg".to_string()).name_server_addr(ns).build();
-    consumer.subscribe(topic, "*").await.unwrap();
-    consumer.register_message_listener_concurrently(Counter(Arc::clone(&consumed)));
-    consumer.start().await.unwrap();
+    let clients = Clients::start("egress-client-test");
+    let mut producer = clients.producer("egress-pg", ns, false).await;
+    clients::send(&mut producer, topic, 10).await;
+    let (mut consumer, consumed) = clients.consumer("egress-cg", ns, topic).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     while consumed.load(Ordering::SeqCst) < 10 {
         assert!(tokio::time::Instant::now() < deadline, "consumed {} of 10", consumed.load(Ordering::SeqCst));

@@ -1,5 +1,6 @@
 //! Shared helpers for the agent's integration tests: start the agent in-process on a free
-//! port, scrape it, and wait for conditions on what it exports.
+//! port, scrape it, and wait for conditions on what it exports; [`clients`] holds real
+//! producers and consumers.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -8,6 +9,8 @@ use std::time::Duration;
 
 use rmq_agent::config::Config;
 use tokio::sync::oneshot;
+
+pub mod clients;
 
 /// A running agent; stops when dropped.
 pub struct Agent {
