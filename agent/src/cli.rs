@@ -155,20 +155,10 @@ impl RunArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::{CommandFactory as _, FromArgMatches as _, Parser};
+    use rmq_runtime::process::{args_command, parse_flags};
 
-    #[derive(Debug, Parser)]
-    struct Cli {
-        #[command(flatten)]
-        run: RunArgs,
-    }
-
-    /// Parses flags only: the variables are dropped, so the test's own environment cannot
-    /// change the outcome (the binary's tests set them, in a child's environment).
     fn try_parse(args: &[&str]) -> Result<RunArgs, clap::Error> {
-        let cmd = Cli::command().mut_args(|a| a.env(None::<&str>));
-        let m = cmd.try_get_matches_from(std::iter::once("run").chain(args.iter().copied()))?;
-        Ok(Cli::from_arg_matches(&m)?.run)
+        parse_flags(args)
     }
 
     fn parse(args: &[&str]) -> RunArgs {
@@ -177,7 +167,7 @@ mod tests {
 
     #[test]
     fn every_option_has_its_environment_variable() {
-        for arg in Cli::command().get_arguments() {
+        for arg in args_command::<RunArgs>().get_arguments() {
             let Some(long) = arg.get_long() else { continue };
             let want = match long {
                 "log-level" => "RMQ_AGENT_LOG".to_owned(),

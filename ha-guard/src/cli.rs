@@ -55,24 +55,15 @@ impl RunArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::{CommandFactory as _, FromArgMatches as _, Parser};
+    use rmq_runtime::process::{args_command, parse_flags};
 
-    #[derive(Debug, Parser)]
-    struct Cli {
-        #[command(flatten)]
-        run: RunArgs,
-    }
-
-    /// Parses flags only: the variables are dropped, so the test's own environment cannot
-    /// change the outcome (the binary's tests set them, in a child's environment).
     fn try_parse(args: &[&str]) -> Result<RunArgs, clap::Error> {
-        let cmd = Cli::command().mut_args(|a| a.env(None::<&str>));
-        Ok(Cli::from_arg_matches(&cmd.try_get_matches_from(args)?)?.run)
+        parse_flags(args)
     }
 
     #[test]
     fn every_option_has_its_environment_variable() {
-        for arg in Cli::command().get_arguments() {
+        for arg in args_command::<RunArgs>().get_arguments() {
             let Some(long) = arg.get_long() else { continue };
             let want = match long {
                 "log-level" => "RMQ_HA_GUARD_LOG".to_owned(),
@@ -84,21 +75,16 @@ mod tests {
 
     #[test]
     fn options_land_on_their_configuration_keys() {
-        let args = try_parse(&[
-            "run",
-            "--config=/c.toml",
-            "--listen=127.0.0.1:19559",
-            "--log-format=json",
-            "--log-level=debug",
-        ])
-        .unwrap();
+        let args =
+            try_parse(&["--config=/c.toml", "--listen=127.0.0.1:19559", "--log-format=json", "--log-level=debug"])
+                .unwrap();
         let mut cfg = Config::default();
         args.apply(&mut cfg);
         assert_eq!(cfg.http.listen.to_string(), "127.0.0.1:19559");
         assert_eq!((cfg.log.format, cfg.log.level.as_str()), (LogFormat::Json, "debug"));
         let mut untouched = Config::default();
-        try_parse(&["run", "--config=/c.toml"]).unwrap().apply(&mut untouched);
+        try_parse(&["--config=/c.toml"]).unwrap().apply(&mut untouched);
         assert_eq!(untouched, Config::default());
-        assert!(try_parse(&["run", "--config=/c.toml", "--log-format=xml"]).is_err());
+        assert!(try_parse(&["--config=/c.toml", "--log-format=xml"]).is_err());
     }
 }

@@ -1,4 +1,4 @@
-//! Process plumbing shared by the `rmq-agent` and `rmq-ha-guard` binaries: logging to
+//! Process plumbing shared by the `rmq-agent` and `rmq-ha-guard` binaries: the command line, logging to
 //! stderr, and the signals that stop (SIGTERM, SIGINT) and reload (SIGHUP) them.
 
 use std::process::ExitCode;
@@ -17,6 +17,19 @@ pub fn parse_args<T: clap::Parser>() -> Result<T, ExitCode> {
         let _ = e.print();
         if e.use_stderr() { ExitCode::from(EX_USAGE) } else { ExitCode::SUCCESS }
     })
+}
+
+/// `A`'s options as a command named `run`, e.g. to check each option's environment variable.
+pub fn args_command<A: clap::Args>() -> clap::Command {
+    A::augment_args(clap::Command::new("run"))
+}
+
+/// Parses `args` (without a program name) as `A`'s options with their environment variables
+/// dropped, so the caller's environment cannot change the outcome. For the daemons' unit
+/// tests; their binaries' tests set the variables, in a child's environment.
+pub fn parse_flags<A: clap::Args>(args: &[&str]) -> Result<A, clap::Error> {
+    let cmd = args_command::<A>().mut_args(|a| a.env(None::<&str>));
+    A::from_arg_matches(&cmd.try_get_matches_from(std::iter::once("run").chain(args.iter().copied()))?)
 }
 
 /// The runtime both binaries run on: one thread. Their work is I/O-bound relaying and a few
