@@ -157,12 +157,8 @@ mod tests {
     use super::*;
     use rmq_runtime::process::{args_command, parse_flags};
 
-    fn try_parse(args: &[&str]) -> Result<RunArgs, clap::Error> {
-        parse_flags(args)
-    }
-
     fn parse(args: &[&str]) -> RunArgs {
-        try_parse(args).unwrap()
+        parse_flags::<RunArgs>(args).unwrap()
     }
 
     #[test]
@@ -255,7 +251,7 @@ mod tests {
             &["--acl-access-key=ak"],
         ];
         for args in bad {
-            assert!(try_parse(args).is_err(), "{args:?}");
+            assert!(parse_flags::<RunArgs>(args).is_err(), "{args:?}");
         }
     }
 }

@@ -57,10 +57,6 @@ mod tests {
     use super::*;
     use rmq_runtime::process::{args_command, parse_flags};
 
-    fn try_parse(args: &[&str]) -> Result<RunArgs, clap::Error> {
-        parse_flags(args)
-    }
-
     #[test]
     fn every_option_has_its_environment_variable() {
         for arg in args_command::<RunArgs>().get_arguments() {
@@ -75,16 +71,20 @@ mod tests {
 
     #[test]
     fn options_land_on_their_configuration_keys() {
-        let args =
-            try_parse(&["--config=/c.toml", "--listen=127.0.0.1:19559", "--log-format=json", "--log-level=debug"])
-                .unwrap();
+        let args = parse_flags::<RunArgs>(&[
+            "--config=/c.toml",
+            "--listen=127.0.0.1:19559",
+            "--log-format=json",
+            "--log-level=debug",
+        ])
+        .unwrap();
         let mut cfg = Config::default();
         args.apply(&mut cfg);
         assert_eq!(cfg.http.listen.to_string(), "127.0.0.1:19559");
         assert_eq!((cfg.log.format, cfg.log.level.as_str()), (LogFormat::Json, "debug"));
         let mut untouched = Config::default();
-        try_parse(&["--config=/c.toml"]).unwrap().apply(&mut untouched);
+        parse_flags::<RunArgs>(&["--config=/c.toml"]).unwrap().apply(&mut untouched);
         assert_eq!(untouched, Config::default());
-        assert!(try_parse(&["--config=/c.toml", "--log-format=xml"]).is_err());
+        assert!(parse_flags::<RunArgs>(&["--config=/c.toml", "--log-format=xml"]).is_err());
     }
 }
