@@ -39,17 +39,7 @@ fn slave_message(s: &mut TcpStream) -> Option<Vec<u8>> {
 
 /// A master handshake stating end `max`, with `epochs` entries of 12 bytes.
 fn master_handshake(max: i64, epochs: &[(i32, i64)]) -> Vec<u8> {
-    let mut b = MasterHeader::Handshake(MasterHandshakeHeader {
-        body_size: i32::try_from(epochs.len() * 12).unwrap(),
-        max_phy_offset: max,
-        last_epoch: epochs.last().map_or(0, |e| e.0),
-    })
-    .encode();
-    for (epoch, start) in epochs {
-        b.extend_from_slice(&epoch.to_be_bytes());
-        b.extend_from_slice(&start.to_be_bytes());
-    }
-    b
+    MasterHandshakeHeader::encode_with_epochs(max, epochs)
 }
 
 fn accept_end(dir: &std::path::Path, upstream: SocketAddr, extra: &str) -> (Guard, SocketAddr) {

@@ -339,6 +339,26 @@ pub mod auto_switch {
         Transfer(MasterTransferHeader),
     }
 
+    impl MasterHandshakeHeader {
+        /// A whole handshake as a Java master writes it: the header stating end `max_phy_offset`
+        /// and the epoch entries `(epoch, start offset)` as its body (for tests and benchmarks).
+        pub fn encode_with_epochs(max_phy_offset: i64, epochs: &[(i32, i64)]) -> Vec<u8> {
+            let body = epochs.len() * EPOCH_ENTRY_LEN;
+            let header = Self {
+                body_size: i32::try_from(body).unwrap_or(i32::MAX),
+                max_phy_offset,
+                last_epoch: epochs.last().map_or(0, |e| e.0),
+            };
+            let mut out = MasterHeader::Handshake(header).encode();
+            out.reserve(body);
+            for (epoch, start) in epochs {
+                out.extend_from_slice(&epoch.to_be_bytes());
+                out.extend_from_slice(&start.to_be_bytes());
+            }
+            out
+        }
+    }
+
     impl MasterHeader {
         /// The header as a Java master writes it, without its body (for tests and benchmarks).
         pub fn encode(&self) -> Vec<u8> {

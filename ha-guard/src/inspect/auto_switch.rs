@@ -233,17 +233,7 @@ mod tests {
 
     /// The master's handshake: its commitlog end and epochs `(epoch, start)`.
     fn master_handshake(max: i64, epochs: &[(i32, i64)]) -> Vec<u8> {
-        let mut b = MasterHeader::Handshake(MasterHandshakeHeader {
-            body_size: i32::try_from(epochs.len() * 12).unwrap(),
-            max_phy_offset: max,
-            last_epoch: epochs.last().map_or(0, |e| e.0),
-        })
-        .encode();
-        for (epoch, start) in epochs {
-            b.extend_from_slice(&epoch.to_be_bytes());
-            b.extend_from_slice(&start.to_be_bytes());
-        }
-        b
+        MasterHandshakeHeader::encode_with_epochs(max, epochs)
     }
 
     /// A transfer header and `body` bytes of data: offset, epoch, epoch start, confirm offset.
