@@ -238,4 +238,7 @@ async fn connection_refused_is_a_clear_error() {
     let err = c.request(RequestCode::GET_BROKER_RUNTIME_INFO, None, &[], None).await.unwrap_err();
     assert_eq!(err.kind(), "connect");
     assert!(err.to_string().starts_with(&format!("cannot connect to 127.0.0.1:{port}")), "{err}");
+    // As the binary prints it: wrapped, then with every cause in the chain.
+    let printed = format!("{:#}", anyhow::Error::from(err).context("probe"));
+    assert_eq!(printed.matches("Connection refused").count(), 1, "{printed}");
 }

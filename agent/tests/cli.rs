@@ -75,6 +75,23 @@ fn runs_without_a_broker_and_stops_on_sigterm() {
 }
 
 #[test]
+fn a_port_in_use_is_reported_once_with_its_cause() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = taken.local_addr().unwrap().to_string();
+    let dead_broker = free_port().unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "--listen", &listen, "--broker-addr", &format!("127.0.0.1:{dead_broker}")])
+        .env("RMQ_AGENT_LOG", "warn")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    // The failure is one log line naming the address, and the OS's reason appears once in it.
+    assert_eq!(err.matches(&format!("cannot listen on {listen}")).count(), 1, "{err}");
+    assert_eq!(err.matches("Address already in use").count(), 1, "{err}");
+}
+
+#[test]
 fn tells_systemd_it_is_ready_pings_the_watchdog_and_says_when_it_stops() {
     let dir = tempfile::tempdir().unwrap();
     let sock_path = dir.path().join("notify.sock");

@@ -29,13 +29,12 @@ pub enum StartError {
     #[error(transparent)]
     Secret(#[from] rmq_runtime::secret::SecretError),
     /// TLS material could not be loaded.
-    #[error("{end}: {source}")]
+    #[error("{end}: {cause}")]
     Tls {
         /// Which tunnel end.
         end: String,
         /// Why.
-        #[source]
-        source: crate::tls::TlsError,
+        cause: crate::tls::TlsError,
     },
 }
 
@@ -60,7 +59,7 @@ fn ends(config: &Config, shared: &Arc<Shared>) -> Result<Vec<End>, StartError> {
     for a in &config.accept {
         let tls = match (&a.tls_cert_file, &a.tls_key_file) {
             (Some(c), Some(k)) => {
-                Some(crate::tls::acceptor(c, k).map_err(|source| StartError::Tls { end: a.label().into(), source })?)
+                Some(crate::tls::acceptor(c, k).map_err(|cause| StartError::Tls { end: a.label().into(), cause })?)
             }
             // The configuration check makes the two go together.
             _ => None,
@@ -78,7 +77,7 @@ fn ends(config: &Config, shared: &Arc<Shared>) -> Result<Vec<End>, StartError> {
         let tls = match &c.tls_ca_file {
             Some(ca) => Some(
                 crate::tls::connector(ca, c.tls_server_name())
-                    .map_err(|source| StartError::Tls { end: c.label().into(), source })?,
+                    .map_err(|cause| StartError::Tls { end: c.label().into(), cause })?,
             ),
             None => None,
         };

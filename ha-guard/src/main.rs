@@ -81,8 +81,8 @@ fn main() -> ExitCode {
             match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
+                    // The log goes to stderr: one line, in the configured log format.
                     error!("{e:#}");
-                    eprintln!("rmq-ha-guard: {e:#}");
                     ExitCode::FAILURE
                 }
             }

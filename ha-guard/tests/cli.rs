@@ -143,3 +143,27 @@ fn tells_systemd_when_every_tunnel_end_listens() {
     assert_eq!(&buf[..n], b"STOPPING=1");
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn a_port_in_use_is_reported_once_with_its_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = support::key_file(dir.path(), "ha-1", "s");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let accept = taken.local_addr().unwrap();
+    let cfg = dir.path().join("g.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[http]\nlisten = \"{}\"\n[[keys]]\nid = \"ha-1\"\nsecret_file = \"{}\"\n[[accept]]\nlisten = \"{accept}\"\nupstream = \"127.0.0.1:9\"\nbroker_name = \"broker-a\"\n",
+            support::free_addr(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    let out = bin().args(["run", "--config"]).arg(&cfg).env("RMQ_HA_GUARD_LOG", "warn").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    // The failure is one log line naming the address, and the OS's reason appears once in it.
+    assert_eq!(err.matches(&format!("cannot listen on {accept}")).count(), 1, "{err}");
+    assert_eq!(err.matches("Address already in use").count(), 1, "{err}");
+}

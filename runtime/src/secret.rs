@@ -8,13 +8,12 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     /// The file cannot be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {cause}")]
     Read {
         /// The file.
         path: String,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// Others may read it.
     #[error("{path} is readable by other users (mode {mode:o}); chmod o-rwx it")]
@@ -37,12 +36,12 @@ pub fn check_file(path: &Path) -> Result<(), SecretError> {
 /// Reads a secret file: permissions checked, one trailing newline removed.
 pub fn read_file(path: &Path) -> Result<Vec<u8>, SecretError> {
     let p = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|source| SecretError::Read { path: p.clone(), source })?;
+    let meta = std::fs::metadata(path).map_err(|cause| SecretError::Read { path: p.clone(), cause })?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o007 != 0 {
         return Err(SecretError::WorldReadable { path: p, mode });
     }
-    let mut bytes = std::fs::read(path).map_err(|source| SecretError::Read { path: p.clone(), source })?;
+    let mut bytes = std::fs::read(path).map_err(|cause| SecretError::Read { path: p.clone(), cause })?;
     if bytes.last() == Some(&b'\n') {
         bytes.pop();
         if bytes.last() == Some(&b'\r') {

@@ -35,17 +35,16 @@ pub type Stop = watch::Receiver<bool>;
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     /// An address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {cause}")]
     Bind {
         /// Where.
         addr: String,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The HTTP server failed.
     #[error("HTTP server: {0}")]
-    Serve(#[source] std::io::Error),
+    Serve(std::io::Error),
 }
 
 /// What a task's end means: `()` ends quietly; an `Err` is a failure, logged with the task's
@@ -164,7 +163,7 @@ impl Service {
 
     /// Binds `addr`, naming it in the error.
     pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServiceError> {
-        TcpListener::bind(addr).await.map_err(|source| ServiceError::Bind { addr: addr.to_string(), source })
+        TcpListener::bind(addr).await.map_err(|cause| ServiceError::Bind { addr: addr.to_string(), cause })
     }
 
     /// Serves `registry` on `http` until `shutdown` resolves, then stops every task and
@@ -182,7 +181,7 @@ impl Service {
         status: &str,
         grace: Duration,
     ) -> Result<(), ServiceError> {
-        let local = http.local_addr().map_err(|source| ServiceError::Bind { addr: cfg.listen.to_string(), source })?;
+        let local = http.local_addr().map_err(|cause| ServiceError::Bind { addr: cfg.listen.to_string(), cause })?;
         info!(service = self.name, listen = %local, "serving /metrics");
         if let Some(tx) = ready {
             // The caller may have stopped waiting; the service runs either way.
@@ -235,6 +234,16 @@ mod tests {
     struct Anywhere;
     impl DefaultListen for Anywhere {
         const LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+    }
+
+    #[tokio::test]
+    async fn a_bind_failure_carries_its_cause_in_the_message_only() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let e = Service::bind(taken.local_addr().unwrap()).await.unwrap_err();
+        let text = e.to_string();
+        assert_eq!(text.matches("Address already in use").count(), 1, "{text}");
+        // A binary prints `{e:#}`, which appends every `source()`: the cause is in the text.
+        assert!(std::error::Error::source(&e).is_none(), "{text}");
     }
 
     #[tokio::test]

@@ -19,13 +19,21 @@ pub enum TlsError {
     },
     /// rustls refused the material.
     #[error("TLS configuration: {0}")]
-    Rustls(#[from] rustls::Error),
+    Rustls(rustls::Error),
     /// The server name is not a DNS name or IP address.
     #[error("{0:?} is not a valid TLS server name")]
     ServerName(String),
     /// No CA file was given and this build does not read the system's store.
     #[error("a CA file is required (this binary does not read the system's CA store)")]
     NoRoots,
+}
+
+// Not `#[from]`: that would also return the rustls error from `source()`, and the message
+// already carries it.
+impl From<rustls::Error> for TlsError {
+    fn from(e: rustls::Error) -> Self {
+        Self::Rustls(e)
+    }
 }
 
 fn file_err(path: &Path, message: impl std::fmt::Display) -> TlsError {

@@ -40,13 +40,12 @@ pub enum EgressError {
     #[error(transparent)]
     Secret(#[from] rmq_runtime::secret::SecretError),
     /// A port could not be bound.
-    #[error("namesrv_egress: cannot listen on {addr}: {source}")]
+    #[error("namesrv_egress: cannot listen on {addr}: {cause}")]
     Bind {
         /// Where.
         addr: String,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -76,7 +75,7 @@ pub async fn spawn(cfg: &EgressConfig, svc: &mut Service, slot: Arc<SnapshotSlot
     for r in &cfg.routes {
         let listener = tokio::net::TcpListener::bind(r.listen)
             .await
-            .map_err(|source| EgressError::Bind { addr: r.listen.to_string(), source })?;
+            .map_err(|cause| EgressError::Bind { addr: r.listen.to_string(), cause })?;
         let route = Arc::new(relay::Route::new(cfg, r, key.clone()));
         info!(listen = %r.listen, namesrv = %r.upstream, key_id = %cfg.key_id, "name-server egress listening");
         routes.push(Arc::clone(&route));

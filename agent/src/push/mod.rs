@@ -29,31 +29,28 @@ use spool::{Dropped, Spool, SpoolError};
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
     /// An endpoint's spool directory is unusable.
-    #[error("remote_write endpoint {endpoint}: {source}")]
+    #[error("remote_write endpoint {endpoint}: {cause}")]
     Spool {
         /// The endpoint.
         endpoint: String,
         /// Why.
-        #[source]
-        source: SpoolError,
+        cause: SpoolError,
     },
     /// A credential file could not be read.
-    #[error("remote_write endpoint {endpoint}: {source}")]
+    #[error("remote_write endpoint {endpoint}: {cause}")]
     Secret {
         /// The endpoint.
         endpoint: String,
         /// Why.
-        #[source]
-        source: rmq_runtime::secret::SecretError,
+        cause: rmq_runtime::secret::SecretError,
     },
     /// TLS material could not be loaded.
-    #[error("remote_write endpoint {endpoint}: {source}")]
+    #[error("remote_write endpoint {endpoint}: {cause}")]
     Tls {
         /// The endpoint.
         endpoint: String,
         /// Why.
-        #[source]
-        source: rmq_runtime::tls::TlsError,
+        cause: rmq_runtime::tls::TlsError,
     },
     /// The HTTP client could not be built.
     #[error("remote_write endpoint {endpoint}: HTTP client: {message}")]
@@ -115,11 +112,11 @@ impl Endpoint {
             cfg.max_spool_bytes,
             u64::try_from(cfg.max_spool_age.as_millis()).unwrap_or(u64::MAX),
         )
-        .map_err(|source| PushError::Spool { endpoint: name(), source })?;
+        .map_err(|cause| PushError::Spool { endpoint: name(), cause })?;
         let secret = |p: &std::path::Path| {
             rmq_runtime::secret::read_file(p)
                 .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
-                .map_err(|source| PushError::Secret { endpoint: name(), source })
+                .map_err(|cause| PushError::Secret { endpoint: name(), cause })
         };
         let auth = match (&cfg.bearer_token_file, &cfg.basic_auth_username, &cfg.basic_auth_password_file) {
             (Some(t), _, _) => Some(format!("Bearer {}", secret(t)?)),
@@ -132,13 +129,13 @@ impl Endpoint {
         };
         let client_cert = cfg.tls_cert_file.as_deref().zip(cfg.tls_key_file.as_deref());
         let tls = rmq_runtime::tls::client_config(cfg.tls_ca_file.as_deref(), client_cert)
-            .map_err(|source| PushError::Tls { endpoint: name(), source })?;
+            .map_err(|cause| PushError::Tls { endpoint: name(), cause })?;
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .timeout(cfg.timeout)
             .user_agent(concat!("rmq-agent/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| PushError::Client { endpoint: name(), message: e.to_string() })?;
+            .map_err(|e| PushError::Client { endpoint: name(), message: with_causes(&e) })?;
         let ep = Self {
             cfg: cfg.clone(),
             client,
@@ -258,7 +255,7 @@ impl Endpoint {
                         continue;
                     }
                 }
-                Err(e) => format!("{e}"),
+                Err(e) => with_causes(&e),
             };
             self.stats.retried.fetch_add(entry.samples, Ordering::Relaxed);
             if failing {
@@ -284,6 +281,18 @@ impl Endpoint {
         }
         self.update_queue_stats(&s);
     }
+}
+
+/// A reqwest error's message followed by its causes. reqwest keeps the cause (connection
+/// refused, a TLS failure) in `source()` only; our messages carry their causes in the text.
+fn with_causes(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text = format!("{text}: {c}");
+        cause = c.source();
+    }
+    text
 }
 
 /// Between half and all of `d` (spreads a fleet's retries after a receiver outage).
@@ -491,6 +500,18 @@ mod tests {
             f.push(vec![("topic", (*t).to_owned())], *v);
         }
         vec![Arc::new(Snapshot::new(vec![f]))]
+    }
+
+    #[tokio::test]
+    async fn a_refused_send_names_its_cause_once() {
+        // A port nothing listens on: bound by the OS for us, then released.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = RemoteWriteEndpoint::new("rw", format!("http://127.0.0.1:{port}/api/v1/write"), dir.path());
+        let e = Endpoint::open(&cfg).unwrap().post(Vec::new()).await.unwrap_err();
+        assert!(!e.to_string().contains("refused"), "reqwest's own message leaves the cause out: {e}");
+        let text = with_causes(&e);
+        assert_eq!(text.matches("Connection refused").count(), 1, "{text}");
     }
 
     #[test]

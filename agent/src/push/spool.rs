@@ -12,13 +12,12 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
     /// The directory cannot be created, listed or written.
-    #[error("spool directory {dir}: {source}")]
+    #[error("spool directory {dir}: {cause}")]
     Dir {
         /// The directory.
         dir: PathBuf,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -71,7 +70,7 @@ pub struct Spool {
 }
 
 fn dir_err(dir: &Path) -> impl FnOnce(std::io::Error) -> SpoolError + '_ {
-    move |source| SpoolError::Dir { dir: dir.to_owned(), source }
+    move |cause| SpoolError::Dir { dir: dir.to_owned(), cause }
 }
 
 impl Spool {
@@ -115,9 +114,9 @@ impl Spool {
             f.write_all(body)?;
             std::fs::rename(&tmp, self.path(&e))
         };
-        if let Err(source) = write() {
+        if let Err(cause) = write() {
             let _ = std::fs::remove_file(&tmp);
-            return Err(SpoolError::Dir { dir: self.dir.clone(), source });
+            return Err(SpoolError::Dir { dir: self.dir.clone(), cause });
         }
         self.bytes += e.bytes;
         self.queue.push_back(e);

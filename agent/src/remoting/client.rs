@@ -159,7 +159,7 @@ impl Client {
                 && tokio::time::Instant::now() < at
             {
                 let msg = format!("{} (next attempt in {:?})", b.last_error, at - tokio::time::Instant::now());
-                return Err(ClientError::Connect { addr: cfg.addr.clone(), source: std::io::Error::other(msg) });
+                return Err(ClientError::Connect { addr: cfg.addr.clone(), cause: std::io::Error::other(msg) });
             }
         }
         let attempt = match tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(&cfg.addr)).await {
@@ -171,15 +171,15 @@ impl Client {
                 *lock(&self.inner.backoff) = Backoff::default();
                 s
             }
-            Err(source) => {
+            Err(cause) => {
                 let mut b = lock(&self.inner.backoff);
                 b.delay = (b.delay * 2).clamp(MIN_BACKOFF, MAX_BACKOFF);
                 b.retry_at = Some(tokio::time::Instant::now() + b.delay);
-                b.last_error = source.to_string();
-                return Err(ClientError::Connect { addr: cfg.addr.clone(), source });
+                b.last_error = cause.to_string();
+                return Err(ClientError::Connect { addr: cfg.addr.clone(), cause });
             }
         };
-        stream.set_nodelay(true).map_err(|source| ClientError::Io { addr: cfg.addr.clone(), source })?;
+        stream.set_nodelay(true).map_err(|cause| ClientError::Io { addr: cfg.addr.clone(), cause })?;
         let (read, write) = stream.into_split();
         let pending: Pending = Arc::default();
         let reader = tokio::spawn(read_loop(read, Arc::clone(&pending), cfg.addr.clone()));
@@ -214,10 +214,10 @@ impl Client {
             let mut w = conn.writer.lock().await;
             w.write_all(&wire).await
         };
-        if let Err(source) = written {
+        if let Err(cause) = written {
             lock(&conn.pending).remove(&opaque);
             conn.reader.abort();
-            return Err(ClientError::Io { addr: cfg.addr.clone(), source });
+            return Err(ClientError::Io { addr: cfg.addr.clone(), cause });
         }
         let after = timeout.unwrap_or(cfg.request_timeout);
         match tokio::time::timeout(after, rx).await {
@@ -239,7 +239,7 @@ impl Client {
     /// Sends `code` with `ext` and decodes a successful response's body as `B`.
     pub async fn fetch<B: FromBody>(&self, code: RequestCode, ext: Option<ExtFields>) -> Result<B, ClientError> {
         let resp = success(code, self.request(code, ext, &[], None).await?)?;
-        B::decode(&resp.body).map_err(|source| ClientError::Body { request: code, source })
+        B::decode(&resp.body).map_err(|cause| ClientError::Body { request: code, cause })
     }
 }
 

@@ -10,22 +10,20 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ClientError {
     /// The TCP connection could not be made.
-    #[error("cannot connect to {addr}: {source}")]
+    #[error("cannot connect to {addr}: {cause}")]
     Connect {
         /// Where we dialled.
         addr: String,
         /// Why it failed.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// Reading or writing the connection failed.
-    #[error("connection to {addr} failed: {source}")]
+    #[error("connection to {addr} failed: {cause}")]
     Io {
         /// The peer.
         addr: String,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// No response within the request's timeout.
     #[error("{code} to {addr}: no response within {after:?}")]
@@ -46,17 +44,16 @@ pub enum ClientError {
         addr: String,
     },
     /// The peer sent bytes that are not a valid frame; the connection was dropped.
-    #[error("invalid frame from {addr}: {source}")]
+    #[error("invalid frame from {addr}: {cause}")]
     Decode {
         /// The peer.
         addr: String,
         /// What was wrong.
-        #[source]
-        source: DecodeError,
+        cause: DecodeError,
     },
     /// The request could not be encoded.
     #[error("cannot encode request: {0}")]
-    Encode(#[from] EncodeError),
+    Encode(EncodeError),
     /// The server answered with an error code.
     #[error("{request} answered {code}: {remark}")]
     Server {
@@ -68,14 +65,21 @@ pub enum ClientError {
         remark: String,
     },
     /// The response body could not be read as the expected type.
-    #[error("{request} response body: {source}")]
+    #[error("{request} response body: {cause}")]
     Body {
         /// The request code.
         request: RequestCode,
         /// What was wrong.
-        #[source]
-        source: BodyError,
+        cause: BodyError,
     },
+}
+
+// Not `#[from]`: that would also return the encode error from `source()`, and the message
+// already carries it.
+impl From<EncodeError> for ClientError {
+    fn from(e: EncodeError) -> Self {
+        Self::Encode(e)
+    }
 }
 
 impl ClientError {

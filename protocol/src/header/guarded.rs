@@ -104,7 +104,15 @@ pub enum Refusal {
     },
     /// The header does not decode at all.
     #[error("malformed header: {0}")]
-    Malformed(#[from] DecodeError),
+    Malformed(DecodeError),
+}
+
+// Not `#[from]`: that would also return the decode error from `source()`, and the message
+// already carries it.
+impl From<DecodeError> for Refusal {
+    fn from(e: DecodeError) -> Self {
+        Self::Malformed(e)
+    }
 }
 
 impl Refusal {

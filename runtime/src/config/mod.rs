@@ -44,13 +44,12 @@ impl std::fmt::Display for ConfigProblem {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {cause}")]
     Read {
         /// The file.
         path: PathBuf,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is not valid TOML for this schema (unknown key, wrong type, unknown choice).
     #[error("{path}: {message}")]
@@ -108,7 +107,7 @@ pub fn join(at: &str, field: &str) -> String {
 /// validates, possibly after writing command-line options over the result). A read failure is
 /// [`ConfigError::Read`], a parse failure [`ConfigError::Parse`], both naming the file.
 pub fn load_file<T>(path: &Path, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<T, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read { path: path.into(), cause })?;
     parse(&text).map_err(|message| ConfigError::Parse { path: path.into(), message })
 }
 

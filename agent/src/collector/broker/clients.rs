@@ -119,7 +119,7 @@ impl ClientStats {
                     .and_then(|resp| crate::remoting::success(code, resp))
                     .and_then(|resp| {
                         ConsumerRunningInfo::decode(&resp.body)
-                            .map_err(|source| ClientError::Body { request: code, source })
+                            .map_err(|cause| ClientError::Body { request: code, cause })
                     });
                 (i, key, addr, Some(r))
             }))

@@ -243,7 +243,7 @@ async fn lookup(
                 return Ok(None);
             }
             let q = QueryConsumeQueueResponse::decode(&resp.body)
-                .map_err(|source| ClientError::Body { request: code, source })?;
+                .map_err(|cause| ClientError::Body { request: code, cause })?;
             Ok(q.queue_data.first().map(|u| u.physic_offset))
         });
         (pos, r)

@@ -282,7 +282,7 @@ fn is_absent(e: &ClientError) -> bool {
 
 fn decode<B: FromBody>(code: RequestCode, resp: crate::remoting::Response) -> Result<B, ClientError> {
     let resp = crate::remoting::success(code, resp)?;
-    B::decode(&resp.body).map_err(|source| ClientError::Body { request: code, source })
+    B::decode(&resp.body).map_err(|cause| ClientError::Body { request: code, cause })
 }
 
 /// Sends one request per item, at most `n` in flight, decodes each answer as `B` as soon as

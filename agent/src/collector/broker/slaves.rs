@@ -212,9 +212,9 @@ impl Slaves {
 async fn max_offset(c: &Client, timeout: Duration) -> Result<i64, ClientError> {
     let code = RequestCode::GET_BROKER_RUNTIME_INFO;
     let resp = crate::remoting::success(code, c.request(code, None, &[], Some(timeout)).await?)?;
-    let info = BrokerRuntimeInfo::decode(&resp.body).map_err(|source| ClientError::Body { request: code, source })?;
+    let info = BrokerRuntimeInfo::decode(&resp.body).map_err(|cause| ClientError::Body { request: code, cause })?;
     info.i64("commitLogMaxOffset")
-        .ok_or(ClientError::Body { request: code, source: BodyError::Field("commitLogMaxOffset") })
+        .ok_or(ClientError::Body { request: code, cause: BodyError::Field("commitLogMaxOffset") })
 }
 
 /// The host part of an address as Java prints socket addresses: `"/10.0.0.2:40000"`,
