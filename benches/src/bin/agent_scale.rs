@@ -5,7 +5,8 @@
 //! collection cost against node_exporter's on the same machine.
 //!
 //! `cargo run --release -p rmq-benches --bin agent-scale -- [TOPICS] [GROUPS]`
-//! (needs `cargo build --release -p rmq-agent` and scripts/install-test-deps.sh first).
+//! (needs `cargo build --release -p rmq-agent` and scripts/install-test-deps.sh first;
+//! `RMQ_SCALE_AGENT_BIN=path` runs another agent binary instead).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,8 +41,11 @@ fn thread_cpu() -> f64 {
     }
 }
 
+/// The release agent, or the binary `RMQ_SCALE_AGENT_BIN` names (to compare two builds
+/// run after run under the same conditions).
 fn agent_binary() -> anyhow::Result<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/rmq-agent");
+    let p = std::env::var_os("RMQ_SCALE_AGENT_BIN")
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/rmq-agent"), PathBuf::from);
     if !p.is_file() {
         bail!("{} missing: run `cargo build --release -p rmq-agent` first", p.display());
     }
