@@ -121,9 +121,15 @@ impl Value {
     }
 }
 
-/// Parses a whole document, then resolves `$ref` back-references.
+/// Parses a whole document, then resolves `$ref` back-references, if it has any.
 pub fn parse(input: &[u8]) -> Result<Value, BodyError> {
-    let mut v = parse_unresolved(input)?;
+    let mut r = Reader::new(input);
+    let mut v = r.value()?;
+    r.end()?;
+    if !r.saw_ref {
+        // Nothing to resolve: the common case, and no copy of the whole tree.
+        return Ok(v);
+    }
     // Budget: no more cloned nodes than input bytes, so expansion stays linear in the input.
     let mut budget = input.len();
     let root = v.clone();
@@ -205,11 +211,13 @@ pub(crate) struct Reader<'a> {
     s: &'a [u8],
     pos: usize,
     depth: u32,
+    /// Whether an object key `$ref` was read: only then can [`parse`] have anything to resolve.
+    saw_ref: bool,
 }
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(s: &'a [u8]) -> Self {
-        Self { s, pos: 0, depth: 0 }
+        Self { s, pos: 0, depth: 0, saw_ref: false }
     }
 
     fn err(&self, kind: &'static str) -> JsonError {
@@ -386,15 +394,19 @@ impl<'a> Reader<'a> {
 
     /// An object key: a string, a bare number or identifier, or (fastjson) an object.
     pub(crate) fn key(&mut self) -> Result<Value, JsonError> {
-        match self.peek() {
-            Some(b'"' | b'\'') => Ok(Value::Str(self.string()?.into_owned())),
-            Some(b'{' | b'[') => self.value(),
+        let k = match self.peek() {
+            Some(b'"' | b'\'') => Value::Str(self.string()?.into_owned()),
+            Some(b'{' | b'[') => return self.value(),
             Some(_) => {
                 let tok = self.bare()?;
-                Ok(number(tok).unwrap_or_else(|| Value::Str(tok.to_owned())))
+                number(tok).unwrap_or_else(|| Value::Str(tok.to_owned()))
             }
-            None => Err(self.err("expected a key")),
+            None => return Err(self.err("expected a key")),
+        };
+        if matches!(&k, Value::Str(s) if s == "$ref") {
+            self.saw_ref = true;
         }
+        Ok(k)
     }
 
     /// Byte offset of the next unread byte (after skipping spaces): where the next token
@@ -709,6 +721,12 @@ mod tests {
         );
         assert_eq!(v.get("statsHour").unwrap().get("sum").unwrap().as_i64(), Some(5));
         assert_eq!(v.get("statsMinute"), v.get("statsDay"));
+        // An unquoted `$ref` key (fastjson accepts it) is a reference too.
+        let v = p(r#"{"a":{"x":1},"b":{$ref:'$.a'}}"#);
+        assert_eq!(v.get("b"), v.get("a"));
+        // `$ref` as a value, not a key, is plain text.
+        let v = p(r#"{"a":"$ref","b":["$ref"]}"#);
+        assert_eq!(v, parse_unresolved(br#"{"a":"$ref","b":["$ref"]}"#).unwrap());
         // Relative and dangling references stay as they are.
         let v = p(r#"{"a":{"$ref":"@"},"b":{"$ref":"$.nope"}}"#);
         assert!(v.get("a").unwrap().get("$ref").is_some());
