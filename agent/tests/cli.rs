@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use rmq_testkit::{free_port, http, wire};
+use rmq_testkit::{KillOnDrop, free_port, http, wire};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rmq-agent");
 
@@ -53,11 +53,19 @@ fn runs_without_a_broker_and_stops_on_sigterm() {
     // No broker at the default address's port here: the agent must still serve host metrics.
     let port = free_port().unwrap();
     let dead_broker = free_port().unwrap();
-    let mut child = Command::new(BIN)
-        .args(["run", "--listen", &format!("127.0.0.1:{port}"), "--broker-addr", &format!("127.0.0.1:{dead_broker}")])
-        .env("RMQ_AGENT_LOG", "warn")
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        Command::new(BIN)
+            .args([
+                "run",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--broker-addr",
+                &format!("127.0.0.1:{dead_broker}"),
+            ])
+            .env("RMQ_AGENT_LOG", "warn")
+            .spawn()
+            .unwrap(),
+    );
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
     let body = wire::wait_for("agent serving host metrics with the broker down", Duration::from_secs(60), || {
         let r = http::get(addr, "/metrics", None)?;
@@ -99,13 +107,21 @@ fn tells_systemd_it_is_ready_pings_the_watchdog_and_says_when_it_stops() {
     sock.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let port = free_port().unwrap();
     let dead_broker = free_port().unwrap();
-    let mut child = Command::new(BIN)
-        .args(["run", "--listen", &format!("127.0.0.1:{port}"), "--broker-addr", &format!("127.0.0.1:{dead_broker}")])
-        .env("RMQ_AGENT_LOG", "warn")
-        .env("NOTIFY_SOCKET", &sock_path)
-        .env("WATCHDOG_USEC", "200000")
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        Command::new(BIN)
+            .args([
+                "run",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--broker-addr",
+                &format!("127.0.0.1:{dead_broker}"),
+            ])
+            .env("RMQ_AGENT_LOG", "warn")
+            .env("NOTIFY_SOCKET", &sock_path)
+            .env("WATCHDOG_USEC", "200000")
+            .spawn()
+            .unwrap(),
+    );
     let recv = || {
         let mut buf = [0u8; 256];
         let n = sock.recv(&mut buf).expect("a notification");

@@ -125,13 +125,15 @@ fn tells_systemd_when_every_tunnel_end_listens() {
     let sock_path = dir.path().join("notify.sock");
     let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
     sock.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
-    let mut child = bin()
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .env("NOTIFY_SOCKET", &sock_path)
-        .env("RMQ_HA_GUARD_LOG", "warn")
-        .spawn()
-        .unwrap();
+    let mut child = rmq_testkit::KillOnDrop(
+        bin()
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .env("NOTIFY_SOCKET", &sock_path)
+            .env("RMQ_HA_GUARD_LOG", "warn")
+            .spawn()
+            .unwrap(),
+    );
     let mut buf = [0u8; 256];
     let n = sock.recv(&mut buf).unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("READY=1"));

@@ -9,25 +9,29 @@ mod support;
 use std::net::SocketAddr;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use rmq_testkit::KillOnDrop;
 use support::{free_addr, key_file};
 
 /// Starts the guard with exactly `env` and `args`, waits for READY=1 (every listener bound).
-fn start(dir: &Path, env: &[(&str, String)], args: &[String]) -> Child {
+/// It is killed when the handle drops, a failed assertion included.
+fn start(dir: &Path, env: &[(&str, String)], args: &[String]) -> KillOnDrop {
     let sock_path = dir.join(format!("notify-{}.sock", args.len()));
     let sock = UnixDatagram::bind(&sock_path).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rmq-ha-guard"))
-        .arg("run")
-        .args(args)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env("NOTIFY_SOCKET", &sock_path)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_rmq-ha-guard"))
+            .arg("run")
+            .args(args)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("NOTIFY_SOCKET", &sock_path)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let mut buf = [0u8; 64];
     let ready = sock.recv(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"READY=1"));
     if !ready {

@@ -24,4 +24,4 @@ pub mod wire;
 pub use bins::{ROCKETMQ_RUST_VERSION, RocketmqBins};
 pub use cluster::{Broker, BrokerOptions, Cluster, Namesrv};
 pub use ports::{free_port, free_port_run};
-pub use process::ManagedProcess;
+pub use process::{KillOnDrop, ManagedProcess};

@@ -114,6 +114,33 @@ impl Drop for ManagedProcess {
     }
 }
 
+/// A child a test starts itself (to signal it, or to read its exit status), killed and reaped
+/// when this drops: a failed assertion unwinds through it instead of leaving the child running
+/// with the test's ports and output. Derefs to the [`Child`].
+#[derive(Debug)]
+pub struct KillOnDrop(pub Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // Errors mean it is gone already.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Removes directories once the test process is gone: for state owned by `static`s, which
 /// are never dropped. It waits out the watchdogs' 5 s TERM→KILL window first.
 #[derive(Debug)]
@@ -195,6 +222,16 @@ mod tests {
         assert!(p.is_running());
         drop(p);
         // `stop` waited for the watchdog, which waits for the child: it is gone now.
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "pid {pid} still exists");
+    }
+
+    #[test]
+    fn dropping_a_kill_on_drop_ends_and_reaps_the_child() {
+        let child = super::KillOnDrop(std::process::Command::new("sleep").arg("600").spawn().unwrap());
+        let pid = child.id();
+        assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+        drop(child);
+        // Killed and waited for: not even a zombie is left.
         assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "pid {pid} still exists");
     }
 }
