@@ -109,12 +109,15 @@ async fn topics_groups_lag_deletes_and_broker_restarts() {
     // Broker down: up = 0, the agent stays healthy and keeps serving host metrics.
     let name = cluster.broker.name().to_owned();
     tokio::task::block_in_place(|| cluster.broker.stop());
+    // The cycle's series are published just before its success is recorded: wait for both.
     let body = agent
-        .wait_for("rocketmq_broker_up 0", WAIT, |b| value(b, "rocketmq_broker_up", &[("broker", &name)]) == Some(0.0))
+        .wait_for("rocketmq_broker_up 0 and the failed cycle recorded", WAIT, |b| {
+            value(b, "rocketmq_broker_up", &[("broker", &name)]) == Some(0.0)
+                && value(b, "rmq_agent_collector_success", &[("collector", "broker")]) == Some(0.0)
+        })
         .await;
     assert!(value(&body, "node_memory_MemTotal_bytes", &[]).unwrap() > 0.0);
     assert!(all(&body, "rocketmq_producer_offset", &[]).is_empty(), "no stale broker series while it is down");
-    assert_eq!(value(&body, "rmq_agent_collector_success", &[("collector", "broker")]), Some(0.0));
     let addr = agent.addr;
     let health =
         tokio::task::spawn_blocking(move || rmq_testkit::http::get(addr, "/healthz", None).unwrap()).await.unwrap();

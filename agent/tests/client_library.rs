@@ -54,11 +54,21 @@ async fn client_library_produces_and_consumes_through_the_guard() {
 
     // The client library, pointed only at the name server.
     let ns = cluster.namesrv.addr().to_string();
-    // The name server hands clients the guard's address, not the broker's.
-    let route: rmq_protocol::body::TopicRouteData = Client::new(ClientConfig::new(ns.clone()))
-        .fetch(rmq_protocol::RequestCode::GET_ROUTEINFO_BY_TOPIC, Some([("topic", topic)].into_iter().collect()))
-        .await
-        .unwrap();
+    // The name server hands clients the guard's address, not the broker's. The broker
+    // registers a new topic as it creates it, but a registration lost on a busy machine is
+    // only repeated at its next period: wait for the route rather than ask once.
+    let ns_client = Client::new(ClientConfig::new(ns.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let route: rmq_protocol::body::TopicRouteData = loop {
+        let ext = [("topic", topic)].into_iter().collect();
+        match ns_client.fetch(rmq_protocol::RequestCode::GET_ROUTEINFO_BY_TOPIC, Some(ext)).await {
+            Ok(r) => break r,
+            Err(e) => {
+                assert!(tokio::time::Instant::now() < deadline, "no route for {topic}: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
     assert_eq!(route.broker_datas[0].master_addr(), Some(format!("127.0.0.2:{port}").as_str()));
     let clients = Clients::start("guard-client-test");
     let mut main = clients.producer("guard-pg-main", &ns, false).await;
@@ -69,7 +79,8 @@ async fn client_library_produces_and_consumes_through_the_guard() {
     let (mut consumer, consumed) = clients.consumer("guard-cg", &ns, topic).await;
 
     // Everything went through the guard: its send counters show both ports, and the consumer
-    // received all 20 messages over guarded connections.
+    // received all 20 messages over guarded connections. At least 10 each: the library sends
+    // again on SYSTEM_BUSY, which a loaded broker answers (a send waited too long in its queue).
     let sends = |b: &str, l: &str| {
         rmq_testkit::expo::value(b, "rmq_guard_send_requests_total", &[("listener", l), ("topic", topic)])
             .unwrap_or(0.0)
@@ -77,7 +88,7 @@ async fn client_library_produces_and_consumes_through_the_guard() {
     let got = Arc::clone(&consumed);
     agent
         .wait_for("20 sends through the guard and 20 messages consumed", Duration::from_secs(60), move |b| {
-            sends(b, "main") == 10.0 && sends(b, "vip") == 10.0 && got.load(Ordering::SeqCst) >= 20
+            sends(b, "main") >= 10.0 && sends(b, "vip") >= 10.0 && got.load(Ordering::SeqCst) >= 20
         })
         .await;
     let body = agent.scrape().await;

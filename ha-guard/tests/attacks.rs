@@ -52,7 +52,6 @@ fn attacks_on_the_accept_side_never_reach_the_master() {
     let expect = |r: &str, n: f64| {
         guard.wait_value(r, "rmq_ha_guard_rejected_total", &[("side", "accept"), ("reason", r)], |v| v == n);
     };
-    let now = now_ms();
 
     // MQCloud's incident: "99999999" typed into telnet, i.e. an 8-byte offset report.
     refused(accept, b"99999999");
@@ -69,11 +68,13 @@ fn attacks_on_the_accept_side_never_reach_the_master() {
     refused(accept, &[&[0x17u8][..], &random].concat());
     expect("bad_magic", 2.0);
     // Expired (10 minutes old; the window is 30 s), signed with the wrong secret, an unknown
-    // key id, and a packet for another broker.
-    refused(accept, &hello("ha-1", SECRET, now - 600_000, 1, "broker-a"));
-    refused(accept, &hello("ha-1", "not-the-secret", now, 2, "broker-a"));
-    refused(accept, &hello("nobody", SECRET, now, 3, "broker-a"));
-    refused(accept, &hello("ha-1", SECRET, now, 4, "broker-b"));
+    // key id, and a packet for another broker. Each is stamped as it is sent: the guard checks
+    // the window before the broker name, so a stamp taken before the waits above could have
+    // aged past the window on a slow machine and the wrong broker be counted as expired.
+    refused(accept, &hello("ha-1", SECRET, now_ms() - 600_000, 1, "broker-a"));
+    refused(accept, &hello("ha-1", "not-the-secret", now_ms(), 2, "broker-a"));
+    refused(accept, &hello("nobody", SECRET, now_ms(), 3, "broker-a"));
+    refused(accept, &hello("ha-1", SECRET, now_ms(), 4, "broker-b"));
     for r in ["expired", "bad_signature", "unknown_key", "wrong_broker"] {
         expect(r, 1.0);
     }
