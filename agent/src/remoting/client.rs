@@ -1,4 +1,7 @@
-//! The connection, the request path, and the reader task.
+//! The connection, the request path, and its two tasks: the reader, which hands each
+//! response to its waiting request, and the writer, which sends every frame queued since its
+//! last write in one `write` (a cycle's requests go out a few at a time, so one system call
+//! carries several).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -14,7 +17,7 @@ use rmq_protocol::{ExtFields, Header, RequestCode, ResponseCode, SerializeType};
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::{Mutex, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 use tracing::{debug, warn};
 
 use super::ClientError;
@@ -76,18 +79,24 @@ impl Response {
     }
 }
 
-type Pending = Arc<StdMutex<HashMap<i32, oneshot::Sender<Response>>>>;
+/// What a waiting request is handed: its response, or why its frame could not be written.
+type Outcome = Result<Response, ClientError>;
+
+type Pending = Arc<StdMutex<HashMap<i32, oneshot::Sender<Outcome>>>>;
+
+/// A request's encoded frame, queued for the writer, with the opaque its response will carry.
+type Outgoing = (i32, Bytes);
 
 #[derive(Debug)]
 struct Connection {
-    writer: Mutex<OwnedWriteHalf>,
+    outbox: mpsc::UnboundedSender<Outgoing>,
     pending: Pending,
     reader: tokio::task::JoinHandle<()>,
 }
 
 impl Connection {
     fn is_open(&self) -> bool {
-        !self.reader.is_finished()
+        !self.reader.is_finished() && !self.outbox.is_closed()
     }
 }
 
@@ -183,7 +192,10 @@ impl Client {
         let (read, write) = stream.into_split();
         let pending: Pending = Arc::default();
         let reader = tokio::spawn(read_loop(read, Arc::clone(&pending), cfg.addr.clone()));
-        let conn = Arc::new(Connection { writer: Mutex::new(write), pending, reader });
+        let (outbox, queued) = mpsc::unbounded_channel();
+        // Ends when the connection is dropped (the queue closes) or a write fails.
+        tokio::spawn(write_loop(write, queued, Arc::clone(&pending), reader.abort_handle(), cfg.addr.clone()));
+        let conn = Arc::new(Connection { outbox, pending, reader });
         debug!(addr = %cfg.addr, "connected");
         *slot = Some(Arc::clone(&conn));
         Ok(conn)
@@ -210,18 +222,14 @@ impl Client {
         let conn = self.connection().await?;
         let (tx, rx) = oneshot::channel();
         lock(&conn.pending).insert(opaque, tx);
-        let written = {
-            let mut w = conn.writer.lock().await;
-            w.write_all(&wire).await
-        };
-        if let Err(cause) = written {
+        if conn.outbox.send((opaque, wire)).is_err() {
+            // The writer has stopped: a write failed just now.
             lock(&conn.pending).remove(&opaque);
-            conn.reader.abort();
-            return Err(ClientError::Io { addr: cfg.addr.clone(), cause });
+            return Err(ClientError::Disconnected { code, addr: cfg.addr.clone() });
         }
         let after = timeout.unwrap_or(cfg.request_timeout);
         match tokio::time::timeout(after, rx).await {
-            Ok(Ok(resp)) => Ok(resp),
+            Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) => Err(ClientError::Disconnected { code, addr: cfg.addr.clone() }),
             Err(_) => {
                 lock(&conn.pending).remove(&opaque);
@@ -255,6 +263,54 @@ pub(crate) fn success(request: RequestCode, resp: Response) -> Result<Response, 
 fn lock<T>(m: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding this lock cannot leave the map inconsistent; keep going.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Frames queued for one write at most; more wait for the next.
+const MAX_BATCH: usize = 64;
+
+/// Sends the queued frames, each batch in one write. When a write fails, the requests of that
+/// batch get the I/O error, every other waiting request is woken as disconnected, and the
+/// reader is stopped, so the next request dials again.
+async fn write_loop(
+    mut write: OwnedWriteHalf,
+    mut queued: mpsc::UnboundedReceiver<Outgoing>,
+    pending: Pending,
+    reader: tokio::task::AbortHandle,
+    addr: String,
+) {
+    let mut batch: Vec<Outgoing> = Vec::with_capacity(MAX_BATCH);
+    let mut buf: Vec<u8> = Vec::new();
+    while queued.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let written = if let [(_, frame)] = batch.as_slice() {
+            write.write_all(frame).await
+        } else {
+            buf.clear();
+            for (_, frame) in &batch {
+                buf.extend_from_slice(frame);
+            }
+            write.write_all(&buf).await
+        };
+        if let Err(e) = written {
+            warn!(%addr, error = %e, "write failed; dropping the connection");
+            queued.close();
+            reader.abort();
+            let mut p = lock(&pending);
+            for (opaque, _) in batch.drain(..) {
+                if let Some(tx) = p.remove(&opaque) {
+                    let cause = std::io::Error::new(e.kind(), e.to_string());
+                    let _ = tx.send(Err(ClientError::Io { addr: addr.clone(), cause }));
+                }
+            }
+            // Dropping the senders wakes every other waiter with "disconnected".
+            p.clear();
+            return;
+        }
+        batch.clear();
+        // Keep a large body's buffer no longer than its batch.
+        if buf.capacity() > 1 << 16 {
+            buf = Vec::new();
+        }
+    }
 }
 
 async fn read_loop(read: tokio::net::tcp::OwnedReadHalf, pending: Pending, addr: String) {
@@ -299,7 +355,7 @@ fn dispatch(f: RawFrame, pending: &Pending, addr: &str) {
     let waiter = lock(pending).remove(&header.opaque);
     match waiter {
         Some(tx) => {
-            let _ = tx.send(Response { serialize_type: f.serialize_type(), body: f.body(), header });
+            let _ = tx.send(Ok(Response { serialize_type: f.serialize_type(), body: f.body(), header }));
         }
         None => debug!(%addr, opaque = header.opaque, "response for an abandoned request"),
     }
