@@ -2,17 +2,16 @@
 //! dashboards and alert rules work unchanged), and Prometheus-style families beside them.
 //! Pure: unit-tested on canned data.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use prometheus_client::registry::Unit;
 use rmq_protocol::body::{ConsumeStats, MessageQueue, OffsetWrapper};
 
-use super::fetch::{BROKER_STATS, Fetched, Identity, is_system_topic};
+use super::fetch::{
+    BROKER_STATS, DLQ_PREFIX as DLQ, Fetched, Identity, RETRY_PREFIX as RETRY, group_stats_pairs, is_system_topic,
+};
 use super::latency::PutLatency;
 use rmq_runtime::metrics::{Family, Labels, Sample};
-
-const RETRY: &str = "%RETRY%";
-const DLQ: &str = "%DLQ%";
 
 /// Options that change which families are produced.
 #[derive(Debug, Clone, Copy, Default)]
@@ -406,13 +405,7 @@ fn stats_families(d: &Fetched, out: &mut Vec<Family>) {
     let mut c_size =
         Family::gauge("rocketmq_consumer_message_size", "Bytes pulled per second (broker's minute window).");
     let mut sendback = Family::gauge("rocketmq_send_back_nums", "Messages sent back for retry in the last minute.");
-    let pairs: BTreeSet<(&String, &String)> = d
-        .consume
-        .iter()
-        .flat_map(|(g, list)| list.iter().flat_map(move |s| s.offset_table.keys().map(move |q| (&q.topic, g))))
-        .filter(|(t, _)| !t.starts_with(RETRY) && !t.starts_with(DLQ))
-        .collect();
-    for (topic, group) in pairs {
+    for (topic, group) in group_stats_pairs(&d.consume) {
         let key = format!("{topic}@{group}");
         let l = lb(id, &[("topic", topic), ("group", group)]);
         c_tps.push(l.clone(), minute("GROUP_GET_NUMS", &key).and_then(|m| m.tps).unwrap_or(0.0));

@@ -3,7 +3,7 @@
 //! requests, all pipelined on the one connection with at most `concurrency` in flight. (What
 //! builds on them — slaves, consumer clients, read positions — is in the sibling modules.)
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt as _;
@@ -185,12 +185,8 @@ pub async fn fetch_all(c: &Client, opts: FetchOptions) -> Result<Fetched, Client
         for t in topics.iter().filter(|t| !is_system_topic(t)) {
             keys.extend(TOPIC_STATS.iter().map(|n| (*n, t.clone())));
         }
-        for (g, list) in &f.consume {
-            for s in list {
-                for topic in s.offset_table.keys().map(|q| &q.topic).collect::<std::collections::BTreeSet<_>>() {
-                    keys.extend(GROUP_STATS.iter().map(|n| (*n, format!("{topic}@{g}"))));
-                }
-            }
+        for (topic, group) in group_stats_pairs(&f.consume) {
+            keys.extend(GROUP_STATS.iter().map(|n| (*n, format!("{topic}@{group}"))));
         }
         if !f.identity.cluster.is_empty() {
             keys.extend(BROKER_STATS.iter().map(|n| (*n, f.identity.cluster.clone())));
@@ -250,6 +246,22 @@ fn ok_or_record<T>(
     r.map_err(|e| failures.push((code, e.kind()))).ok()
 }
 
+/// The (topic, group) pairs whose minute stats are asked for and shown: every topic a group
+/// has offsets on, except its %RETRY% and %DLQ% topics (their consumption is not shown per
+/// topic, so asking for it would be three requests per group answered and thrown away).
+pub(crate) fn group_stats_pairs(consume: &BTreeMap<String, Vec<ConsumeStats>>) -> BTreeSet<(&String, &String)> {
+    consume
+        .iter()
+        .flat_map(|(g, list)| list.iter().flat_map(move |s| s.offset_table.keys().map(move |q| (&q.topic, g))))
+        .filter(|(t, _)| !t.starts_with(RETRY_PREFIX) && !t.starts_with(DLQ_PREFIX))
+        .collect()
+}
+
+/// A group's retry topic is this prefix and the group's name.
+pub(crate) const RETRY_PREFIX: &str = "%RETRY%";
+/// A group's dead-letter topic is this prefix and the group's name.
+pub(crate) const DLQ_PREFIX: &str = "%DLQ%";
+
 /// System topics the exporter also skips for per-topic stats.
 pub(crate) fn is_system_topic(t: &str) -> bool {
     t.starts_with("rmq_sys_")
@@ -258,8 +270,8 @@ pub(crate) fn is_system_topic(t: &str) -> bool {
         || t.starts_with("SCHEDULE_TOPIC")
         || t == "OFFSET_MOVED_EVENT"
         || t == "SELF_TEST_TOPIC"
-        || t.starts_with("%RETRY%")
-        || t.starts_with("%DLQ%")
+        || t.starts_with(RETRY_PREFIX)
+        || t.starts_with(DLQ_PREFIX)
         || t.contains("_REPLY_TOPIC")
         || t == "BenchmarkTest"
         || t.starts_with("TRANS_CHECK_MAX_TIME_TOPIC")

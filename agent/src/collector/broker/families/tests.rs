@@ -231,3 +231,12 @@ fn replication_per_slave_on_a_master() {
     let fams = families(&d, &mut PutLatency::default(), FamilyOptions::default());
     assert!(value(&fams, "rocketmq_replication_lag_bytes", &s).is_none());
 }
+
+#[test]
+fn group_stats_are_asked_for_consumed_topics_only() {
+    // G1 has offsets on T1 (twice: two queues) and on %RETRY%G1: one pair, the one shown.
+    let d = canned();
+    let pairs: Vec<(&str, &str)> =
+        super::super::fetch::group_stats_pairs(&d.consume).into_iter().map(|(t, g)| (t.as_str(), g.as_str())).collect();
+    assert_eq!(pairs, [("T1", "G1")]);
+}
