@@ -142,6 +142,13 @@ pub mod procinfo {
         Some(ticks as f64 / rustix::param::clock_ticks_per_second() as f64)
     }
 
+    /// Times a process's main thread gave up the CPU to wait (`voluntary_ctxt_switches`): for
+    /// a one-thread event loop, how often it went to sleep and was woken again.
+    pub fn voluntary_switches(pid: u32) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status.lines().find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))?.trim().parse().ok()
+    }
+
     /// Resident memory of a process, KiB.
     pub fn rss_kib(pid: u32) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

@@ -138,6 +138,9 @@ async fn main() -> anyhow::Result<()> {
     )?;
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
     let first = wait_runs(addr, 2.0).await?;
+    let agent_pid = rmq_benches::procinfo::pid_listening(port).context("agent pid")?;
+    let switches = || rmq_benches::procinfo::voluntary_switches(agent_pid).context("agent context switches");
+    let sw0 = switches()?;
     let cpu0 = value(&first, "process_cpu_seconds_total", &[]).context("process cpu")?;
     let runs0 = broker_runs(&first);
     let cycles = 6.0;
@@ -145,6 +148,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(interval) * 6).await;
     let later = wait_runs(addr, runs0 + cycles).await?;
     let cpu1 = value(&later, "process_cpu_seconds_total", &[]).context("process cpu")?;
+    let sw1 = switches()?;
     let runs1 = broker_runs(&later);
     let durations: Vec<f64> =
         vec![value(&later, "rmq_agent_collector_duration_seconds", &[("collector", "broker")]).unwrap_or(f64::NAN)];
@@ -171,6 +175,11 @@ async fn main() -> anyhow::Result<()> {
         runs1 - runs0,
         cpu_per_cycle * 1e3
     );
+    // Each wait costs CPU of its own (more on an idle virtual machine, whose idle vCPU must be
+    // woken): the number explains much of the CPU figure's spread from run to run.
+    #[allow(clippy::cast_precision_loss)]
+    let wakeups = (sw1 - sw0) as f64 / (runs1 - runs0);
+    println!("| agent wakeups per cycle (runtime thread's voluntary context switches) | {wakeups:.0} |");
     println!("| agent CPU at a 15 s interval | {:.2} % of one core |", cpu_per_cycle / 15.0 * 100.0);
     println!("| agent RSS | {:.1} MiB |", rss / 1048576.0);
     println!("| /metrics series | {series} |");
