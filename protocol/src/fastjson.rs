@@ -137,6 +137,45 @@ pub fn parse(input: &[u8]) -> Result<Value, BodyError> {
     Ok(v)
 }
 
+/// The keys of the map under `field` of a top-level object, as text (bare numbers as their
+/// decimal text, as [`Value::scalar_text`] gives them; keys that are objects or `null` are
+/// left out), read without building the map's values or the rest of the document: the same
+/// keys, in the same order, as the parsed document's `field` member has (the first, if the
+/// field repeats; none if it is missing or not an object). `Ok(None)` when the top level is
+/// not an object, or when a `$ref` key stands where a back-reference could change the answer;
+/// the caller then parses the document whole.
+pub(crate) fn map_keys(input: &[u8], field: &str) -> Result<Option<Vec<String>>, BodyError> {
+    let mut r = Reader::new(input);
+    if r.peek() != Some(b'{') {
+        return Ok(None);
+    }
+    r.pos += 1;
+    r.enter()?;
+    let mut keys = None;
+    if !r.eat(b'}') {
+        loop {
+            let k = r.key()?;
+            r.expect(b':', "expected ':'")?;
+            if keys.is_none() && matches!(&k, Value::Str(s) if s == field) {
+                keys = Some(r.keys_of_map()?);
+            } else {
+                r.skip()?;
+            }
+            if r.next_or_close(b'}')? {
+                break;
+            }
+        }
+    }
+    r.depth -= 1;
+    r.end()?;
+    // A `$ref` among the top level's keys or the map's: resolving it could replace the map.
+    // (Inside the skipped values one changes nothing here.)
+    if r.saw_ref {
+        return Ok(None);
+    }
+    Ok(Some(keys.unwrap_or_default()))
+}
+
 /// Parses a whole document as written: `$ref` objects are left as they are.
 pub fn parse_unresolved(input: &[u8]) -> Result<Value, BodyError> {
     let mut r = Reader::new(input);
@@ -577,6 +616,33 @@ impl<'a> Reader<'a> {
             }
             None => Err(self.err("unexpected end of input")),
         }
+    }
+
+    /// The keys of the object that comes next, as [`map_keys`] gives them, its values skipped;
+    /// anything but an object is skipped and has no keys.
+    fn keys_of_map(&mut self) -> Result<Vec<String>, JsonError> {
+        if self.peek() != Some(b'{') {
+            self.skip()?;
+            return Ok(Vec::new());
+        }
+        self.pos += 1;
+        self.enter()?;
+        let mut out = Vec::new();
+        if !self.eat(b'}') {
+            loop {
+                let k = self.key()?;
+                self.expect(b':', "expected ':'")?;
+                self.skip()?;
+                if let Some(t) = k.scalar_text() {
+                    out.push(t.into_owned());
+                }
+                if self.next_or_close(b'}')? {
+                    break;
+                }
+            }
+        }
+        self.depth -= 1;
+        Ok(out)
     }
 
     /// Skips one value without building it (strings without escapes are not copied).

@@ -9,6 +9,7 @@ mod connection;
 mod consume_queue;
 mod consume_stats;
 mod ha_status;
+mod names;
 mod properties;
 mod route;
 mod runtime_info;
@@ -21,6 +22,7 @@ pub use connection::{Connection, ConsumerConnection, ProducerConnection, Subscri
 pub use consume_queue::{ConsumeQueueUnit, QueryConsumeQueueResponse};
 pub use consume_stats::{ConsumeStats, ConsumeStatsList, OffsetWrapper};
 pub use ha_status::{HaClientRuntimeInfo, HaConnectionInfo, HaRuntimeInfo};
+pub use names::{GroupNames, TopicNames};
 pub use properties::BrokerProperties;
 pub use route::{BrokerData, ClusterInfo, QueueData, TopicList, TopicRouteData};
 pub use runtime_info::{BrokerRuntimeInfo, PUT_DISTRIBUTION_BOUNDS_MS, PutDistribution, TpsWindows};
