@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use futures_util::StreamExt as _;
 use rmq_protocol::body::{
     BrokerProperties, BrokerRuntimeInfo, BrokerStatsData, ConsumeStats, ConsumeStatsList, ConsumerConnection, FromBody,
-    HaRuntimeInfo, ProducerTableInfo, SubscriptionGroupWrapper, TopicConfigWrapper, TopicStatsTable,
+    GroupNames, HaRuntimeInfo, ProducerTableInfo, TopicNames, TopicStatsTable,
 };
 use rmq_protocol::request::{
     CommandHeader as _, GetConsumeStatsInBrokerHeader, GetConsumeStatsRequestHeader,
@@ -43,10 +43,10 @@ pub struct Fetched {
     pub properties: BrokerProperties,
     /// GET_BROKER_RUNTIME_INFO.
     pub runtime: BrokerRuntimeInfo,
-    /// GET_ALL_TOPIC_CONFIG.
-    pub topics: TopicConfigWrapper,
-    /// GET_ALL_SUBSCRIPTIONGROUP_CONFIG.
-    pub groups: SubscriptionGroupWrapper,
+    /// The topics, from GET_ALL_TOPIC_CONFIG (only their names are read).
+    pub topics: TopicNames,
+    /// The subscription groups, from GET_ALL_SUBSCRIPTIONGROUP_CONFIG (only their names are read).
+    pub groups: GroupNames,
     /// Group → consume stats (317, or 208 per group where 317 is not supported).
     pub consume: BTreeMap<String, Vec<ConsumeStats>>,
     /// Topic → stats (202).
@@ -102,8 +102,8 @@ pub async fn fetch_all(c: &Client, opts: FetchOptions) -> Result<Fetched, Client
     let consume_req = GetConsumeStatsInBrokerHeader { is_order: false }.to_ext_fields();
     let (config, topics, groups, consume, ha) = tokio::join!(
         c.request(RequestCode::GET_BROKER_CONFIG, None, &[], None),
-        fetch::<TopicConfigWrapper>(c, RequestCode::GET_ALL_TOPIC_CONFIG, None),
-        fetch::<SubscriptionGroupWrapper>(c, RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG, None),
+        fetch::<TopicNames>(c, RequestCode::GET_ALL_TOPIC_CONFIG, None),
+        fetch::<GroupNames>(c, RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG, None),
         fetch::<ConsumeStatsList>(c, RequestCode::GET_BROKER_CONSUME_STATS, Some(consume_req)),
         fetch::<HaRuntimeInfo>(c, RequestCode::GET_BROKER_HA_STATUS, None),
     );
@@ -145,7 +145,7 @@ pub async fn fetch_all(c: &Client, opts: FetchOptions) -> Result<Fetched, Client
         Ok(list) => f.consume = list.groups,
         Err(ClientError::Server { code: ResponseCode::REQUEST_CODE_NOT_SUPPORTED, .. }) => {
             // Brokers without 317: one GET_CONSUME_STATS per group.
-            let groups: Vec<String> = f.groups.subscription_group_table.keys().cloned().collect();
+            let groups: Vec<String> = f.groups.0.iter().cloned().collect();
             let results = pipelined::<_, ConsumeStats>(c, opts.concurrency, groups, |g| {
                 let ext = GetConsumeStatsRequestHeader { consumer_group: g.clone(), topic: None }.to_ext_fields();
                 (RequestCode::GET_CONSUME_STATS, Some(ext))
@@ -164,7 +164,7 @@ pub async fn fetch_all(c: &Client, opts: FetchOptions) -> Result<Fetched, Client
         Err(e) => f.failures.push((RequestCode::GET_BROKER_CONSUME_STATS, e.kind())),
     }
 
-    let topics: Vec<String> = f.topics.topic_config_table.keys().cloned().collect();
+    let topics: Vec<String> = f.topics.0.iter().cloned().collect();
     for (t, r) in pipelined::<_, TopicStatsTable>(c, opts.concurrency, topics.clone(), |t| {
         (RequestCode::GET_TOPIC_STATS_INFO, Some(GetTopicStatsInfoRequestHeader { topic: t.clone() }.to_ext_fields()))
     })
@@ -217,7 +217,7 @@ pub async fn fetch_all(c: &Client, opts: FetchOptions) -> Result<Fetched, Client
     }
 
     if opts.connections || opts.clients {
-        let groups: Vec<String> = f.groups.subscription_group_table.keys().cloned().collect();
+        let groups: Vec<String> = f.groups.0.iter().cloned().collect();
         for (g, r) in pipelined::<_, ConsumerConnection>(c, opts.concurrency, groups, |g| {
             let ext = GetConsumerConnectionListRequestHeader { consumer_group: g.clone() }.to_ext_fields();
             (RequestCode::GET_CONSUMER_CONNECTION_LIST, Some(ext))
