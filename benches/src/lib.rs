@@ -133,13 +133,19 @@ pub mod procinfo {
 
     /// CPU time (user + system) a process has used, in seconds.
     pub fn cpu_seconds(pid: u32) -> Option<f64> {
+        cpu_user_system(pid).map(|(u, s)| u + s)
+    }
+
+    /// CPU time a process has used in user space and in the kernel, in seconds.
+    pub fn cpu_user_system(pid: u32) -> Option<(f64, f64)> {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         // Fields after the command name (which may hold spaces) start after the last ')'.
         let rest = stat.rsplit_once(')')?.1;
         let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
         #[allow(clippy::cast_precision_loss)]
-        Some(ticks as f64 / rustix::param::clock_ticks_per_second() as f64)
+        let secs =
+            |i: usize| Some(f.get(i)?.parse::<u64>().ok()? as f64 / rustix::param::clock_ticks_per_second() as f64);
+        Some((secs(11)?, secs(12)?))
     }
 
     /// Times a process's main thread gave up the CPU to wait (`voluntary_ctxt_switches`): for

@@ -24,15 +24,6 @@ use rmq_runtime::metrics::{Exposition, Registry, SnapshotSlot};
 use rmq_testkit::expo::value;
 use rmq_testkit::{BrokerOptions, Cluster, ManagedProcess, free_port, http, wire};
 
-fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let rest = &stat[stat.rfind(')').context("stat")? + 1..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
-    #[allow(clippy::cast_precision_loss)]
-    Ok(ticks / rustix::param::clock_ticks_per_second() as f64)
-}
-
 fn thread_cpu() -> f64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
     #[allow(clippy::cast_precision_loss)]
@@ -141,6 +132,8 @@ async fn main() -> anyhow::Result<()> {
     let agent_pid = rmq_benches::procinfo::pid_listening(port).context("agent pid")?;
     let switches = || rmq_benches::procinfo::voluntary_switches(agent_pid).context("agent context switches");
     let sw0 = switches()?;
+    let us = || rmq_benches::procinfo::cpu_user_system(agent_pid).context("agent cpu");
+    let us0 = us()?;
     let cpu0 = value(&first, "process_cpu_seconds_total", &[]).context("process cpu")?;
     let runs0 = broker_runs(&first);
     let cycles = 6.0;
@@ -149,6 +142,7 @@ async fn main() -> anyhow::Result<()> {
     let later = wait_runs(addr, runs0 + cycles).await?;
     let cpu1 = value(&later, "process_cpu_seconds_total", &[]).context("process cpu")?;
     let sw1 = switches()?;
+    let us1 = us()?;
     let runs1 = broker_runs(&later);
     let durations: Vec<f64> =
         vec![value(&later, "rmq_agent_collector_duration_seconds", &[("collector", "broker")]).unwrap_or(f64::NAN)];
@@ -179,6 +173,11 @@ async fn main() -> anyhow::Result<()> {
     // woken): the number explains much of the CPU figure's spread from run to run.
     #[allow(clippy::cast_precision_loss)]
     let wakeups = (sw1 - sw0) as f64 / (runs1 - runs0);
+    println!(
+        "| of which user / kernel (ticks of the whole process, not only the cycles) | {:.1} / {:.1} ms |",
+        (us1.0 - us0.0) / (runs1 - runs0) * 1e3,
+        (us1.1 - us0.1) / (runs1 - runs0) * 1e3
+    );
     println!("| agent wakeups per cycle (runtime thread's voluntary context switches) | {wakeups:.0} |");
     println!("| agent CPU at a 15 s interval | {:.2} % of one core |", cpu_per_cycle / 15.0 * 100.0);
     println!("| agent RSS | {:.1} MiB |", rss / 1048576.0);
@@ -214,6 +213,7 @@ async fn main() -> anyhow::Result<()> {
     })
     .await??;
     let pid = rmq_benches::procinfo::pid_listening(ne_port).context("node_exporter pid")?;
+    let cpu_seconds = |pid| rmq_benches::procinfo::cpu_seconds(pid).context("node_exporter cpu");
     let c0 = cpu_seconds(pid)?;
     let scrapes = 100;
     for _ in 0..scrapes {
