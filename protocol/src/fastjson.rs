@@ -145,22 +145,40 @@ pub fn parse(input: &[u8]) -> Result<Value, BodyError> {
 /// not an object, or when a `$ref` key stands where a back-reference could change the answer;
 /// the caller then parses the document whole.
 pub(crate) fn map_keys(input: &[u8], field: &str) -> Result<Option<Vec<String>>, BodyError> {
+    let mut keys = None;
+    let whole = stream_object(input, |k, r| {
+        if keys.is_none() && matches!(k, Value::Str(s) if s == field) {
+            keys = Some(r.keys_of_map()?);
+        } else {
+            r.skip()?;
+        }
+        Ok(())
+    })?;
+    Ok(whole.then(|| keys.unwrap_or_default()))
+}
+
+/// Reads a top-level object member by member, in document order, without building it:
+/// `member(key, reader)` must consume the member's value (with [`Reader::value`],
+/// [`Reader::skip`] or [`Reader::each_item`]). `Ok(false)` when the top level is not an object,
+/// or when a `$ref` key was read where it could matter (a key of the top level, or one read
+/// through `reader.value()`, `each_item` or `keys_of_map`); the caller then parses the
+/// document whole, as what it read may differ from the resolved document. (A `$ref` inside a
+/// skipped value changes nothing that was read.)
+pub(crate) fn stream_object(
+    input: &[u8],
+    mut member: impl FnMut(&Value, &mut Reader<'_>) -> Result<(), BodyError>,
+) -> Result<bool, BodyError> {
     let mut r = Reader::new(input);
     if r.peek() != Some(b'{') {
-        return Ok(None);
+        return Ok(false);
     }
     r.pos += 1;
     r.enter()?;
-    let mut keys = None;
     if !r.eat(b'}') {
         loop {
             let k = r.key()?;
             r.expect(b':', "expected ':'")?;
-            if keys.is_none() && matches!(&k, Value::Str(s) if s == field) {
-                keys = Some(r.keys_of_map()?);
-            } else {
-                r.skip()?;
-            }
+            member(&k, &mut r)?;
             if r.next_or_close(b'}')? {
                 break;
             }
@@ -168,12 +186,7 @@ pub(crate) fn map_keys(input: &[u8], field: &str) -> Result<Option<Vec<String>>,
     }
     r.depth -= 1;
     r.end()?;
-    // A `$ref` among the top level's keys or the map's: resolving it could replace the map.
-    // (Inside the skipped values one changes nothing here.)
-    if r.saw_ref {
-        return Ok(None);
-    }
-    Ok(Some(keys.unwrap_or_default()))
+    Ok(!r.saw_ref)
 }
 
 /// Parses a whole document as written: `$ref` objects are left as they are.
@@ -618,9 +631,30 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Each item of the array that comes next, parsed one at a time (so only one is ever
+    /// built); anything but an array is skipped and has no items.
+    pub(crate) fn each_item(&mut self, mut f: impl FnMut(Value) -> Result<(), BodyError>) -> Result<(), BodyError> {
+        if self.peek() != Some(b'[') {
+            self.skip()?;
+            return Ok(());
+        }
+        self.pos += 1;
+        self.enter()?;
+        if !self.eat(b']') {
+            loop {
+                f(self.value()?)?;
+                if self.next_or_close(b']')? {
+                    break;
+                }
+            }
+        }
+        self.depth -= 1;
+        Ok(())
+    }
+
     /// The keys of the object that comes next, as [`map_keys`] gives them, its values skipped;
     /// anything but an object is skipped and has no keys.
-    fn keys_of_map(&mut self) -> Result<Vec<String>, JsonError> {
+    pub(crate) fn keys_of_map(&mut self) -> Result<Vec<String>, JsonError> {
         if self.peek() != Some(b'{') {
             self.skip()?;
             return Ok(Vec::new());

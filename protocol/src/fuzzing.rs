@@ -77,8 +77,8 @@ pub fn roundtrip(data: &[u8]) {
     }
 }
 
-/// fastjson bodies through every typed reader: none panics, and the names-only readers give
-/// the names the whole readers do.
+/// fastjson bodies through every typed reader: none panics, and the readers that stream a body
+/// (the names-only ones, the consume stats list) read what the whole-tree readers do.
 pub fn body(data: &[u8]) {
     let _ = crate::fastjson::parse(data);
     let _ = body::BrokerRuntimeInfo::decode(data).map(|r| {
@@ -90,11 +90,14 @@ pub fn body(data: &[u8]) {
         let _ = r.f64("putLatency99");
         let _ = r.schedule_offsets();
     });
-    let _ = body::ConsumeStatsList::decode(data);
+    let list = crate::fastjson::parse(data).and_then(|v| body::ConsumeStatsList::from_value(&v));
+    if let (Ok(streamed), Ok(whole)) = (body::ConsumeStatsList::decode(data), list) {
+        assert_eq!(streamed, whole, "consume stats list");
+    }
     let _ = body::ConsumeStats::decode(data);
     let _ = body::TopicStatsTable::decode(data);
-    // The names-only readers agree with the whole ones wherever both read the body (the whole
-    // reader alone can refuse a document whose back-references blow its budget).
+    // The streaming readers agree with the whole-tree ones wherever both read the body (the
+    // whole reader alone can refuse a document whose back-references blow its budget).
     let topics = body::TopicConfigWrapper::decode(data).map(|w| w.topic_config_table.into_keys().collect());
     if let (Ok(fast), Ok(whole)) = (body::TopicNames::decode(data), topics) {
         assert_eq!(fast.0, whole, "topic names");

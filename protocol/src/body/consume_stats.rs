@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::{Fields, FromBody, MessageQueue, object};
 use crate::error::BodyError;
-use crate::fastjson::Value;
+use crate::fastjson::{self, Value};
 
 /// One queue's progress for a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -79,19 +79,57 @@ pub struct ConsumeStatsList {
     pub total_inflight_diff: Option<i64>,
 }
 
+/// Adds one item of `consumeStatsList` (`{group: [ConsumeStats, …], …}`) to `groups`.
+fn add_entry(groups: &mut BTreeMap<String, Vec<ConsumeStats>>, entry: &Value) -> Result<(), BodyError> {
+    for (group, list) in entry.members() {
+        let Some(group) = group.scalar_text() else {
+            continue;
+        };
+        let stats = list.items().iter().map(ConsumeStats::from_value).collect::<Result<Vec<_>, _>>()?;
+        groups.entry(group.into_owned()).or_default().extend(stats);
+    }
+    Ok(())
+}
+
 impl FromBody for ConsumeStatsList {
     fn from_value(v: &Value) -> Result<Self, BodyError> {
         let v = object(v, "ConsumeStatsList")?;
         let mut groups: BTreeMap<String, Vec<ConsumeStats>> = BTreeMap::new();
         for entry in v.get("consumeStatsList").map(Value::items).unwrap_or_default() {
-            for (group, list) in entry.members() {
-                let Some(group) = group.scalar_text() else {
-                    continue;
-                };
-                let stats = list.items().iter().map(ConsumeStats::from_value).collect::<Result<Vec<_>, _>>()?;
-                groups.entry(group.into_owned()).or_default().extend(stats);
-            }
+            add_entry(&mut groups, entry)?;
         }
+        Ok(Self {
+            broker_addr: v.str_or_default("brokerAddr"),
+            groups,
+            total_diff: v.i64_or_zero("totalDiff"),
+            total_inflight_diff: v.get("totalInflightDiff").and_then(Value::as_i64),
+        })
+    }
+
+    /// Reads the list one group's entry at a time: a big broker's body (hundreds of KiB) is
+    /// never held as one parsed tree, which would take several times its size at once. Reads
+    /// what [`Self::from_value`] reads from the whole document.
+    fn decode(body: &[u8]) -> Result<Self, BodyError> {
+        let mut groups: BTreeMap<String, Vec<ConsumeStats>> = BTreeMap::new();
+        let (mut list_seen, mut scalars) = (false, Vec::new());
+        let streamed = fastjson::stream_object(body, |k, r| {
+            let name = k.as_str().unwrap_or_default();
+            if name == "consumeStatsList" && !list_seen {
+                // As `Value::get`, only the first member of a name counts.
+                list_seen = true;
+                r.each_item(|entry| add_entry(&mut groups, &entry))
+            } else if matches!(name, "brokerAddr" | "totalDiff" | "totalInflightDiff") {
+                scalars.push((k.clone(), r.value()?));
+                Ok(())
+            } else {
+                r.skip()?;
+                Ok(())
+            }
+        })?;
+        if !streamed {
+            return Self::from_value(&fastjson::parse(body)?);
+        }
+        let v = Value::Object(scalars);
         Ok(Self {
             broker_addr: v.str_or_default("brokerAddr"),
             groups,

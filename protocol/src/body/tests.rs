@@ -182,3 +182,35 @@ fn schedule_offsets_in_runtime_info() {
     let s = r.schedule_offsets();
     assert_eq!(s.into_iter().collect::<Vec<_>>(), vec![(1, (12, 15)), (18, (0, 3))]);
 }
+
+#[test]
+fn broker_consume_stats_list_streamed_as_whole() {
+    // `decode` reads the list one entry at a time; it must read what the whole tree gives.
+    for body in [
+        r#"{"brokerAddr":"10.0.0.1:10911","consumeStatsList":[{"G1":[{"consumeTps":1.5,"offsetTable":{{"brokerName":"broker-a","queueId":1,"topic":"T1"}:{"brokerOffset":101,"consumerOffset":91,"lastTimestamp":1700000000001}}}]},{"G2":[]}],"totalDiff":20}"#,
+        // RocketMQ-Rust's string-encoded queue keys, 5.x fields, a group in two entries.
+        r#"{"totalInflightDiff":3,"consumeStatsList":[{"G1":[{"offsetTable":{"{\"topic\":\"T\",\"brokerName\":\"b\",\"queueId\":0}":{"brokerOffset":5,"consumerOffset":1,"pullOffset":4}}}]},{"G1":[{"offsetTable":{}}],7:[]}],"brokerAddr":"x","totalDiff":"4"}"#,
+        // Repeated members: the first counts; odd shapes read as empty.
+        r#"{"consumeStatsList":[{"G1":[]}],"consumeStatsList":[{"G2":[]}],"brokerAddr":"a","brokerAddr":"b"}"#,
+        r#"{"consumeStatsList":{"G1":[]},"totalDiff":1.0}"#,
+        r#"{"consumeStatsList":[1,"x",{"G1":"y"}]}"#,
+        r#"{}"#,
+        // Errors on both sides.
+        r#"{"consumeStatsList":[{"G1":[1]}]}"#,
+        r#"{"consumeStatsList":[{"G1":[]}]"#,
+        "[]",
+        // Back-references, resolved by reading the document whole.
+        r#"{"consumeStatsList":[{"G1":[{"offsetTable":{}}]},{"G2":{"$ref":"$.consumeStatsList[0].G1"}}]}"#,
+        r#"{"a":"addr","brokerAddr":{"$ref":"$.a"},"consumeStatsList":[]}"#,
+    ] {
+        let whole = crate::fastjson::parse(body.as_bytes()).and_then(|v| ConsumeStatsList::from_value(&v));
+        let streamed = ConsumeStatsList::decode(body.as_bytes());
+        assert_eq!(streamed.as_ref().ok(), whole.as_ref().ok(), "{body}");
+        assert_eq!(streamed.is_ok(), whole.is_ok(), "{body}");
+    }
+    let l = ConsumeStatsList::decode(
+        br#"{"consumeStatsList":[{"G1":[{"offsetTable":{}}]},{"G2":{"$ref":"$.consumeStatsList[0].G1"}}]}"#,
+    )
+    .unwrap();
+    assert_eq!(l.groups["G2"].len(), 1, "a back-referenced entry is resolved");
+}
