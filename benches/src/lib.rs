@@ -157,7 +157,16 @@ pub mod procinfo {
 
     /// Resident memory of a process, KiB.
     pub fn rss_kib(pid: u32) -> Option<u64> {
+        status_kib(pid, "VmRSS:")
+    }
+
+    /// The most resident memory a process has had since it started, KiB.
+    pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+        status_kib(pid, "VmHWM:")
+    }
+
+    fn status_kib(pid: u32, field: &str) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+        status.lines().find(|l| l.starts_with(field))?.split_whitespace().nth(1)?.parse().ok()
     }
 }

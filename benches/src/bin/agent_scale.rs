@@ -147,6 +147,10 @@ async fn main() -> anyhow::Result<()> {
     let durations: Vec<f64> =
         vec![value(&later, "rmq_agent_collector_duration_seconds", &[("collector", "broker")]).unwrap_or(f64::NAN)];
     let rss = value(&later, "process_resident_memory_bytes", &[]).unwrap_or(f64::NAN);
+    // RSS moves by a few MiB with the moment it is read (a cycle's answers in memory or not, a
+    // scrape's encoding kept or not); the peak since start does not depend on it.
+    #[allow(clippy::cast_precision_loss)]
+    let peak_rss = rmq_benches::procinfo::peak_rss_kib(agent_pid).map_or(f64::NAN, |k| k as f64 / 1024.0);
     let series = later.lines().filter(|l| !l.starts_with('#')).count();
     let mut fetch_ms = Vec::new();
     let mut size = 0;
@@ -181,6 +185,7 @@ async fn main() -> anyhow::Result<()> {
     println!("| agent wakeups per cycle (runtime thread's voluntary context switches) | {wakeups:.0} |");
     println!("| agent CPU at a 15 s interval | {:.2} % of one core |", cpu_per_cycle / 15.0 * 100.0);
     println!("| agent RSS | {:.1} MiB |", rss / 1048576.0);
+    println!("| agent peak RSS since start | {peak_rss:.1} MiB |");
     println!("| /metrics series | {series} |");
     println!("| /metrics size (text format) | {:.0} KiB |", size as f64 / 1024.0);
     println!("| /metrics fetch time, median of 10 | {:.1} ms |", fetch_ms[5]);
