@@ -89,7 +89,7 @@ type Outgoing = (i32, Bytes);
 
 #[derive(Debug)]
 struct Connection {
-    outbox: mpsc::UnboundedSender<Outgoing>,
+    outbox: mpsc::Sender<Outgoing>,
     pending: Pending,
     reader: tokio::task::JoinHandle<()>,
 }
@@ -192,7 +192,7 @@ impl Client {
         let (read, write) = stream.into_split();
         let pending: Pending = Arc::default();
         let reader = tokio::spawn(read_loop(read, Arc::clone(&pending), cfg.addr.clone()));
-        let (outbox, queued) = mpsc::unbounded_channel();
+        let (outbox, queued) = mpsc::channel(MAX_QUEUED);
         // Ends when the connection is dropped (the queue closes) or a write fails.
         tokio::spawn(write_loop(write, queued, Arc::clone(&pending), reader.abort_handle(), cfg.addr.clone()));
         let conn = Arc::new(Connection { outbox, pending, reader });
@@ -222,7 +222,9 @@ impl Client {
         let conn = self.connection().await?;
         let (tx, rx) = oneshot::channel();
         lock(&conn.pending).insert(opaque, tx);
-        if conn.outbox.send((opaque, wire)).is_err() {
+        // Waits while MAX_QUEUED frames are queued (a server that stopped reading): the frame is
+        // dropped with the request if the caller gives up, as it was while waiting for the socket.
+        if conn.outbox.send((opaque, wire)).await.is_err() {
             // The writer has stopped: a write failed just now.
             lock(&conn.pending).remove(&opaque);
             return Err(ClientError::Disconnected { code, addr: cfg.addr.clone() });
@@ -268,12 +270,15 @@ fn lock<T>(m: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Frames queued for one write at most; more wait for the next.
 const MAX_BATCH: usize = 64;
 
+/// Frames queued for the writer at most; further requests wait to queue theirs.
+const MAX_QUEUED: usize = 1024;
+
 /// Sends the queued frames, each batch in one write. When a write fails, the requests of that
 /// batch get the I/O error, every other waiting request is woken as disconnected, and the
 /// reader is stopped, so the next request dials again.
 async fn write_loop(
     mut write: OwnedWriteHalf,
-    mut queued: mpsc::UnboundedReceiver<Outgoing>,
+    mut queued: mpsc::Receiver<Outgoing>,
     pending: Pending,
     reader: tokio::task::AbortHandle,
     addr: String,
