@@ -173,8 +173,8 @@ async fn main() -> anyhow::Result<()> {
         runs1 - runs0,
         cpu_per_cycle * 1e3
     );
-    // Each wait costs CPU of its own (more on an idle virtual machine, whose idle vCPU must be
-    // woken): the number explains much of the CPU figure's spread from run to run.
+    // How often the agent slept and was woken during the window: the count moves with what
+    // else runs on the machine (fewer when it is busy), and the CPU figure moves with it.
     #[allow(clippy::cast_precision_loss)]
     let wakeups = (sw1 - sw0) as f64 / (runs1 - runs0);
     println!(
