@@ -222,22 +222,24 @@ impl Client {
         let conn = self.connection().await?;
         let (tx, rx) = oneshot::channel();
         lock(&conn.pending).insert(opaque, tx);
-        // Waits while MAX_QUEUED frames are queued (a server that stopped reading): the frame is
-        // dropped with the request if the caller gives up, as it was while waiting for the socket.
-        if conn.outbox.send((opaque, wire)).await.is_err() {
-            // The writer has stopped: a write failed just now.
-            lock(&conn.pending).remove(&opaque);
-            return Err(ClientError::Disconnected { code, addr: cfg.addr.clone() });
-        }
+        // The request's timeout covers the wait for room in the queue too (MAX_QUEUED frames
+        // queued: a server that stopped reading); a request given up on takes its frame, if
+        // still unqueued, and its waiting slot with it.
         let after = timeout.unwrap_or(cfg.request_timeout);
-        match tokio::time::timeout(after, rx).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(_)) => Err(ClientError::Disconnected { code, addr: cfg.addr.clone() }),
-            Err(_) => {
-                lock(&conn.pending).remove(&opaque);
-                Err(ClientError::Timeout { code, addr: cfg.addr.clone(), after })
+        let exchange = async {
+            if conn.outbox.send((opaque, wire)).await.is_err() {
+                // The writer has stopped: a write failed just now.
+                return Err(ClientError::Disconnected { code, addr: cfg.addr.clone() });
             }
+            rx.await.unwrap_or_else(|_| Err(ClientError::Disconnected { code, addr: cfg.addr.clone() }))
+        };
+        let outcome = tokio::time::timeout(after, exchange)
+            .await
+            .unwrap_or_else(|_| Err(ClientError::Timeout { code, addr: cfg.addr.clone(), after }));
+        if outcome.is_err() {
+            lock(&conn.pending).remove(&opaque);
         }
+        outcome
     }
 
     /// Sends a typed request header and returns the response if its code is SUCCESS.
