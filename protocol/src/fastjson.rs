@@ -172,19 +172,7 @@ pub(crate) fn stream_object(
     if r.peek() != Some(b'{') {
         return Ok(false);
     }
-    r.pos += 1;
-    r.enter()?;
-    if !r.eat(b'}') {
-        loop {
-            let k = r.key()?;
-            r.expect(b':', "expected ':'")?;
-            member(&k, &mut r)?;
-            if r.next_or_close(b'}')? {
-                break;
-            }
-        }
-    }
-    r.depth -= 1;
+    r.members(|r, k| member(&k, r))?;
     r.end()?;
     Ok(!r.saw_ref)
 }
@@ -342,6 +330,39 @@ impl<'a> Reader<'a> {
             }
             _ => Err(self.err("expected ',' or a closing bracket")),
         }
+    }
+
+    /// The container whose opening bracket is at the cursor (the caller has checked it):
+    /// `item` reads each element in turn, until `close`; the nesting is counted once here.
+    fn container<E: From<JsonError>>(
+        &mut self,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.pos += 1;
+        self.enter()?;
+        if !self.eat(close) {
+            loop {
+                item(self)?;
+                if self.next_or_close(close)? {
+                    break;
+                }
+            }
+        }
+        self.depth -= 1;
+        Ok(())
+    }
+
+    /// The object whose `{` is at the cursor: `member` gets each key and reads its value.
+    fn members<E: From<JsonError>>(
+        &mut self,
+        mut member: impl FnMut(&mut Self, Value) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.container(b'}', |r| {
+            let k = r.key()?;
+            r.expect(b':', "expected ':'")?;
+            member(r, k)
+        })
     }
 
     /// A quoted string (double or single quotes), borrowed when it has no escapes.
@@ -584,36 +605,19 @@ impl<'a> Reader<'a> {
     pub(crate) fn value(&mut self) -> Result<Value, JsonError> {
         match self.peek() {
             Some(b'{') => {
-                self.pos += 1;
-                self.enter()?;
                 let mut members = Vec::new();
-                if !self.eat(b'}') {
-                    loop {
-                        let k = self.key()?;
-                        self.expect(b':', "expected ':'")?;
-                        let v = self.value()?;
-                        members.push((k, v));
-                        if self.next_or_close(b'}')? {
-                            break;
-                        }
-                    }
-                }
-                self.depth -= 1;
+                self.members(|r, k| {
+                    members.push((k, r.value()?));
+                    Ok::<_, JsonError>(())
+                })?;
                 Ok(Value::Object(members))
             }
             Some(b'[') => {
-                self.pos += 1;
-                self.enter()?;
                 let mut items = Vec::new();
-                if !self.eat(b']') {
-                    loop {
-                        items.push(self.value()?);
-                        if self.next_or_close(b']')? {
-                            break;
-                        }
-                    }
-                }
-                self.depth -= 1;
+                self.container(b']', |r| {
+                    items.push(r.value()?);
+                    Ok::<_, JsonError>(())
+                })?;
                 Ok(Value::Array(items))
             }
             Some(b'"' | b'\'') => Ok(Value::Str(self.string()?.into_owned())),
@@ -638,18 +642,7 @@ impl<'a> Reader<'a> {
             self.skip()?;
             return Ok(());
         }
-        self.pos += 1;
-        self.enter()?;
-        if !self.eat(b']') {
-            loop {
-                f(self.value()?)?;
-                if self.next_or_close(b']')? {
-                    break;
-                }
-            }
-        }
-        self.depth -= 1;
-        Ok(())
+        self.container(b']', |r| f(r.value()?))
     }
 
     /// The keys of the object that comes next, as [`map_keys`] gives them, its values skipped;
@@ -659,23 +652,14 @@ impl<'a> Reader<'a> {
             self.skip()?;
             return Ok(Vec::new());
         }
-        self.pos += 1;
-        self.enter()?;
         let mut out = Vec::new();
-        if !self.eat(b'}') {
-            loop {
-                let k = self.key()?;
-                self.expect(b':', "expected ':'")?;
-                self.skip()?;
-                if let Some(t) = k.scalar_text() {
-                    out.push(t.into_owned());
-                }
-                if self.next_or_close(b'}')? {
-                    break;
-                }
+        self.members(|r, k| {
+            r.skip()?;
+            if let Some(t) = k.scalar_text() {
+                out.push(t.into_owned());
             }
-        }
-        self.depth -= 1;
+            Ok::<_, JsonError>(())
+        })?;
         Ok(out)
     }
 
@@ -683,31 +667,23 @@ impl<'a> Reader<'a> {
     pub(crate) fn skip(&mut self) -> Result<(), JsonError> {
         match self.peek() {
             Some(open @ (b'{' | b'[')) => {
-                self.pos += 1;
-                self.enter()?;
                 let close = if open == b'{' { b'}' } else { b']' };
-                if !self.eat(close) {
-                    loop {
-                        if open == b'{' {
-                            match self.peek() {
-                                Some(b'{' | b'[') => self.skip()?,
-                                Some(b'"' | b'\'') => {
-                                    self.string()?;
-                                }
-                                _ => {
-                                    self.bare()?;
-                                }
+                self.container(close, |r| {
+                    if open == b'{' {
+                        // A key, skipped the way `key` reads one, without building it.
+                        match r.peek() {
+                            Some(b'{' | b'[') => r.skip()?,
+                            Some(b'"' | b'\'') => {
+                                r.string()?;
                             }
-                            self.expect(b':', "expected ':'")?;
+                            _ => {
+                                r.bare()?;
+                            }
                         }
-                        self.skip()?;
-                        if self.next_or_close(close)? {
-                            break;
-                        }
+                        r.expect(b':', "expected ':'")?;
                     }
-                }
-                self.depth -= 1;
-                Ok(())
+                    r.skip()
+                })
             }
             Some(b'"' | b'\'') => self.string().map(drop),
             Some(_) => {
