@@ -9,6 +9,16 @@ use rmq_testkit::{KillOnDrop, free_port, http, wire};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rmq-agent");
 
+/// `rmq-agent run` serving on `listen`, its broker address a free port nothing answers on,
+/// logging warnings only.
+fn run_without_broker(listen: &str) -> Command {
+    let dead_broker = free_port().unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["run", "--listen", listen, "--broker-addr", &format!("127.0.0.1:{dead_broker}")])
+        .env("RMQ_AGENT_LOG", "warn");
+    cmd
+}
+
 #[test]
 fn check_config_reports_every_problem_with_its_path() {
     let dir = tempfile::tempdir().unwrap();
@@ -52,20 +62,7 @@ fn check_config_reports_every_problem_with_its_path() {
 fn runs_without_a_broker_and_stops_on_sigterm() {
     // No broker at the default address's port here: the agent must still serve host metrics.
     let port = free_port().unwrap();
-    let dead_broker = free_port().unwrap();
-    let mut child = KillOnDrop(
-        Command::new(BIN)
-            .args([
-                "run",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--broker-addr",
-                &format!("127.0.0.1:{dead_broker}"),
-            ])
-            .env("RMQ_AGENT_LOG", "warn")
-            .spawn()
-            .unwrap(),
-    );
+    let mut child = KillOnDrop(run_without_broker(&format!("127.0.0.1:{port}")).spawn().unwrap());
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
     let body = wire::wait_for("agent serving host metrics with the broker down", Duration::from_secs(60), || {
         let r = http::get(addr, "/metrics", None)?;
@@ -86,12 +83,7 @@ fn runs_without_a_broker_and_stops_on_sigterm() {
 fn a_port_in_use_is_reported_once_with_its_cause() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let listen = taken.local_addr().unwrap().to_string();
-    let dead_broker = free_port().unwrap();
-    let out = Command::new(BIN)
-        .args(["run", "--listen", &listen, "--broker-addr", &format!("127.0.0.1:{dead_broker}")])
-        .env("RMQ_AGENT_LOG", "warn")
-        .output()
-        .unwrap();
+    let out = run_without_broker(&listen).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     // The failure is one log line naming the address, and the OS's reason appears once in it.
@@ -106,17 +98,8 @@ fn tells_systemd_it_is_ready_pings_the_watchdog_and_says_when_it_stops() {
     let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let port = free_port().unwrap();
-    let dead_broker = free_port().unwrap();
     let mut child = KillOnDrop(
-        Command::new(BIN)
-            .args([
-                "run",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--broker-addr",
-                &format!("127.0.0.1:{dead_broker}"),
-            ])
-            .env("RMQ_AGENT_LOG", "warn")
+        run_without_broker(&format!("127.0.0.1:{port}"))
             .env("NOTIFY_SOCKET", &sock_path)
             .env("WATCHDOG_USEC", "200000")
             .spawn()
